@@ -1,0 +1,2 @@
+//! `lanegate-benches`: benchmarks.
+#![forbid(unsafe_code)]

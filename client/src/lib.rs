@@ -1,0 +1,2 @@
+//! `lanegate-client`: the client SDK.
+#![forbid(unsafe_code)]

@@ -1,0 +1,22 @@
+//! `lanegate-common`: everything the gateway, the shards and the clients must
+//! agree on, with no IO at all.
+//!
+//! Data flows through this crate in one direction per concern:
+//!
+//! - **Wire** ([`wire`]): bytes from a QUIC datagram or stream frame are
+//!   decoded once into a typed [`wire::Message`]; everything after that point
+//!   works on types, never re-checks lengths.
+//! - **Lanes** ([`lanes`]): the gateway classifies each decoded message by its
+//!   type through a [`lanes::LaneTable`], never by anything the client says.
+//! - **Tickets** ([`ticket`]): the game's backend mints a signed ticket; the
+//!   gateway verifies it against a rotating [`ticket::KeySet`] before any
+//!   session state exists.
+//! - **Ids** ([`ids`]): newtypes for players, zones, sessions, shards, cores.
+//!
+//! The wire format is specified in `docs/protocol.md`; the tests in
+//! `tests/protocol_vectors.rs` check every test vector printed there.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ids;
+pub mod lanes;

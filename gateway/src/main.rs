@@ -1,0 +1,2 @@
+//! The `lanegate` binary.
+fn main() {}

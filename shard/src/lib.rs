@@ -1,0 +1,2 @@
+//! `lanegate-shard`: the game-logic tier (see issue 3).
+#![forbid(unsafe_code)]
