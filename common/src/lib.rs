@@ -20,3 +20,4 @@
 
 pub mod ids;
 pub mod lanes;
+pub mod wire;
