@@ -18,6 +18,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod frame;
 pub mod ids;
 pub mod lanes;
+pub mod ticket;
 pub mod wire;
