@@ -32,6 +32,8 @@ pub enum Lane {
 impl Lane {
     /// Number of lanes; arrays indexed by [`Lane::index`] have this length.
     pub const COUNT: usize = 4;
+    /// [`Lane::COUNT`] as the byte the wire carries.
+    pub const COUNT_U8: u8 = 4;
     /// All lanes in priority (drain) order.
     pub const ALL: [Lane; Lane::COUNT] = [Lane::Critical, Lane::High, Lane::Normal, Lane::Bulk];
 

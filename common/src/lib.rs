@@ -19,6 +19,8 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod frame;
 pub mod ids;
 pub mod lanes;
+pub mod ticket;
 pub mod wire;
