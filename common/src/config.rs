@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ids::KeyId;
 use crate::lanes::{Lane, LaneRule, LaneTable};
+use crate::ticket::{DEV_KEY_ID, LIFETIME_S_MAX_DEFAULT};
 
 /// The complete default configuration file, with a comment on every field.
 ///
@@ -208,7 +209,7 @@ impl Default for TicketsConfig {
         Self {
             keys: Vec::new(),
             clock_skew_s: 30,
-            ttl_max_s: 86_400,
+            ttl_max_s: LIFETIME_S_MAX_DEFAULT,
         }
     }
 }
@@ -683,7 +684,7 @@ impl Config {
         let t = &self.tickets;
         let mut ids = BTreeSet::new();
         for key in &t.keys {
-            if key.id == KeyId(0) {
+            if key.id == DEV_KEY_ID {
                 return Err(ConfigError::invalid(
                     "tickets.keys",
                     "key id 0 is reserved for the built-in dev key; number real keys from 1",
