@@ -185,6 +185,17 @@ pub enum IoBackend {
     Portable,
 }
 
+impl IoBackend {
+    /// The name used in configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IoBackend::Auto => "auto",
+            IoBackend::IoUring => "io_uring",
+            IoBackend::Portable => "portable",
+        }
+    }
+}
+
 /// `[tickets]`: the keys that sign session tickets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -485,6 +496,16 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+impl LogFormat {
+    /// The name used in configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// What the caller measured about the host; `validate` and `core_plan`

@@ -1,0 +1,113 @@
+//! The command line, as clap derive types. Parsing only: each subcommand's
+//! behaviour lives in its own module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Lanegate: an edge gateway for real-time multiplayer games.
+///
+/// With no subcommand, runs `serve`.
+#[derive(Debug, Parser)]
+#[command(name = "lanegate", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `serve`'s flags, accepted without the word `serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default). For now: load and validate the
+    /// configuration, print what would run, and exit.
+    Serve(ServeArgs),
+    /// Mint a session ticket and print it on stdout.
+    Ticket(TicketArgs),
+    /// Print or check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Flags of `lanegate serve`.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; without it, the embedded defaults
+    /// (`lanegate config print-default`).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// UDP address to listen on, overriding `gateway.listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Flags of `lanegate ticket`.
+#[derive(Debug, Args)]
+pub struct TicketArgs {
+    /// The player the ticket admits.
+    #[arg(long, value_name = "ID")]
+    pub player: u64,
+    /// The zone (world, match or room) the ticket admits to.
+    #[arg(long, value_name = "ID")]
+    pub zone: u32,
+    /// How long the ticket is valid, e.g. `90s`, `15m`, `1h`; whole seconds.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+    /// File holding the signing secret (at least 32 bytes, surrounding
+    /// whitespace ignored). Without it, the public dev key signs.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Key id to sign as, matching a `[[tickets.keys]]` id of the gateway.
+    /// Default 1 with `--secret-file`; the dev key is always id 0.
+    #[arg(long, value_name = "N", requires = "secret_file")]
+    pub key_id: Option<u32>,
+    /// Issue time, Unix seconds; default now.
+    #[arg(long, value_name = "UNIX_S")]
+    pub now: Option<u64>,
+}
+
+/// `lanegate config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the complete default configuration, every field commented.
+    PrintDefault,
+    /// Load and validate FILE for this host: print `ok`, or the broken
+    /// field and how to fix it (exit 2; exit 1 if FILE cannot be read).
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn plain_invocation_is_serve() {
+        let cli = Cli::try_parse_from(["lanegate", "--listen", "127.0.0.1:1"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen, Some("127.0.0.1:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn key_id_needs_a_secret_file() {
+        let args = [
+            "lanegate", "ticket", "--player", "1", "--zone", "2", "--ttl", "1h",
+        ];
+        assert!(Cli::try_parse_from(args).is_ok());
+        let with_key = [&args[..], &["--key-id", "3"]].concat();
+        assert!(Cli::try_parse_from(with_key).is_err());
+    }
+}
