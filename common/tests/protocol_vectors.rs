@@ -151,12 +151,7 @@ fn control_message_vectors() {
         tick_rate_hz: 30,
         datagram_message_bytes_max: 1100,
         stream_message_bytes_max: 16384,
-        lane_limits: [
-            limit(240, 60),
-            limit(120, 60),
-            limit(20, 20),
-            limit(10, 20),
-        ],
+        lane_limits: [limit(240, 60), limit(120, 60), limit(20, 20), limit(10, 20)],
     });
     let bytes = hex_of(&v, "welcome");
     assert_eq!(bytes.len(), 65, "the spec says Welcome is 65 bytes");
