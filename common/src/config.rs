@@ -37,7 +37,8 @@ use crate::ticket::{DEV_KEY_ID, LIFETIME_S_MAX_DEFAULT};
 /// prints it.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
-/// The largest `gateway.datagram_message_bytes_max` allowed.
+/// The largest `gateway.datagram_message_bytes_max` allowed (so it also
+/// fits `Welcome`'s `u16`).
 ///
 /// QUIC guarantees every path carries 1200-byte UDP payloads. A 1-RTT packet
 /// spends up to 50 bytes of that on its short header (1 byte of flags, a
@@ -47,12 +48,18 @@ pub const DEFAULT_TOML: &str = include_str!("default.toml");
 pub const DATAGRAM_MESSAGE_BYTES_LIMIT: usize = 1150;
 
 /// The largest `gateway.stream_message_bytes_max` allowed: each connection
-/// may buffer one message of that size per stream, so it is bounded too.
+/// may buffer one message of that size per stream, so it is bounded too
+/// (and fits `Welcome`'s `u32`).
 pub const STREAM_MESSAGE_BYTES_LIMIT: usize = 16 << 20;
 
 /// The highest `shards.tick_rate_hz` allowed: a 1 ms tick is already below
-/// the scheduling jitter of a loaded host.
+/// the scheduling jitter of a loaded host (and it fits `Welcome`'s `u16`).
 pub const TICK_RATE_HZ_LIMIT: u32 = 1000;
+
+// Validated values convert to `Welcome`'s field widths without loss.
+const _: () = assert!(DATAGRAM_MESSAGE_BYTES_LIMIT <= u16::MAX as usize);
+const _: () = assert!(STREAM_MESSAGE_BYTES_LIMIT <= u32::MAX as usize);
+const _: () = assert!(TICK_RATE_HZ_LIMIT <= u16::MAX as u32);
 
 /// The whole configuration, one field per `[section]` of the file.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +331,16 @@ impl LaneLimit {
     /// A bucket refilled at `rate_per_s`, holding `burst`.
     pub const fn new(rate_per_s: u32, burst: u32) -> Self {
         Self { rate_per_s, burst }
+    }
+}
+
+/// The limit as `Welcome` announces it to the client.
+impl From<LaneLimit> for crate::wire::LaneLimit {
+    fn from(l: LaneLimit) -> Self {
+        crate::wire::LaneLimit {
+            rate_per_s: l.rate_per_s,
+            burst: l.burst,
+        }
     }
 }
 
