@@ -45,9 +45,7 @@ fn codec(c: &mut Criterion) {
         })
     });
     let table = LaneTable::default();
-    g.bench_function("classify", |b| {
-        b.iter(|| table.classify(black_box(0x2abc)))
-    });
+    g.bench_function("classify", |b| b.iter(|| table.classify(black_box(0x2abc))));
     let mut stream = Vec::new();
     for _ in 0..16 {
         put_frame(&dgram, &mut stream);

@@ -66,7 +66,7 @@ fn text_of(v: &BTreeMap<String, Vector>, name: &str) -> String {
 
 fn encode(msg: Message<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    msg.encode(&mut out).unwrap();
+    msg.encode(&mut out).expect("vector messages encode");
     out
 }
 
