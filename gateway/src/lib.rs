@@ -1,0 +1,17 @@
+//! `lanegate-gateway`: the edge gateway's datapath, as a library the
+//! `lanegate` binary drives (and integration tests drive directly).
+//!
+//! Two layers, kept apart so that everything but the IO is testable on a
+//! virtual clock:
+//!
+//! - the **engine** (sans-IO): per gateway core, one `quinn_proto::Endpoint`
+//!   and its connections, the session handshake, classification, admission
+//!   and routing to shards. It takes `now` and bytes and returns transmits
+//!   and ring messages;
+//! - the **IO layer** (`sys`): sockets, io_uring or the portable quinn-udp
+//!   backend, cmsgs, BPF steering and core pinning. It is the only module
+//!   allowed `unsafe`, and every `unsafe` block there carries a `// SAFETY:`
+//!   comment.
+//!
+//! `docs/ARCHITECTURE.md` shows how a packet moves through both.
+#![deny(unsafe_code)]
