@@ -22,5 +22,6 @@ pub mod config;
 pub mod frame;
 pub mod ids;
 pub mod lanes;
+pub mod ring;
 pub mod ticket;
 pub mod wire;
