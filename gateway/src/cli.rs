@@ -32,6 +32,18 @@ pub enum Command {
     /// Print or check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Inspect this host and say what would hurt the gateway, with fixes.
+    /// Exits 1 if any check fails outright.
+    Doctor(DoctorArgs),
+}
+
+/// Flags of `lanegate doctor`.
+#[derive(Debug, Default, Args)]
+pub struct DoctorArgs {
+    /// Configuration to check the host against (cores, buffer sizes, IO
+    /// backend); without it, the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Flags of `lanegate serve`.

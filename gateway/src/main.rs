@@ -5,7 +5,7 @@
 //! hands it to [`serve::run`]. Until the datapath lands (issue 4), `run`
 //! prints the plan and exits. `lanegate ticket` mints a ticket with the
 //! same key code the gateway verifies with; `lanegate config` prints and
-//! checks configuration files.
+//! checks configuration files; `lanegate doctor` inspects the host.
 //!
 //! Exit codes: 0 success, 1 an IO or other runtime failure (such as an
 //! unreadable file), 2 invalid configuration or key, 64 a usage error
@@ -18,6 +18,7 @@
 
 mod cli;
 mod config_cmd;
+mod doctor;
 mod load;
 mod logs;
 mod mint;
@@ -69,6 +70,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => {
             logs::init(LogFormat::Text);
             config_cmd::run(&cmd)
+        }
+        Command::Doctor(args) => {
+            logs::init(LogFormat::Text);
+            let host = load::host_info();
+            let config = load::config(args.config.as_deref(), None, &host)?;
+            let plan = config.core_plan(&host);
+            let facts = doctor::Facts::gather(&doctor::Roots::default(), true);
+            let findings = doctor::evaluate(&facts, &config, &plan);
+            let worst = doctor::print(&findings, &mut std::io::stdout().lock())?;
+            println!("{}", doctor::summary(&findings));
+            if worst == doctor::Level::Fail {
+                anyhow::bail!("the host cannot run the gateway as configured");
+            }
+            Ok(())
         }
     }
 }

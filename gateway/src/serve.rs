@@ -57,6 +57,9 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         warn!("!!! its secret is public: ANYONE can mint tickets for this gateway !!!");
         warn!("!!! add [[tickets.keys]] entries before exposing it to players !!!");
     }
+    let facts = crate::doctor::Facts::gather(&crate::doctor::Roots::default(), true);
+    let findings = crate::doctor::evaluate(&facts, &plan.config, &plan.cores);
+    info!("{}", crate::doctor::summary(&findings));
     print!("{plan}");
     info!("the datapath is not built yet (issue 4); exiting after printing the plan");
     Ok(())
