@@ -3,6 +3,10 @@
 //! share a port in one `SO_REUSEPORT` group; `"auto"` picks io_uring here;
 //! the io_uring backend survives its buffer ring running dry.
 
+// Helpers here are test code too: a failed step should panic the test, and
+// payload bytes wrap on purpose.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
