@@ -142,6 +142,7 @@ fn sends_batches_and_gso(backend: IoBackend) {
         })
         .collect();
     assert_eq!(io.send_batch(&txs).unwrap(), txs.len());
+    io.flush().unwrap();
     let mut buf = [0u8; 65536];
     for (i, b) in bufs.iter().enumerate() {
         let (n, from) = peer.recv_from(&mut buf).unwrap();
@@ -162,6 +163,7 @@ fn sends_batches_and_gso(backend: IoBackend) {
         src_ip: None,
     };
     assert_eq!(io.send_batch(&[gso]).unwrap(), 1);
+    io.flush().unwrap();
     for (i, seg) in segs.iter().enumerate() {
         let (n, _) = peer.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], &seg[..], "segment {i}");
@@ -199,6 +201,7 @@ fn ecn_round(tx_io: &mut dyn UdpIo, rx_io: &mut dyn UdpIo, ecn: Ecn) {
         src_ip: Some("127.0.0.1".parse().unwrap()),
     };
     assert_eq!(tx_io.send_batch(&[tx]).unwrap(), 1);
+    tx_io.flush().unwrap();
     let got = recv_n(rx_io, &mut batch, 1);
     let what = format!("{:?} -> {:?}", tx_io.kind(), rx_io.kind());
     assert_eq!(got.len(), 1, "{what}");

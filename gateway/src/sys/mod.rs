@@ -13,8 +13,8 @@
 //! a **provided buffer ring**: the kernel keeps receiving into buffers we lent
 //! it and posts one completion per datagram, with no request per packet. Sends
 //! are `sendmsg` requests (with a `UDP_SEGMENT` cmsg for GSO batches) queued in
-//! the submission ring. A loop turn costs one `io_uring_enter` for the receive
-//! wait and one per send batch, however many packets move.
+//! the submission ring and submitted by the next receive's wait. A loop turn
+//! costs one `io_uring_enter`, however many packets move either way.
 //!
 //! # What the fallback costs
 //!
@@ -64,13 +64,23 @@ pub trait UdpIo: Send {
     /// while `out` has room. `Ok(0)` means nothing arrived in time.
     fn recv_batch(&mut self, out: &mut RecvBatch, timeout: Option<Duration>) -> io::Result<usize>;
 
-    /// Hands `txs` to the kernel, in order, and returns how many it took.
+    /// Takes `txs` for sending, in order, and returns how many it took.
     ///
     /// Fewer than `txs.len()` means the socket (or the backend's send slots)
     /// is full for now: retry the rest later. Errors the network causes
     /// (unreachable peer, a transmit too large) drop that transmit, are
     /// counted and logged at debug, and count as taken.
+    ///
+    /// The portable backend sends at once. The io_uring backend copies the
+    /// transmits into its send slots and queues them; they reach the kernel
+    /// with the next [`UdpIo::recv_batch`] (which the loop calls next anyway,
+    /// so a turn costs one syscall for both directions), when the slots run
+    /// out, or on [`UdpIo::flush`].
     fn send_batch(&mut self, txs: &[Transmit<'_>]) -> io::Result<usize>;
+
+    /// Hands queued transmits to the kernel now, without waiting. Only
+    /// needed when no `recv_batch` follows soon (e.g. at shutdown).
+    fn flush(&mut self) -> io::Result<()>;
 
     /// The address the socket is bound to.
     fn local_addr(&self) -> SocketAddr;
@@ -344,6 +354,34 @@ impl Default for IoLimits {
     }
 }
 
+impl IoLimits {
+    /// Checks the relations between the limits, naming the bad field.
+    pub fn check(&self) -> Result<(), SysError> {
+        let bad = |field, problem: &str| {
+            Err(SysError::Limits {
+                field,
+                problem: problem.into(),
+            })
+        };
+        if !(1500..=1 << 16).contains(&self.datagram_bytes_max) {
+            return bad("datagram_bytes_max", "must be 1500..=65536");
+        }
+        if !self.uring_recv_buffers_max.is_power_of_two() || self.uring_recv_buffers_max > 1 << 15 {
+            return bad(
+                "uring_recv_buffers_max",
+                "must be a power of two up to 32768",
+            );
+        }
+        if !(1..=4096).contains(&self.send_slots_max) {
+            return bad("send_slots_max", "must be 1..=4096");
+        }
+        if self.recv_batch_datagrams_max == 0 {
+            return bad("recv_batch_datagrams_max", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 /// Errors of the IO layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -435,33 +473,5 @@ pub fn open(
                 BackendKind::Portable,
             ))
         }
-    }
-}
-
-impl IoLimits {
-    /// Checks the relations between the limits, naming the bad field.
-    pub fn check(&self) -> Result<(), SysError> {
-        let bad = |field, problem: &str| {
-            Err(SysError::Limits {
-                field,
-                problem: problem.into(),
-            })
-        };
-        if !(1500..=1 << 16).contains(&self.datagram_bytes_max) {
-            return bad("datagram_bytes_max", "must be 1500..=65536");
-        }
-        if !self.uring_recv_buffers_max.is_power_of_two() || self.uring_recv_buffers_max > 1 << 15 {
-            return bad(
-                "uring_recv_buffers_max",
-                "must be a power of two up to 32768",
-            );
-        }
-        if !(1..=4096).contains(&self.send_slots_max) {
-            return bad("send_slots_max", "must be 1..=4096");
-        }
-        if self.recv_batch_datagrams_max == 0 {
-            return bad("recv_batch_datagrams_max", "must be at least 1");
-        }
-        Ok(())
     }
 }

@@ -113,6 +113,10 @@ impl UdpIo for PortableIo {
         Ok(txs.len())
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

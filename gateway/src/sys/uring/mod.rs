@@ -17,20 +17,23 @@
 //! the caller's batch (or arrives while sending) waits in a backlog that can
 //! never overflow: each entry holds one of the ring's buffers.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::collections::VecDeque;
 use std::io;
 use std::mem::size_of;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode, squeue};
 
-use super::cmsg::{self, RECV_CONTROL_BYTES, SEND_CONTROL_BYTES};
+mod buf_ring;
+mod send_slots;
+
+use buf_ring::RecvPool;
+use send_slots::SendSlots;
+
+use super::cmsg::{self, RECV_CONTROL_BYTES};
 use super::{BackendKind, BoundSocket, IoLimits, Received, RecvBatch, Transmit, UdpIo};
 
 /// Counters of the events the backend absorbs rather than reports.
@@ -92,6 +95,8 @@ impl std::fmt::Debug for UringIo {
 const RECV_TAG: u64 = u64::MAX;
 const CANCEL_TAG: u64 = u64::MAX - 1;
 const BUF_GROUP: u16 = 0;
+/// Completions copied out of the CQ at once.
+const REAP_BATCH: usize = 32;
 /// `msg_namelen` of the receive: room for a `sockaddr_in6`.
 const NAME_BYTES: usize = size_of::<libc::sockaddr_in6>();
 /// Start of the payload in a provided buffer.
@@ -265,48 +270,64 @@ impl UringIo {
     /// nothing older waits), else to the backlog.
     fn reap(&mut self, mut out: Option<&mut RecvBatch>) {
         loop {
-            let Some(cqe) = self.ring.completion().next() else {
+            // Copy a batch of completions out, then release their CQ slots
+            // with one head store (when `cq` drops).
+            let mut cqes = [(0u64, 0i32, 0u32); REAP_BATCH];
+            let mut n = 0;
+            for (slot, cqe) in cqes.iter_mut().zip(self.ring.completion()) {
+                *slot = (cqe.user_data(), cqe.result(), cqe.flags());
+                n += 1;
+            }
+            for &(tag, res, flags) in &cqes[..n] {
+                self.complete(tag, res, flags, out.as_deref_mut());
+            }
+            if n < REAP_BATCH {
                 break;
-            };
-            let (res, flags) = (cqe.result(), cqe.flags());
-            match cqe.user_data() {
-                RECV_TAG => {
-                    if !cqueue::more(flags) {
-                        self.recv_armed = false;
-                    }
-                    if res < 0 {
-                        match -res {
-                            libc::ENOBUFS => self.stats.recv_no_buffers += 1,
-                            libc::ECANCELED => {}
-                            errno => {
-                                self.stats.recv_errors += 1;
-                                self.last_recv_errno = errno;
-                                tracing::debug!(errno, "io_uring recvmsg failed");
-                            }
-                        }
-                        continue;
-                    }
-                    let fits = out.as_deref().is_some_and(|o| o.has_room(payload_len(res)));
-                    match out.as_deref_mut() {
-                        Some(o) if fits && self.backlog.is_empty() => self.deliver(res, flags, o),
-                        _ if self.backlog.len() < self.backlog.capacity() => {
-                            self.backlog.push_back((res, flags));
-                        }
-                        _ => self.drop_recv(flags),
-                    }
+            }
+        }
+    }
+
+    fn complete(&mut self, tag: u64, res: i32, flags: u32, out: Option<&mut RecvBatch>) {
+        match tag {
+            RECV_TAG => {
+                if !cqueue::more(flags) {
+                    self.recv_armed = false;
                 }
-                CANCEL_TAG => {}
-                tag => {
-                    let gso = self.slots.release(tag);
-                    if res < 0 {
-                        self.stats.send_errors += 1;
-                        if -res == libc::EIO && gso && self.max_gso_segments > 1 {
-                            // No checksum offload on the route: no GSO.
-                            self.max_gso_segments = 1;
-                            tracing::info!("UDP GSO failed with EIO; sending without GSO");
+                if res < 0 {
+                    match -res {
+                        libc::ENOBUFS => self.stats.recv_no_buffers += 1,
+                        libc::ECANCELED => {}
+                        errno => {
+                            self.stats.recv_errors += 1;
+                            self.last_recv_errno = errno;
+                            tracing::debug!(errno, "io_uring recvmsg failed");
                         }
-                        tracing::debug!(errno = -res, "io_uring sendmsg failed");
                     }
+                    return;
+                }
+                match out {
+                    Some(o) if self.backlog.is_empty() && o.has_room(payload_len(res)) => {
+                        self.deliver(res, flags, o);
+                    }
+                    // Cannot overflow: each entry holds one of the ring's
+                    // buffers, and the capacity is the ring's size.
+                    _ if self.backlog.len() < self.backlog.capacity() => {
+                        self.backlog.push_back((res, flags));
+                    }
+                    _ => self.drop_recv(flags),
+                }
+            }
+            CANCEL_TAG => {}
+            tag => {
+                let gso = self.slots.release(tag);
+                if res < 0 {
+                    self.stats.send_errors += 1;
+                    if -res == libc::EIO && gso && self.max_gso_segments > 1 {
+                        // No checksum offload on the route: no GSO.
+                        self.max_gso_segments = 1;
+                        tracing::info!("UDP GSO failed with EIO; sending without GSO");
+                    }
+                    tracing::debug!(errno = -res, "io_uring sendmsg failed");
                 }
             }
         }
@@ -362,20 +383,23 @@ impl UdpIo for UringIo {
             self.backlog.pop_front();
             self.deliver(res, flags, out);
         }
-        // Two rounds: if the first ends the multishot (ring ran dry), the
-        // buffers it returned let a second take what waits in the socket.
+        // One io_uring_enter: it submits the sends queued since the last
+        // turn and the returned buffers, and waits if nothing is ready.
+        // A second, non-waiting round runs only if the first ended the
+        // multishot (ring ran dry): re-armed with the buffers just returned,
+        // it takes what waits in the socket.
         for round in 0..2 {
-            if !self.backlog.is_empty() {
-                break;
-            }
-            if !self.recv_armed {
+            if !self.recv_armed && self.backlog.is_empty() {
                 self.stats.recv_rearms += 1;
                 self.arm()?;
             }
-            let wait = round == 0 && out.is_empty() && timeout != Some(Duration::ZERO);
+            let wait = round == 0
+                && out.is_empty()
+                && self.backlog.is_empty()
+                && timeout != Some(Duration::ZERO);
             self.enter(wait, timeout)?;
             self.reap(Some(out));
-            if self.recv_armed {
+            if self.recv_armed || !self.backlog.is_empty() {
                 break;
             }
         }
@@ -422,8 +446,15 @@ impl UdpIo for UringIo {
             }
             taken += 1;
         }
-        self.enter(false, None)?;
+        // Submitted by the next `recv_batch` (or `flush`): one
+        // io_uring_enter per loop turn for both directions.
         Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.enter(false, None)?;
+        self.reap(None);
+        Ok(())
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -492,216 +523,4 @@ fn reason(step: &str, e: &io::Error) -> String {
         _ => String::new(),
     };
     format!("{step}: {e}{hint}")
-}
-
-/// The provided buffer ring: `entries` ring slots and as many buffers of
-/// `buf_len` bytes, each a `recvmsg_out` header, name, cmsgs and payload.
-struct RecvPool {
-    ring: NonNull<BufRingEntry>,
-    ring_layout: Layout,
-    bufs: NonNull<u8>,
-    bufs_layout: Layout,
-    entries: u16,
-    buf_len: usize,
-    /// Our copy of the ring tail; published by [`RecvPool::publish`].
-    tail: u16,
-}
-
-impl RecvPool {
-    fn new(entries: u16, buf_len: usize) -> io::Result<Self> {
-        let too_big = |_| io::Error::from(io::ErrorKind::OutOfMemory);
-        let ring_bytes = usize::from(entries) * size_of::<BufRingEntry>();
-        let ring_layout = Layout::from_size_align(ring_bytes.max(4096), 4096).map_err(too_big)?;
-        let bufs_layout =
-            Layout::from_size_align(usize::from(entries) * buf_len, 64).map_err(too_big)?;
-        // SAFETY: both layouts have a non-zero size (entries >= 1 and
-        // buf_len > 0, checked by IoLimits::check).
-        let (ring, bufs) = unsafe { (alloc_zeroed(ring_layout), alloc_zeroed(bufs_layout)) };
-        let (Some(ring), Some(bufs)) = (NonNull::new(ring.cast()), NonNull::new(bufs)) else {
-            return Err(io::ErrorKind::OutOfMemory.into());
-        };
-        Ok(Self {
-            ring,
-            ring_layout,
-            bufs,
-            bufs_layout,
-            entries,
-            buf_len,
-            tail: 0,
-        })
-    }
-
-    fn ring_addr(&self) -> u64 {
-        self.ring.as_ptr() as u64
-    }
-
-    /// Puts buffer `bid` back in the ring (visible after `publish`).
-    fn provide(&mut self, bid: u16) {
-        let idx = usize::from(self.tail & (self.entries - 1));
-        let addr = self.bufs.as_ptr() as u64 + (usize::from(bid) * self.buf_len) as u64;
-        // SAFETY: idx < entries, inside the ring allocation. The slot at the
-        // tail is not read by the kernel until the tail moves past it: at
-        // most `entries` buffers exist, so the kernel has consumed it.
-        let entry = unsafe { &mut *self.ring.as_ptr().add(idx) };
-        entry.set_addr(addr);
-        entry.set_len(u32::try_from(self.buf_len).expect("buffer length fits u32"));
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes the provided buffers visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the ring is page-aligned and initialized; the tail is the
-        // u16 at offset 14 of the first entry (`resv`), shared with the
-        // kernel, so it is only accessed atomically.
-        let tail = unsafe {
-            &*BufRingEntry::tail(self.ring.as_ptr())
-                .cast_mut()
-                .cast::<AtomicU16>()
-        };
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// The first `len` bytes of buffer `bid`, which the kernel just handed
-    /// back in a completion.
-    fn buffer(&self, bid: u16, len: usize) -> &[u8] {
-        let bid = usize::from(bid % self.entries);
-        let len = len.min(self.buf_len);
-        // SAFETY: the buffer lies inside the allocation (bid < entries, len
-        // <= buf_len). The kernel filled it and no longer writes to it: it
-        // was taken from the ring and is not provided again until the
-        // caller is done with this slice (`provide` needs `&mut self`).
-        unsafe { std::slice::from_raw_parts(self.bufs.as_ptr().add(bid * self.buf_len), len) }
-    }
-}
-
-impl Drop for RecvPool {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with these layouts; the ring that used
-        // them is closed (it is dropped before the pool).
-        unsafe {
-            dealloc(self.ring.as_ptr().cast(), self.ring_layout);
-            dealloc(self.bufs.as_ptr(), self.bufs_layout);
-        }
-    }
-}
-
-/// A transmit in flight: everything `sendmsg` reads.
-struct SendSlot {
-    hdr: libc::msghdr,
-    iov: libc::iovec,
-    addr: socket2::SockAddr,
-    control: Control,
-    data: Box<[u8]>,
-    gso: bool,
-}
-
-#[repr(C, align(8))]
-struct Control([u8; SEND_CONTROL_BYTES]);
-
-/// Fixed send slots, addressed by index; the kernel reads a busy slot while
-/// we write a free one, so they are reached through a raw pointer, one slot
-/// at a time.
-struct SendSlots {
-    slots: NonNull<SendSlot>,
-    count: usize,
-    free: Vec<usize>,
-    bytes_max: usize,
-}
-
-impl SendSlots {
-    fn new(count: usize, bytes_max: usize) -> Self {
-        let slots: Box<[SendSlot]> = (0..count)
-            .map(|_| SendSlot {
-                // SAFETY: an all-zero msghdr / iovec is valid (null, 0).
-                hdr: unsafe { std::mem::zeroed() },
-                // SAFETY: as above.
-                iov: unsafe { std::mem::zeroed() },
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)).into(),
-                control: Control([0; SEND_CONTROL_BYTES]),
-                data: vec![0; bytes_max].into_boxed_slice(),
-                gso: false,
-            })
-            .collect();
-        let slots = NonNull::new(Box::into_raw(slots).cast::<SendSlot>())
-            .expect("Box::into_raw is never null");
-        Self {
-            slots,
-            count,
-            free: (0..count).rev().collect(),
-            bytes_max,
-        }
-    }
-
-    fn take(&mut self) -> Option<usize> {
-        self.free.pop()
-    }
-
-    fn all_free(&self) -> bool {
-        self.free.len() == self.count
-    }
-
-    /// Frees the slot a completion names; returns whether it was a GSO send.
-    fn release(&mut self, tag: u64) -> bool {
-        let Ok(idx) = usize::try_from(tag) else {
-            return false;
-        };
-        if idx >= self.count || self.free.contains(&idx) {
-            return false;
-        }
-        // SAFETY: idx < count; the send completed, so the kernel no longer
-        // reads this slot.
-        let gso = unsafe { (*self.slots.as_ptr().add(idx)).gso };
-        self.free.push(idx);
-        gso
-    }
-
-    /// Copies `tx` into free slot `idx` and returns its `msghdr`.
-    fn fill(
-        &mut self,
-        idx: usize,
-        tx: &Transmit<'_>,
-        segment_size: Option<u16>,
-    ) -> *const libc::msghdr {
-        assert!(idx < self.count, "send slot index out of range");
-        // SAFETY: idx < count and the slot is free (taken from `free`), so
-        // the kernel is not reading it; only this one slot is borrowed.
-        let slot = unsafe { &mut *self.slots.as_ptr().add(idx) };
-        let len = tx.contents.len().min(slot.data.len());
-        slot.data[..len].copy_from_slice(&tx.contents[..len]);
-        slot.addr = tx.destination.into();
-        slot.gso = segment_size.is_some();
-        let control_len = cmsg::encode_send(
-            &mut slot.control.0,
-            tx.destination,
-            tx.ecn,
-            segment_size,
-            tx.src_ip,
-        );
-        slot.iov = libc::iovec {
-            iov_base: slot.data.as_mut_ptr().cast(),
-            iov_len: len,
-        };
-        slot.hdr.msg_name = slot.addr.as_ptr().cast_mut().cast();
-        slot.hdr.msg_namelen = slot.addr.len();
-        slot.hdr.msg_iov = &raw mut slot.iov;
-        slot.hdr.msg_iovlen = 1;
-        slot.hdr.msg_control = if control_len == 0 {
-            std::ptr::null_mut()
-        } else {
-            slot.control.0.as_mut_ptr().cast()
-        };
-        slot.hdr.msg_controllen = control_len as _;
-        slot.hdr.msg_flags = 0;
-        &raw const slot.hdr
-    }
-}
-
-impl Drop for SendSlots {
-    fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.slots.as_ptr(), self.count);
-        // SAFETY: made by Box::into_raw of a boxed slice of `count` slots in
-        // `new`; the ring is closed, so no send reads them any more.
-        drop(unsafe { Box::from_raw(slice) });
-    }
 }
