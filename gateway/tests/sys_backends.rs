@@ -329,3 +329,144 @@ fn uring_survives_buffer_ring_exhaustion() {
     let got = recv_n(&mut io, &mut batch, 1);
     assert_eq!(got[0].data, b"after");
 }
+
+/// A GSO train sent by one backend arrives, possibly GRO-coalesced, at the
+/// other as the same datagrams.
+#[test]
+fn gso_train_crosses_backends_intact() {
+    let mut uring = forced(IoBackend::IoUring);
+    let mut portable = forced(IoBackend::Portable);
+    gso_round(uring.as_mut(), portable.as_mut());
+    gso_round(portable.as_mut(), uring.as_mut());
+    gso_round(uring.as_mut(), forced(IoBackend::IoUring).as_mut());
+}
+
+fn gso_round(tx_io: &mut dyn UdpIo, rx_io: &mut dyn UdpIo) {
+    let segs: Vec<Vec<u8>> = (0..10)
+        .map(|i| payload(i, if i == 9 { 77 } else { 1200 }))
+        .collect();
+    let contents = segs.concat();
+    let tx = Transmit {
+        destination: rx_io.local_addr(),
+        ecn: None,
+        contents: &contents,
+        segment_size: Some(1200),
+        src_ip: None,
+    };
+    assert_eq!(tx_io.send_batch(&[tx]).unwrap(), 1);
+    tx_io.flush().unwrap();
+    let mut batch = RecvBatch::for_limits(&IoLimits::default());
+    let got = recv_n(rx_io, &mut batch, segs.len());
+    let what = format!("{:?} -> {:?}", tx_io.kind(), rx_io.kind());
+    assert_eq!(got.len(), segs.len(), "{what}");
+    for (g, seg) in got.iter().zip(&segs) {
+        assert_eq!(&g.data, seg, "{what}");
+        assert_eq!(g.remote, tx_io.local_addr(), "{what}");
+    }
+}
+
+/// io_uring queues sends; the next receive submits them (no flush).
+#[test]
+fn uring_sends_go_out_with_the_next_receive() {
+    let mut io = forced(IoBackend::IoUring);
+    let peer = peer();
+    let data = payload(1, 64);
+    let tx = Transmit {
+        destination: peer.local_addr().unwrap(),
+        ecn: None,
+        contents: &data,
+        segment_size: None,
+        src_ip: None,
+    };
+    assert_eq!(io.send_batch(&[tx]).unwrap(), 1);
+    let mut batch = RecvBatch::for_limits(&IoLimits::default());
+    assert_eq!(io.recv_batch(&mut batch, Some(Duration::ZERO)).unwrap(), 0);
+    let mut buf = [0u8; 256];
+    let (n, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &data[..]);
+}
+
+/// More transmits in one batch than the backend has send slots: all are
+/// taken (slots are reclaimed mid-batch) or the rest is reported, and every
+/// taken one arrives.
+#[test]
+fn send_batch_larger_than_the_send_slots() {
+    for backend in [IoBackend::IoUring, IoBackend::Portable] {
+        let mut io = forced(backend);
+        let peer = peer();
+        let n = IoLimits::default().send_slots_max * 3;
+        let bufs: Vec<Vec<u8>> = (0..n).map(|i| payload(i, 100)).collect();
+        let txs: Vec<Transmit<'_>> = bufs
+            .iter()
+            .map(|b| Transmit {
+                destination: peer.local_addr().unwrap(),
+                ecn: None,
+                contents: b,
+                segment_size: None,
+                src_ip: None,
+            })
+            .collect();
+        let mut sent = 0;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sent < n && Instant::now() < deadline {
+            sent += io.send_batch(&txs[sent..]).unwrap();
+            io.flush().unwrap();
+        }
+        assert_eq!(sent, n, "{backend:?}");
+        let mut buf = [0u8; 256];
+        for (i, b) in bufs.iter().enumerate() {
+            let (len, _) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..len], &b[..], "{backend:?} datagram {i}");
+        }
+    }
+}
+
+/// Empty datagrams and, on io_uring, datagrams larger than a receive
+/// buffer are dropped without disturbing the ones around them.
+#[test]
+fn odd_datagrams_do_not_disturb_the_stream() {
+    let limits = IoLimits {
+        datagram_bytes_max: 1500,
+        ..IoLimits::default()
+    };
+    let socket = sys::bind_udp(LOOPBACK.parse().unwrap(), &options()).unwrap();
+    let mut io = UringIo::new(socket, &limits).map_err(|e| e.reason).unwrap();
+    let peer = peer();
+    peer.send_to(&[], io.local_addr()).unwrap();
+    peer.send_to(&payload(1, 4000), io.local_addr()).unwrap();
+    peer.send_to(&payload(2, 1400), io.local_addr()).unwrap();
+    let mut batch = RecvBatch::for_limits(&limits);
+    let got = recv_n(&mut io, &mut batch, 1);
+    assert_eq!(got.len(), 1, "{:?}", io.stats());
+    assert_eq!(got[0].data, payload(2, 1400));
+    assert_eq!(io.stats().recv_truncated, 1);
+
+    let mut portable = forced(IoBackend::Portable);
+    let err = portable.recv_batch(&mut batch, None).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+    let mut batch = RecvBatch::for_limits(&IoLimits::default());
+    peer.send_to(&[], portable.local_addr()).unwrap();
+    peer.send_to(&payload(3, 300), portable.local_addr())
+        .unwrap();
+    let got = recv_n(portable.as_mut(), &mut batch, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, payload(3, 300));
+}
+
+/// The kernel's cap shows up as a clamped grant, not an error.
+#[test]
+fn clamped_buffer_is_reported() {
+    let Ok(max) = std::fs::read_to_string("/proc/sys/net/core/rmem_max") else {
+        eprintln!("no /proc/sys/net/core/rmem_max; skipped");
+        return;
+    };
+    let max: usize = max.trim().parse().unwrap();
+    let opts = SocketOptions {
+        recv_buffer_bytes: max * 4,
+        send_buffer_bytes: 1 << 20,
+    };
+    let s = sys::bind_udp(LOOPBACK.parse().unwrap(), &opts).unwrap();
+    assert!(s.recv_buffer.is_clamped(), "{:?}", s.recv_buffer);
+    assert_eq!(s.recv_buffer.granted_bytes, max);
+    s.warn_if_clamped(0);
+}

@@ -58,6 +58,9 @@ pub use socket::{BoundSocket, BufferGrant, SocketOptions, bind_group, bind_udp};
 /// and the portable backends.
 pub trait UdpIo: Send {
     /// Receives datagrams into `out` (cleared first) and returns how many.
+    /// `out` must hold at least one datagram of the backend's
+    /// [`IoLimits::datagram_bytes_max`] ([`RecvBatch::for_limits`]), else
+    /// this returns `InvalidInput`.
     ///
     /// Waits up to `timeout` for the first one (`None`: without limit;
     /// `Some(Duration::ZERO)`: not at all), then takes whatever else is ready
@@ -260,6 +263,22 @@ impl RecvBatch {
     /// The datagrams, in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = Datagram<'_>> {
         (0..self.len).filter_map(|i| self.get(i))
+    }
+
+    /// Clears the batch; an error if it cannot hold one datagram of
+    /// `datagram_bytes_max` bytes (it would never receive anything).
+    fn reset_for(&mut self, datagram_bytes_max: usize) -> io::Result<()> {
+        self.clear();
+        if self.metas.is_empty() || self.data.len() < datagram_bytes_max {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "RecvBatch of {} bytes cannot hold one datagram of IoLimits::datagram_bytes_max = {datagram_bytes_max}; size it with RecvBatch::for_limits",
+                    self.data.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn clear(&mut self) {

@@ -72,7 +72,7 @@ impl PortableIo {
 
 impl UdpIo for PortableIo {
     fn recv_batch(&mut self, out: &mut RecvBatch, timeout: Option<Duration>) -> io::Result<usize> {
-        out.clear();
+        out.reset_for(self.slot_bytes)?;
         let mut waited = false;
         while out.has_room(self.slot_bytes) {
             match self.recv_once(out) {

@@ -73,6 +73,7 @@ pub struct UringIo {
     backlog: VecDeque<(i32, u32)>,
     slots: SendSlots,
     max_gso_segments: usize,
+    datagram_bytes_max: usize,
     last_recv_errno: i32,
     stats: UringStats,
 }
@@ -188,6 +189,7 @@ impl UringIo {
             backlog: VecDeque::with_capacity(usize::from(buffers)),
             slots: SendSlots::new(slots, limits.datagram_bytes_max),
             max_gso_segments,
+            datagram_bytes_max: limits.datagram_bytes_max,
             last_recv_errno: 0,
             stats: UringStats::default(),
         };
@@ -375,7 +377,7 @@ impl UringIo {
 
 impl UdpIo for UringIo {
     fn recv_batch(&mut self, out: &mut RecvBatch, timeout: Option<Duration>) -> io::Result<usize> {
-        out.clear();
+        out.reset_for(self.datagram_bytes_max)?;
         while let Some(&(res, flags)) = self.backlog.front() {
             if !out.has_room(payload_len(res)) {
                 break;
