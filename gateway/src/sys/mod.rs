@@ -452,7 +452,8 @@ pub enum SysError {
 /// socket from [`bind_group`]). `core` only names the core in logs.
 ///
 /// `"auto"` falls back to the portable backend with one `warn!` naming the
-/// reason; `"io_uring"` returns [`SysError::IoUringUnavailable`] instead.
+/// reason (once per process; further cores log it at debug); `"io_uring"`
+/// returns [`SysError::IoUringUnavailable`] instead.
 pub fn open(
     config: &GatewayConfig,
     core: usize,
@@ -473,11 +474,18 @@ pub fn open(
                     return Err(SysError::IoUringUnavailable { reason: e.reason });
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        core,
-                        reason = %e.reason,
-                        "io_uring unavailable, using the portable UDP backend (gateway.io_backend = \"auto\")"
-                    );
+                    // One line per process, not one per core.
+                    static WARNED: std::sync::atomic::AtomicBool =
+                        std::sync::atomic::AtomicBool::new(false);
+                    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(
+                            core,
+                            reason = %e.reason,
+                            "io_uring unavailable, using the portable UDP backend (gateway.io_backend = \"auto\")"
+                        );
+                    } else {
+                        tracing::debug!(core, reason = %e.reason, "io_uring unavailable");
+                    }
                     e.socket
                 }
             };

@@ -52,7 +52,8 @@ pub struct UringStats {
 }
 
 /// Why io_uring could not be set up, with the socket given back.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("io_uring setup: {reason}")]
 pub struct UringSetupError {
     /// The failed step and the likely cause.
     pub reason: String,
