@@ -36,6 +36,45 @@
 //! - `"portable"`: no probe.
 //!
 //! The engine holds a `Box<dyn UdpIo>` and cannot tell the backends apart.
+//!
+//! # A gateway core's loop
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use lanegate_common::config::GatewayConfig;
+//! use lanegate_gateway::sys::{self, IoLimits, RecvBatch, SocketOptions, Transmit};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = GatewayConfig::default();
+//! let limits = IoLimits::default();
+//! let options = SocketOptions::from_config(&config);
+//! // One socket per gateway core, all on one port (SO_REUSEPORT).
+//! let sockets = sys::bind_group(config.listen, 2, &options)?;
+//! for (core, socket) in sockets.into_iter().enumerate() {
+//!     socket.warn_if_clamped(core);
+//!     // On the core's own thread:
+//!     sys::pin_current_thread(core)?;
+//!     let (mut io, _kind) = sys::open(&config, core, socket, &limits)?;
+//!     let mut batch = RecvBatch::for_limits(&limits); // allocated once
+//!     loop {
+//!         io.recv_batch(&mut batch, Some(Duration::from_millis(5)))?;
+//!         for d in batch.iter() {
+//!             for packet in d.segments() {
+//!                 // endpoint.handle(now, d.remote, d.local_ip, d.ecn, packet.into(), ..)
+//!                 let _ = (d.remote, d.local_ip, d.ecn, packet);
+//!             }
+//!         }
+//!         // The engine's transmits, borrowing its send buffer.
+//!         let txs: Vec<Transmit<'_>> = Vec::new();
+//!         let taken = io.send_batch(&txs)?; // keep txs[taken..] for later
+//! #       let _ = taken;
+//! #       break;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod affinity;
 #[cfg(target_os = "linux")]
