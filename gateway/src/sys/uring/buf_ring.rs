@@ -22,6 +22,8 @@ pub(super) struct RecvPool {
     buf_len: usize,
     /// Our copy of the ring tail; published by [`RecvPool::publish`].
     tail: u16,
+    /// Set when the kernel may still write into the buffers: never free.
+    leaked: bool,
 }
 
 impl RecvPool {
@@ -45,6 +47,7 @@ impl RecvPool {
             entries,
             buf_len,
             tail: 0,
+            leaked: false,
         })
     }
 
@@ -92,8 +95,18 @@ impl RecvPool {
     }
 }
 
+impl RecvPool {
+    /// Keeps the memory allocated for good (requests still in flight).
+    pub(super) fn leak(&mut self) {
+        self.leaked = true;
+    }
+}
+
 impl Drop for RecvPool {
     fn drop(&mut self) {
+        if self.leaked {
+            return;
+        }
         // SAFETY: allocated in `new` with these layouts; the ring that used
         // them is closed (it is dropped before the pool).
         unsafe {

@@ -475,7 +475,8 @@ impl UdpIo for UringIo {
 
 impl Drop for UringIo {
     /// Cancels the receive and waits (briefly) for every request to finish,
-    /// so the kernel touches no buffer after it is freed.
+    /// so the kernel touches no buffer after it is freed. If some never do,
+    /// their memory is leaked rather than freed under the kernel's feet.
     fn drop(&mut self) {
         if self.recv_armed {
             let cancel = opcode::AsyncCancel::new(RECV_TAG)
@@ -494,7 +495,9 @@ impl Drop for UringIo {
             self.backlog.clear();
             self.reap(None);
         }
-        tracing::warn!("io_uring requests still in flight at close");
+        self.pool.leak();
+        self.slots.leak();
+        tracing::warn!("io_uring requests still in flight at close; their buffers are leaked");
     }
 }
 

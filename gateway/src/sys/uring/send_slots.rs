@@ -29,15 +29,17 @@ pub(super) struct SendSlots {
     count: usize,
     free: Vec<usize>,
     pub(super) bytes_max: usize,
+    /// Set when the kernel may still read a slot: never free.
+    leaked: bool,
 }
 
 impl SendSlots {
     pub(super) fn new(count: usize, bytes_max: usize) -> Self {
         let slots: Box<[SendSlot]> = (0..count)
             .map(|_| SendSlot {
-                // SAFETY: an all-zero msghdr / iovec is valid (null, 0).
+                // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
                 hdr: unsafe { std::mem::zeroed() },
-                // SAFETY: as above.
+                // SAFETY: an all-zero iovec is valid (null base, length 0).
                 iov: unsafe { std::mem::zeroed() },
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)).into(),
                 control: Control([0; SEND_CONTROL_BYTES]),
@@ -52,6 +54,7 @@ impl SendSlots {
             count,
             free: (0..count).rev().collect(),
             bytes_max,
+            leaked: false,
         }
     }
 
@@ -61,6 +64,11 @@ impl SendSlots {
 
     pub(super) fn all_free(&self) -> bool {
         self.free.len() == self.count
+    }
+
+    /// Keeps the slots allocated for good (sends still in flight).
+    pub(super) fn leak(&mut self) {
+        self.leaked = true;
     }
 
     /// Frees the slot a completion names; returns whether it was a GSO send.
@@ -121,6 +129,9 @@ impl SendSlots {
 
 impl Drop for SendSlots {
     fn drop(&mut self) {
+        if self.leaked {
+            return;
+        }
         let slice = std::ptr::slice_from_raw_parts_mut(self.slots.as_ptr(), self.count);
         // SAFETY: made by Box::into_raw of a boxed slice of `count` slots in
         // `new`; the ring is closed, so no send reads them any more.
