@@ -15,3 +15,6 @@
 //!
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod sys;
