@@ -20,4 +20,5 @@
 
 pub mod ids;
 pub mod lanes;
+pub mod ring;
 pub mod wire;
