@@ -1,2 +1,10 @@
 //! `lanegate-shard`: the game-logic tier (see issue 3).
 #![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod health;
+pub mod link;
+pub mod pool;
+pub mod ring;
