@@ -4,7 +4,11 @@
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod game;
 pub mod health;
 pub mod link;
 pub mod pool;
+pub mod port;
 pub mod ring;
+pub mod runtime;
+mod world;

@@ -107,19 +107,25 @@ impl<T: RingEntry> RingTx<T> {
     /// [`RingTx::lost`].
     #[inline]
     pub fn push(&mut self, entry: T) -> Result<(), Full<T>> {
+        self.offer(entry).map_err(|f| self.refuse(f))
+    }
+
+    /// Pushes `entry`, or hands it back without counting a loss: for a
+    /// producer that keeps the entry and retries (a held zone being
+    /// released, a control backlog).
+    #[inline]
+    pub fn offer(&mut self, entry: T) -> Result<(), Full<T>> {
         let lane = entry.lane();
         let limit = lane.map_or(self.slots, |l| self.lane_fill_max[l.index()]);
         if self.fill_estimate() >= limit && self.refresh_fill() >= limit {
-            return Err(self.refuse(lane, entry));
+            return Err(Full { lane, entry });
         }
         match self.inner.try_push(entry) {
             Ok(()) => {
                 self.pushed += 1;
                 Ok(())
             }
-            // Unreachable while the estimate is an over-estimate, but a
-            // refusal is the right answer whatever the reason.
-            Err(entry) => Err(self.refuse(lane, entry)),
+            Err(entry) => Err(Full { lane, entry }),
         }
     }
 }
@@ -156,11 +162,11 @@ impl<T> RingTx<T> {
     }
 
     #[cold]
-    fn refuse(&mut self, lane: Option<Lane>, entry: T) -> Full<T> {
-        if let Some(l) = lane {
+    fn refuse(&mut self, full: Full<T>) -> Full<T> {
+        if let Some(l) = full.lane {
             self.lost[l.index()] += 1;
         }
-        Full { lane, entry }
+        full
     }
 }
 
