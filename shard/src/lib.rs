@@ -5,6 +5,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod game;
+pub mod games;
 pub mod health;
 pub mod link;
 pub mod pool;
