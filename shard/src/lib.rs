@@ -12,4 +12,5 @@ pub mod pool;
 pub mod port;
 pub mod ring;
 pub mod runtime;
+pub mod worker;
 mod world;

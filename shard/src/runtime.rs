@@ -154,6 +154,12 @@ impl<G: Game> Shard<G> {
         &self.game
     }
 
+    /// The game instance, mutably: for tests and tooling that set up a
+    /// scene between ticks. Game code never needs it.
+    pub fn game_mut(&mut self) -> &mut G {
+        &mut self.game
+    }
+
     /// Runs one tick, reading the time from `clock` at its start and end.
     pub fn run_tick(&mut self, clock: &impl Clock) -> TickReport {
         let start = clock.now();

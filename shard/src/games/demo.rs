@@ -23,6 +23,11 @@ impl Demo {
     pub fn arena(&self) -> &Arena {
         &self.arena
     }
+
+    /// The arena half, mutably (to set up scenes in tests and tools).
+    pub fn arena_mut(&mut self) -> &mut Arena {
+        &mut self.arena
+    }
 }
 
 impl Game for Demo {
