@@ -279,10 +279,11 @@ impl Arena {
         }
     }
 
-    fn send_positions(&mut self, out: &mut Outbox<'_>, zone: ZoneId) {
-        let Some(players) = self.zones.get(&zone) else {
-            return;
-        };
+    fn send_positions(
+        &mut self,
+        out: &mut Outbox<'_>,
+        players: &BTreeMap<PlayerId, Avatar>,
+    ) {
         let s = &mut self.scratch;
         let r = i64::from(self.cfg.interest_radius_units.max(1));
         s.avatars.clear();
@@ -427,10 +428,13 @@ impl Game for Arena {
     fn on_tick(&mut self, out: &mut Outbox<'_>) {
         let dt_us = i64::try_from(out.tick_interval().as_micros()).unwrap_or(0);
         self.step(dt_us);
-        let zones: Vec<ZoneId> = self.zones.keys().copied().collect();
-        for zone in zones {
-            self.send_positions(out, zone);
+        // Taken out and put back so the scratch buffers can be borrowed
+        // alongside; nothing is allocated.
+        let zones = std::mem::take(&mut self.zones);
+        for players in zones.values() {
+            self.send_positions(out, players);
         }
+        self.zones = zones;
     }
 
     /// `count: u32`, then per player `player: u64, x: i32, y: i32, dx: i8,
