@@ -147,7 +147,11 @@ fn lanegate_pair() -> (LanegateTx, LanegateRx) {
     (LanegateTx(tx), LanegateRx(rx))
 }
 
-fn run_batch<T: Tx, R: Rx>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, (mut tx, mut rx): (T, R)) {
+fn run_batch<T: Tx, R: Rx>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    (mut tx, mut rx): (T, R),
+) {
     g.bench_function(name, |b| {
         b.iter(|| {
             for i in 0..BATCH as u64 {

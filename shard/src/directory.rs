@@ -159,7 +159,11 @@ impl ZoneDirectory {
     }
 
     /// Completes a move once the new owner imported the zone.
-    pub fn finish_move(&mut self, zone: ZoneId, move_id: MoveId) -> Result<MovePlan, DirectoryError> {
+    pub fn finish_move(
+        &mut self,
+        zone: ZoneId,
+        move_id: MoveId,
+    ) -> Result<MovePlan, DirectoryError> {
         match self.moving.get(&zone) {
             Some(plan) if plan.move_id == move_id => {
                 let plan = *plan;

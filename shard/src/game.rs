@@ -68,6 +68,40 @@ pub trait Game: Send {
     }
 }
 
+/// A boxed game is a game, so shards of one process can run different games
+/// (`Shard<Box<dyn Game>>`).
+impl<G: Game + ?Sized> Game for Box<G> {
+    fn on_join(&mut self, out: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
+        (**self).on_join(out, zone, player);
+    }
+
+    fn on_leave(&mut self, out: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
+        (**self).on_leave(out, zone, player);
+    }
+
+    fn on_message(&mut self, out: &mut Outbox<'_>, msg: Incoming<'_>) {
+        (**self).on_message(out, msg);
+    }
+
+    fn on_tick(&mut self, out: &mut Outbox<'_>) {
+        (**self).on_tick(out);
+    }
+
+    fn export_zone(&mut self, zone: ZoneId) -> Vec<u8> {
+        (**self).export_zone(zone)
+    }
+
+    fn import_zone(
+        &mut self,
+        out: &mut Outbox<'_>,
+        zone: ZoneId,
+        state: &[u8],
+        players: &[PlayerId],
+    ) {
+        (**self).import_zone(out, zone, state, players);
+    }
+}
+
 /// A message from a player, as handed to [`Game::on_message`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Incoming<'a> {

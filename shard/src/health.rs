@@ -101,8 +101,8 @@ impl HealthSlot {
 
     /// Marks the start of a tick at `now`.
     pub(crate) fn tick_started(&self, now: Instant) {
-        let ns = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(u64::MAX);
+        let ns =
+            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
         self.tick_started_ns.store(ns, Ordering::Relaxed);
         self.tick_seq.fetch_add(1, Ordering::Release);
     }

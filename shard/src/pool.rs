@@ -75,8 +75,8 @@ impl BufPool {
         if let Some(inline) = InlinePayload::new(bytes) {
             return Ok(Payload::Inline(inline));
         }
-        let class = BufClass::for_len(bytes.len())
-            .ok_or(PayloadError::TooLarge { len: bytes.len() })?;
+        let class =
+            BufClass::for_len(bytes.len()).ok_or(PayloadError::TooLarge { len: bytes.len() })?;
         let Some(mut buf) = self.take(class) else {
             self.exhausted += 1;
             return Err(PayloadError::Exhausted { class });

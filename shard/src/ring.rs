@@ -292,7 +292,13 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let lane = Lane::from_index((x % 4) as usize).unwrap();
-                if tx.push(E { lane: Some(lane), seq }).is_ok() {
+                if tx
+                    .push(E {
+                        lane: Some(lane),
+                        seq,
+                    })
+                    .is_ok()
+                {
                     accepted[lane.index()] += 1;
                 }
                 if seq % 1024 == 0 {
@@ -317,7 +323,10 @@ mod tests {
                     break;
                 }
                 Some(E { lane: Some(l), seq }) => {
-                    assert!(last.is_none_or(|p| p < seq), "reordered: {last:?} then {seq}");
+                    assert!(
+                        last.is_none_or(|p| p < seq),
+                        "reordered: {last:?} then {seq}"
+                    );
                     last = Some(seq);
                     received[l.index()] += 1;
                 }

@@ -339,7 +339,12 @@ impl<G: Game> Shard<G> {
             .drains
             .values()
             .filter(|d| d.seen.iter().all(|&s| s))
-            .filter(|d| self.world.zones.get(&d.drain.zone).is_none_or(|z| z.staged == 0))
+            .filter(|d| {
+                self.world
+                    .zones
+                    .get(&d.drain.zone)
+                    .is_none_or(|z| z.staged == 0)
+            })
             .map(|d| d.drain)
             .collect();
         for drain in ready {

@@ -66,20 +66,56 @@ fn traffic(h: &mut Harness<Demo>, tick: u32) -> u64 {
         let send = |h: &mut Harness<Demo>, lane, transport, ty, payload: &[u8]| {
             h.send(0, p, 0, lane, transport, ty, payload).expect("room");
         };
-        send(h, Lane::Critical, Transport::Datagram, arena::INPUT, &input.encode());
+        send(
+            h,
+            Lane::Critical,
+            Transport::Datagram,
+            arena::INPUT,
+            &input.encode(),
+        );
         // Inline, pooled small and pooled large payloads.
-        send(h, Lane::High, Transport::Datagram, types::ECHO_HIGH, &[1; 40]);
-        send(h, Lane::Normal, Transport::Stream, types::ECHO_NORMAL, &[2; 600]);
+        send(
+            h,
+            Lane::High,
+            Transport::Datagram,
+            types::ECHO_HIGH,
+            &[1; 40],
+        );
+        send(
+            h,
+            Lane::Normal,
+            Transport::Stream,
+            types::ECHO_NORMAL,
+            &[2; 600],
+        );
         if p % 10 == 0 {
-            send(h, Lane::Bulk, Transport::Stream, types::ECHO_BULK, &[3; 5000]);
-            send(h, Lane::Normal, Transport::Stream, arena::CHAT, b"hello there");
+            send(
+                h,
+                Lane::Bulk,
+                Transport::Stream,
+                types::ECHO_BULK,
+                &[3; 5000],
+            );
+            send(
+                h,
+                Lane::Normal,
+                Transport::Stream,
+                arena::CHAT,
+                b"hello there",
+            );
         }
         let t = Telemetry {
             client_time_ms: tick,
             rtt_ms: 30,
             fps: 60,
         };
-        send(h, Lane::Bulk, Transport::Datagram, arena::TELEMETRY, &t.encode());
+        send(
+            h,
+            Lane::Bulk,
+            Transport::Datagram,
+            arena::TELEMETRY,
+            &t.encode(),
+        );
     }
     h.clock.advance(h.cfg.tick_interval());
     for s in &mut h.shards {

@@ -96,7 +96,15 @@ fn a_bulk_flood_cannot_delay_critical() {
     h.step();
     let mut refused = 0;
     for n in 0..1000 {
-        match h.send(0, 1, 0, Lane::Bulk, Transport::Datagram, TY[3], &tag(1, Lane::Bulk, n)) {
+        match h.send(
+            0,
+            1,
+            0,
+            Lane::Bulk,
+            Transport::Datagram,
+            TY[3],
+            &tag(1, Lane::Bulk, n),
+        ) {
             Ok(()) => {}
             Err(PortError::Full { lane: Lane::Bulk }) => refused += 1,
             Err(e) => panic!("{e}"),
@@ -161,7 +169,10 @@ fn players_are_routed_to_their_zones_shard() {
     assert_eq!(replies(h.take(0)), [(PlayerId(1), ShardId(0))]);
     let mut core1 = replies(h.take(1));
     core1.sort();
-    assert_eq!(core1, [(PlayerId(2), ShardId(1)), (PlayerId(3), ShardId(1))]);
+    assert_eq!(
+        core1,
+        [(PlayerId(2), ShardId(1)), (PlayerId(3), ShardId(1))]
+    );
 }
 
 #[test]
@@ -204,12 +215,18 @@ fn a_zone_moves_under_traffic_without_loss_or_reorder() {
     }
     assert_eq!(h.finished, [plan]);
     assert_eq!(h.dir.shard_of(ZoneId(0)), ShardId(1));
-    assert!(moved_at.is_some_and(|s| s < 4), "the move took {moved_at:?} steps");
+    assert!(
+        moved_at.is_some_and(|s| s < 4),
+        "the move took {moved_at:?} steps"
+    );
     assert_eq!(h.ports[0].held(ZoneId(0)), 0);
 
     let calls = rec.calls();
     // Exported by shard 0 once, imported by shard 1 with every member.
-    let exports: Vec<&Call> = calls.iter().filter(|c| matches!(c, Call::Export { .. })).collect();
+    let exports: Vec<&Call> = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Export { .. }))
+        .collect();
     assert_eq!(
         exports,
         [&Call::Export {
@@ -249,7 +266,11 @@ fn a_zone_moves_under_traffic_without_loss_or_reorder() {
         }
     }
     for (key, &count) in &sent {
-        assert_eq!(seen[key], (0..count).collect::<Vec<_>>(), "player/lane {key:?}");
+        assert_eq!(
+            seen[key],
+            (0..count).collect::<Vec<_>>(),
+            "player/lane {key:?}"
+        );
     }
     // Zone 0's players went from shard 0 to shard 1 exactly once; player 6
     // only ever saw shard 1; zone 2 never moved.
@@ -505,10 +526,19 @@ fn demo_echoes_each_lane_on_its_transport_and_relays_chat() {
         } else {
             Transport::Stream
         };
-        h.send(0, 1, 0, lane, transport, ty, &[i as u8; 300]).unwrap();
+        h.send(0, 1, 0, lane, transport, ty, &[i as u8; 300])
+            .unwrap();
     }
-    h.send(0, 2, 0, Lane::Normal, Transport::Stream, arena::CHAT, "gg".as_bytes())
-        .unwrap();
+    h.send(
+        0,
+        2,
+        0,
+        Lane::Normal,
+        Transport::Stream,
+        arena::CHAT,
+        "gg".as_bytes(),
+    )
+    .unwrap();
     h.step();
     let got = h.take(0);
     let echoes: Vec<(u16, Lane, Transport, usize)> = got
@@ -531,7 +561,12 @@ fn demo_echoes_each_lane_on_its_transport_and_relays_chat() {
     assert_eq!(
         echoes,
         [
-            (types::ECHO_CRITICAL, Lane::Critical, Transport::Datagram, 300),
+            (
+                types::ECHO_CRITICAL,
+                Lane::Critical,
+                Transport::Datagram,
+                300
+            ),
             (types::ECHO_HIGH, Lane::High, Transport::Stream, 300),
             (types::ECHO_NORMAL, Lane::Normal, Transport::Datagram, 300),
             (types::ECHO_BULK, Lane::Bulk, Transport::Stream, 300),
@@ -539,7 +574,15 @@ fn demo_echoes_each_lane_on_its_transport_and_relays_chat() {
     );
     let chat: Vec<&Got> = got
         .iter()
-        .filter(|g| matches!(g, Got::Broadcast { ty: arena::CHAT, .. }))
+        .filter(|g| {
+            matches!(
+                g,
+                Got::Broadcast {
+                    ty: arena::CHAT,
+                    ..
+                }
+            )
+        })
         .collect();
     let mut expect = 2u64.to_be_bytes().to_vec();
     expect.extend_from_slice(b"gg");
@@ -584,7 +627,11 @@ fn an_arena_zone_keeps_its_positions_across_a_move() {
         .take(0)
         .into_iter()
         .filter_map(|g| match g {
-            Got::Unicast { shard, ty: arena::POSITIONS, .. } => Some(shard),
+            Got::Unicast {
+                shard,
+                ty: arena::POSITIONS,
+                ..
+            } => Some(shard),
             _ => None,
         })
         .collect();

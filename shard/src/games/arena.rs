@@ -279,11 +279,7 @@ impl Arena {
         }
     }
 
-    fn send_positions(
-        &mut self,
-        out: &mut Outbox<'_>,
-        players: &BTreeMap<PlayerId, Avatar>,
-    ) {
+    fn send_positions(&mut self, out: &mut Outbox<'_>, players: &BTreeMap<PlayerId, Avatar>) {
         let s = &mut self.scratch;
         let r = i64::from(self.cfg.interest_radius_units.max(1));
         s.avatars.clear();
@@ -297,15 +293,11 @@ impl Arena {
             (u64::try_from(cx).unwrap_or(0) << 32) | u64::try_from(cy).unwrap_or(0)
         };
         s.cells.clear();
-        s.cells.extend(
-            s.avatars
-                .iter()
-                .enumerate()
-                .map(|(i, &(_, x, y, _))| {
-                    let (cx, cy) = cell_of(x, y);
-                    (key(cx, cy), i)
-                }),
-        );
+        s.cells
+            .extend(s.avatars.iter().enumerate().map(|(i, &(_, x, y, _))| {
+                let (cx, cy) = cell_of(x, y);
+                (key(cx, cy), i)
+            }));
         s.cells.sort_unstable();
         let tick = u32::try_from(out.tick() & 0xffff_ffff).unwrap_or(0);
         let others_max = self.cfg.positions_per_message_max.saturating_sub(1);
@@ -516,10 +508,7 @@ mod tests {
             rtt_ms: 42,
             fps: 60,
         };
-        assert_eq!(
-            t.encode(),
-            [0x00, 0x00, 0x03, 0xe8, 0x00, 0x2a, 0x00, 0x3c]
-        );
+        assert_eq!(t.encode(), [0x00, 0x00, 0x03, 0xe8, 0x00, 0x2a, 0x00, 0x3c]);
         assert_eq!(Telemetry::decode(&t.encode()), Some(t));
     }
 
