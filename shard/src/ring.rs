@@ -291,7 +291,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                let lane = Lane::from_index((x % 4) as usize).unwrap();
+                let lane = Lane::from_index(usize::try_from(x % 4).unwrap()).unwrap();
                 if tx
                     .push(E {
                         lane: Some(lane),

@@ -526,8 +526,16 @@ fn demo_echoes_each_lane_on_its_transport_and_relays_chat() {
         } else {
             Transport::Stream
         };
-        h.send(0, 1, 0, lane, transport, ty, &[i as u8; 300])
-            .unwrap();
+        h.send(
+            0,
+            1,
+            0,
+            lane,
+            transport,
+            ty,
+            &[u8::try_from(i).unwrap(); 300],
+        )
+        .unwrap();
     }
     h.send(
         0,

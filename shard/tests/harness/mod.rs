@@ -281,7 +281,10 @@ impl RecorderFactory {
     }
 
     pub fn make(&self, shard: ShardId) -> Recorder {
-        let mut n = self.instances.lock().unwrap();
+        let mut n = self
+            .instances
+            .lock()
+            .expect("no test thread panicked holding it");
         *n += 1;
         Recorder {
             shard,
@@ -294,44 +297,59 @@ impl RecorderFactory {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        self.log.lock().unwrap().clone()
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .clone()
     }
 
     pub fn clear(&self) {
-        self.log.lock().unwrap().clear();
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .clear();
     }
 }
 
 impl Game for Recorder {
     fn on_join(&mut self, _out: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
-        self.log.lock().unwrap().push(Call::Join {
-            shard: self.shard,
-            instance: self.instance,
-            zone,
-            player,
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Join {
+                shard: self.shard,
+                instance: self.instance,
+                zone,
+                player,
+            });
     }
 
     fn on_leave(&mut self, _out: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
-        self.log.lock().unwrap().push(Call::Leave {
-            shard: self.shard,
-            zone,
-            player,
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Leave {
+                shard: self.shard,
+                zone,
+                player,
+            });
     }
 
     fn on_message(&mut self, out: &mut Outbox<'_>, msg: Incoming<'_>) {
         if msg.payload == b"poison" {
             panic!("poisoned message from player {}", msg.player);
         }
-        self.log.lock().unwrap().push(Call::Message {
-            shard: self.shard,
-            instance: self.instance,
-            zone: msg.zone,
-            player: msg.player,
-            lane: msg.lane,
-            payload: msg.payload.to_vec(),
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Message {
+                shard: self.shard,
+                instance: self.instance,
+                zone: msg.zone,
+                player: msg.player,
+                lane: msg.lane,
+                payload: msg.payload.to_vec(),
+            });
         if self.echo {
             let _ = out.send(
                 msg.player,
@@ -345,20 +363,31 @@ impl Game for Recorder {
     }
 
     fn on_tick(&mut self, out: &mut Outbox<'_>) {
-        self.log.lock().unwrap().push(Call::Tick {
-            shard: self.shard,
-            tick: out.tick(),
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Tick {
+                shard: self.shard,
+                tick: out.tick(),
+            });
         if let Some(clock) = &self.clock {
-            clock.advance(*self.tick_cost.lock().unwrap());
+            clock.advance(
+                *self
+                    .tick_cost
+                    .lock()
+                    .expect("no test thread panicked holding it"),
+            );
         }
     }
 
     fn export_zone(&mut self, zone: ZoneId) -> Vec<u8> {
-        self.log.lock().unwrap().push(Call::Export {
-            shard: self.shard,
-            zone,
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Export {
+                shard: self.shard,
+                zone,
+            });
         format!("state of {zone}").into_bytes()
     }
 
@@ -369,12 +398,15 @@ impl Game for Recorder {
         state: &[u8],
         players: &[PlayerId],
     ) {
-        self.log.lock().unwrap().push(Call::Import {
-            shard: self.shard,
-            zone,
-            state: state.to_vec(),
-            players: players.to_vec(),
-        });
+        self.log
+            .lock()
+            .expect("no test thread panicked holding it")
+            .push(Call::Import {
+                shard: self.shard,
+                zone,
+                state: state.to_vec(),
+                players: players.to_vec(),
+            });
     }
 }
 
