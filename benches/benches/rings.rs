@@ -23,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 use crossbeam_queue::ArrayQueue;
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::Lane;
@@ -51,6 +51,19 @@ fn entry(i: u64) -> ToShard {
             transport: Transport::Datagram,
             payload: Payload::Inline(payload),
         },
+    }
+}
+
+/// Waits a little for the other side: spins briefly, then yields, so that a
+/// producer and consumer sharing a core (a busy 2-core machine) still make
+/// progress. Every candidate waits the same way.
+#[inline]
+fn backoff(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 64 {
+        std::hint::spin_loop();
+    } else {
+        thread::yield_now();
     }
 }
 
@@ -170,35 +183,90 @@ fn run_spsc<T: Tx, R: Rx>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, pair
     let pair = std::cell::RefCell::new(Some(pair));
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let (mut tx, mut rx) = pair.borrow_mut().take().expect("one pair at a time");
+            let (tx, rx) = pair.borrow_mut().take().expect("one pair at a time");
             let total = iters * TRANSFER;
-            let consumer = thread::spawn(move || {
-                let mut next = 0u64;
-                while next < total {
-                    match rx.pop() {
-                        Some(e) => {
-                            assert_eq!(seq(&e), next % TRANSFER, "order");
-                            next += 1;
-                        }
-                        None => std::hint::spin_loop(),
-                    }
-                }
-                rx
-            });
-            let start = Instant::now();
-            for i in 0..total {
-                let mut e = entry(i % TRANSFER);
-                while let Err(back) = tx.push(e) {
-                    e = back;
-                    std::hint::spin_loop();
-                }
-            }
-            let rx = consumer.join().expect("consumer");
-            let took = start.elapsed();
-            *pair.borrow_mut() = Some((tx, rx));
+            let (tx2, rx2, took) = transfer(tx, rx, total);
+            *pair.borrow_mut() = Some((tx2, rx2));
             took
         });
     });
+}
+
+/// Moves `total` entries from this thread to a consumer thread; returns the
+/// ends and the time from the first push to the last pop.
+fn transfer<T: Tx, R: Rx>(mut tx: T, mut rx: R, total: u64) -> (T, R, Duration) {
+    let consumer = thread::spawn(move || {
+        let mut next = 0u64;
+        let mut spins = 0;
+        while next < total {
+            match rx.pop() {
+                Some(e) => {
+                    assert_eq!(seq(&e), next % TRANSFER, "order");
+                    next += 1;
+                    spins = 0;
+                }
+                None => backoff(&mut spins),
+            }
+        }
+        rx
+    });
+    let start = Instant::now();
+    for i in 0..total {
+        let mut e = entry(i % TRANSFER);
+        let mut spins = 0;
+        while let Err(back) = tx.push(e) {
+            e = back;
+            backoff(&mut spins);
+        }
+    }
+    let rx = consumer.join().expect("consumer");
+    (tx, rx, start.elapsed())
+}
+
+/// Interleaved A/B: rounds in which every candidate moves the same entries
+/// in turn (the order rotating each round), so a noisy neighbour hits all of
+/// them alike; prints the median ns per entry and the ratio to `ringbuf`.
+fn interleaved() {
+    const ROUNDS: usize = 15;
+    const ENTRIES: u64 = 200_000;
+    let names = ["ringbuf", "rtrb", "crossbeam", "lanegate"];
+    let mut ns: [Vec<f64>; 4] = Default::default();
+    let (mut a, mut b, mut c, mut d) = (
+        Some(ringbuf_pair()),
+        Some(rtrb_pair()),
+        Some(crossbeam_pair()),
+        Some(lanegate_pair()),
+    );
+    fn run<T: Tx, R: Rx>(slot: &mut Option<(T, R)>) -> f64 {
+        let (tx, rx) = slot.take().expect("pair");
+        let (tx, rx, took) = transfer(tx, rx, ENTRIES);
+        *slot = Some((tx, rx));
+        took.as_nanos() as f64 / ENTRIES as f64
+    }
+    for round in 0..ROUNDS {
+        for k in 0..4 {
+            let which = (round + k) % 4;
+            let t = match which {
+                0 => run(&mut a),
+                1 => run(&mut b),
+                2 => run(&mut c),
+                _ => run(&mut d),
+            };
+            ns[which].push(t);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let medians: Vec<f64> = ns.iter_mut().map(median).collect();
+    println!("rings/interleaved_spsc_4096: {ROUNDS} rounds x {ENTRIES} entries, median ns/entry");
+    for (name, m) in names.iter().zip(&medians) {
+        println!(
+            "  {name:<10} {m:>7.1} ns/entry   {:>5.2}x ringbuf",
+            m / medians[0]
+        );
+    }
 }
 
 fn batch64(c: &mut Criterion) {
@@ -232,4 +300,9 @@ criterion_group! {
     config = config();
     targets = batch64, spsc
 }
-criterion_main!(rings);
+
+fn main() {
+    interleaved();
+    rings();
+    Criterion::default().configure_from_args().final_summary();
+}

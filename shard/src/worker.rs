@@ -65,13 +65,17 @@ pub fn spawn<G: Game + 'static>(
                 while !stop.load(Ordering::Relaxed) {
                     shard.run_tick(&SystemClock);
                     next += interval;
-                    let now = Instant::now();
-                    if next > now {
-                        thread::park_timeout(next - now);
-                    } else if now - next > interval {
+                    let mut now = Instant::now();
+                    if now > next && now - next > interval {
                         // Far behind (a long overrun): skip the missed ticks
                         // rather than run them back to back.
                         next = now;
+                    }
+                    // `park_timeout` may return early (spuriously, or on
+                    // `stop`): wait out the rest of the interval.
+                    while now < next && !stop.load(Ordering::Relaxed) {
+                        thread::park_timeout(next - now);
+                        now = Instant::now();
                     }
                 }
             })?;
