@@ -229,7 +229,8 @@ impl Outbox<'_> {
                 player: to,
                 body,
             },
-        )
+        );
+        Ok(())
     }
 
     /// Sends `msg` to each player of `to` that is in this shard; returns how
@@ -260,7 +261,7 @@ impl Outbox<'_> {
             }
             let core = CoreId(u16::try_from(core).unwrap_or(u16::MAX));
             let body = self.out.body(lane, &msg)?;
-            self.out.stage(core, ToGateway::Broadcast { zone, body })?;
+            self.out.stage(core, ToGateway::Broadcast { zone, body });
         }
         Ok(())
     }
@@ -295,9 +296,8 @@ impl Outbox<'_> {
                 player: p,
                 body,
             };
-            if self.out.stage(m.core, entry).is_ok() {
-                sent += 1;
-            }
+            self.out.stage(m.core, entry);
+            sent += 1;
         }
         Ok(sent)
     }
@@ -384,9 +384,113 @@ impl Outbound {
         })
     }
 
-    fn stage(&mut self, core: CoreId, entry: ToGateway) -> Result<(), SendError> {
+    /// Stages an entry whose body [`Outbound::body`] made (and so made room
+    /// for).
+    fn stage(&mut self, core: CoreId, entry: ToGateway) {
         let lane = entry.lane().unwrap_or(Lane::Critical);
         self.staged[lane.index()].push((core, entry));
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lanegate_common::ids::{SessionId, ZoneId};
+
+    use super::*;
+    use crate::pool::pool;
+    use crate::world::Member;
+
+    fn outbound(staged_max: usize) -> Outbound {
+        let (pool, _returns) = pool(4, 1, 1).unwrap();
+        Outbound::new(pool, staged_max, LaneTable::default())
+    }
+
+    fn world() -> World {
+        let mut w = World::new(2);
+        for (p, core) in [(1, 0), (2, 1), (3, 1)] {
+            let m = Member {
+                session: SessionId(p),
+                zone: ZoneId(9),
+                core: CoreId(core),
+            };
+            w.join(PlayerId(p), m);
+        }
+        w
+    }
+
+    fn outbox<'a>(world: &'a World, out: &'a mut Outbound) -> Outbox<'a> {
+        Outbox {
+            world,
+            out,
+            tick: 1,
+            tick_interval: Duration::from_millis(10),
+        }
+    }
+
+    #[test]
+    fn sends_are_checked_and_classified() {
+        let w = world();
+        let mut out = outbound(16);
+        let mut ob = outbox(&w, &mut out);
+        assert_eq!(
+            ob.send(PlayerId(1), Msg::datagram(0x0004, b"")),
+            Err(SendError::ControlType(0x0004))
+        );
+        assert_eq!(
+            ob.send(
+                PlayerId(1),
+                Msg::datagram(0x1000, &[0; DATAGRAM_PAYLOAD_MAX + 1])
+            ),
+            Err(SendError::TooLarge {
+                len: DATAGRAM_PAYLOAD_MAX + 1,
+                transport: Transport::Datagram
+            })
+        );
+        assert_eq!(
+            ob.send(PlayerId(7), Msg::datagram(0x1000, b"")),
+            Err(SendError::UnknownPlayer(PlayerId(7)))
+        );
+        ob.send(PlayerId(1), Msg::stream(0x3abc, &[0; 2000]))
+            .unwrap();
+        assert_eq!(out.staged[Lane::Normal.index()].len(), 1);
+    }
+
+    #[test]
+    fn broadcasts_go_once_per_core_and_filters_pick_players() {
+        let w = world();
+        let mut out = outbound(16);
+        let mut ob = outbox(&w, &mut out);
+        ob.broadcast(ZoneId(9), Msg::datagram(0x2000, b"all"))
+            .unwrap();
+        let n = ob
+            .broadcast_where(ZoneId(9), Msg::datagram(0x2000, b"some"), |p| p.0 != 2)
+            .unwrap();
+        assert_eq!(n, 2);
+        let cores: Vec<(u16, bool)> = out.staged[Lane::High.index()]
+            .iter()
+            .map(|(c, e)| (c.0, matches!(e, ToGateway::Broadcast { .. })))
+            .collect();
+        assert_eq!(cores, [(0, true), (1, true), (0, false), (1, false)]);
+    }
+
+    #[test]
+    fn a_full_outbox_refuses_and_counts_and_truncate_recycles() {
+        let w = world();
+        let mut out = outbound(2);
+        let mark = out.mark();
+        let mut ob = outbox(&w, &mut out);
+        ob.send(PlayerId(1), Msg::datagram(0x4000, &[1; 500]))
+            .unwrap();
+        ob.send(PlayerId(2), Msg::datagram(0x4000, &[1; 500]))
+            .unwrap();
+        assert_eq!(
+            ob.send(PlayerId(3), Msg::datagram(0x4000, b"")),
+            Err(SendError::NoRoom(Lane::Bulk))
+        );
+        assert_eq!(out.lost, [0, 0, 0, 1]);
+        assert_eq!(out.pool.free(), (2, 1));
+        out.truncate(mark);
+        assert_eq!(out.pool.free(), (4, 1));
+        assert!(out.staged.iter().all(Vec::is_empty));
     }
 }

@@ -361,3 +361,104 @@ fn recycle(pool: &mut BufPool, entry: ToShard) {
         pool.recycle(body.payload);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::link::build;
+
+    fn port(slots: u32) -> (GatewayPort, crate::link::Links) {
+        let cfg = ShardConfig {
+            ring_slots_max: slots,
+            pool_small_bufs: 4,
+            pool_large_bufs: 1,
+            control_backlog_max: 2,
+            ..ShardConfig::default()
+        };
+        let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
+        (GatewayPort::new(links.cores.remove(0), &cfg), links)
+    }
+
+    fn msg(port: &mut GatewayPort, lane: Lane) -> Result<(), PortError> {
+        port.send(
+            SessionId(1),
+            PlayerId(1),
+            ZoneId(0),
+            lane,
+            Transport::Datagram,
+            0x1000,
+            b"x",
+        )
+    }
+
+    #[test]
+    fn control_waits_in_a_backlog_that_messages_cannot_overtake() {
+        let (mut port, mut links) = port(4);
+        for _ in 0..4 {
+            msg(&mut port, Lane::Critical).unwrap();
+        }
+        // The ring is full: the join waits, a message behind it is refused.
+        port.join(SessionId(2), PlayerId(2), ZoneId(0)).unwrap();
+        port.join(SessionId(3), PlayerId(3), ZoneId(0)).unwrap();
+        assert_eq!(
+            port.join(SessionId(4), PlayerId(4), ZoneId(0)),
+            Err(PortError::Backlog { shard: ShardId(0) })
+        );
+        port.leave(SessionId(2), PlayerId(2), ZoneId(0));
+        assert_eq!(
+            msg(&mut port, Lane::Critical),
+            Err(PortError::Full {
+                lane: Lane::Critical
+            })
+        );
+        assert_eq!(port.lost(), [1, 0, 0, 0]);
+        // The shard drains; the backlog follows in order.
+        let rx = &mut links.shards[0].cores[0].rx;
+        for _ in 0..4 {
+            assert!(matches!(rx.pop(), Some(ToShard::Message { .. })));
+        }
+        port.pump();
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Join {
+                player: PlayerId(2),
+                ..
+            })
+        ));
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Join {
+                player: PlayerId(3),
+                ..
+            })
+        ));
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Leave {
+                player: PlayerId(2),
+                ..
+            })
+        ));
+        assert!(rx.pop().is_none());
+        msg(&mut port, Lane::Critical).unwrap();
+    }
+
+    #[test]
+    fn lanes_below_critical_leave_headroom() {
+        let (mut port, _links) = port(8);
+        // Bulk may fill half of the 8 slots.
+        for _ in 0..4 {
+            msg(&mut port, Lane::Bulk).unwrap();
+        }
+        assert_eq!(
+            msg(&mut port, Lane::Bulk),
+            Err(PortError::Full { lane: Lane::Bulk })
+        );
+        for _ in 0..4 {
+            msg(&mut port, Lane::Critical).unwrap();
+        }
+        assert_eq!(port.lost(), [0, 0, 0, 1]);
+    }
+}

@@ -547,3 +547,86 @@ impl<G> std::fmt::Debug for Shard<G> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use lanegate_common::ring::{InlinePayload, Payload};
+    use lanegate_common::wire::Transport;
+
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::link::build;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<String>>>);
+
+    impl Game for Log {
+        fn on_join(&mut self, _: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
+            self.0.lock().unwrap().push(format!("join {player} {zone}"));
+        }
+        fn on_leave(&mut self, _: &mut Outbox<'_>, zone: ZoneId, player: PlayerId) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("leave {player} {zone}"));
+        }
+        fn on_message(&mut self, _: &mut Outbox<'_>, msg: Incoming<'_>) {
+            let text = String::from_utf8_lossy(msg.payload).into_owned();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("msg {} {text}", msg.player));
+        }
+    }
+
+    fn message(session: u64, text: &[u8]) -> ToShard {
+        ToShard::Message {
+            session: SessionId(session),
+            player: PlayerId(1),
+            zone: ZoneId(0),
+            body: Body {
+                ty: 0x1000,
+                lane: Lane::Critical,
+                transport: Transport::Datagram,
+                payload: Payload::Inline(InlinePayload::new(text).unwrap()),
+            },
+        }
+    }
+
+    #[test]
+    fn a_reconnect_replaces_the_session_and_stale_entries_are_ignored() {
+        let cfg = ShardConfig::default();
+        let clock = VirtualClock::new();
+        let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
+        let log = Log::default();
+        let game = log.clone();
+        let mut shard = Shard::new(links.shards.remove(0), &cfg, move || game.clone());
+        let tx = &mut links.cores[0].shards[0].tx;
+        let join = |session, zone| ToShard::Join {
+            session: SessionId(session),
+            player: PlayerId(1),
+            zone: ZoneId(zone),
+        };
+        tx.push(join(10, 0)).unwrap();
+        tx.push(message(10, b"old")).unwrap();
+        // The player reconnects on session 11, in another zone; the old
+        // session's leave arrives late.
+        tx.push(join(11, 1)).unwrap();
+        tx.push(ToShard::Leave {
+            session: SessionId(10),
+            player: PlayerId(1),
+            zone: ZoneId(0),
+        })
+        .unwrap();
+        shard.run_tick(&clock);
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["join 1 0", "leave 1 0", "join 1 1"],
+            "the old session's message and leave were dropped"
+        );
+        assert_eq!(shard.publish_health().players, 1);
+    }
+}
