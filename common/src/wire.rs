@@ -101,9 +101,7 @@ impl CloseCode {
 
     /// The code for a number, if it is one of ours.
     pub fn from_code(code: u64) -> Option<CloseCode> {
-        CloseCode::ALL
-            .into_iter()
-            .find(|c| u64::from(c.code()) == code)
+        CloseCode::ALL.into_iter().find(|c| u64::from(c.code()) == code)
     }
 
     /// Upper-snake name as in `docs/protocol.md`.
