@@ -12,6 +12,12 @@
 //!   gateway verifies it against a rotating [`ticket::KeySet`] before any
 //!   session state exists.
 //! - **Ids** ([`ids`]): newtypes for players, zones, sessions, shards, cores.
+//! - **Configuration** ([`config`]): the TOML schema with its embedded,
+//!   commented default file, validated at load with errors naming the field.
+//! - **Rings** ([`ring`]): the fixed-size entries that cross the lock-free
+//!   rings between gateway cores and shards (join, leave, messages with their
+//!   lane, unicast, broadcast, zone control), with payloads inline or in a
+//!   pooled buffer so nothing allocates per message.
 //!
 //! The wire format is specified in `docs/protocol.md`; the tests in
 //! `tests/protocol_vectors.rs` check every test vector printed there.

@@ -1,0 +1,194 @@
+//! Wiring: every ring and pool between `C` gateway cores and `S` shards.
+//!
+//! For each (core, shard) pair there is one [`ToShard`] ring and one
+//! [`ToGateway`] ring. Each gateway core owns one inbound payload pool (with
+//! a return ring from every shard), and each shard one outbound pool (with a
+//! return ring from every core). [`build`] allocates all of it at start;
+//! nothing on the message path allocates afterwards.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lanegate_common::ids::{CoreId, ShardId};
+use lanegate_common::ring::{ToGateway, ToShard};
+
+use crate::config::ShardConfig;
+use crate::health::HealthSlot;
+use crate::pool::{BufPool, BufReturn, pool};
+use crate::ring::{RingError, RingRx, RingTx, ring};
+
+/// One gateway core's ends of every ring.
+#[derive(Debug)]
+pub struct CoreEnds {
+    /// The core.
+    pub core: CoreId,
+    /// The core's inbound payload pool.
+    pub pool: BufPool,
+    /// Per shard, in shard order.
+    pub shards: Vec<CoreToShard>,
+}
+
+/// A gateway core's ends towards one shard.
+#[derive(Debug)]
+pub struct CoreToShard {
+    /// Gateway → shard entries.
+    pub tx: RingTx<ToShard>,
+    /// Shard → gateway entries.
+    pub rx: RingRx<ToGateway>,
+    /// Gives the shard's outbound buffers back to the shard's pool.
+    pub give_back: BufReturn,
+}
+
+/// One shard's ends of every ring.
+#[derive(Debug)]
+pub struct ShardEnds {
+    /// The shard.
+    pub shard: ShardId,
+    /// The shard's outbound payload pool.
+    pub pool: BufPool,
+    /// Per gateway core, in core order.
+    pub cores: Vec<ShardToCore>,
+    /// Where the shard publishes its health.
+    pub health: Arc<HealthSlot>,
+}
+
+/// A shard's ends towards one gateway core.
+#[derive(Debug)]
+pub struct ShardToCore {
+    /// Gateway → shard entries.
+    pub rx: RingRx<ToShard>,
+    /// Shard → gateway entries.
+    pub tx: RingTx<ToGateway>,
+    /// Gives the core's inbound buffers back to the core's pool.
+    pub give_back: BufReturn,
+}
+
+/// Every ring and pool for `cores` gateway cores and `shards` shards.
+#[derive(Debug)]
+pub struct Links {
+    /// Gateway side, one per core.
+    pub cores: Vec<CoreEnds>,
+    /// Shard side, one per shard.
+    pub shards: Vec<ShardEnds>,
+}
+
+/// Allocates every ring, pool and health slot. `epoch` is the origin of the
+/// health slots' timestamps (any instant before the first tick).
+pub fn build(
+    cfg: &ShardConfig,
+    cores: u16,
+    shards: u16,
+    epoch: Instant,
+) -> Result<Links, RingError> {
+    let slots = cfg.ring_slots_max as usize;
+    let fill = cfg.lane_fill_max_slots();
+    let small = cfg.pool_small_bufs as usize;
+    let large = cfg.pool_large_bufs as usize;
+
+    let mut core_pools = Vec::new();
+    for _ in 0..cores {
+        core_pools.push(pool(small, large, usize::from(shards))?);
+    }
+    let mut shard_pools = Vec::new();
+    for _ in 0..shards {
+        shard_pools.push(pool(small, large, usize::from(cores))?);
+    }
+
+    // [core][shard] and [shard][core] halves, filled pair by pair.
+    let mut core_sides: Vec<Vec<CoreToShard>> = (0..cores).map(|_| Vec::new()).collect();
+    let mut shard_sides: Vec<Vec<ShardToCore>> = (0..shards).map(|_| Vec::new()).collect();
+    // Each pool's return ends, taken one per consumer in order.
+    let mut core_returns: Vec<std::vec::IntoIter<BufReturn>> = Vec::new();
+    let mut core_pool_list = Vec::new();
+    for (p, r) in core_pools {
+        core_pool_list.push(p);
+        core_returns.push(r.into_iter());
+    }
+    let mut shard_returns: Vec<std::vec::IntoIter<BufReturn>> = Vec::new();
+    let mut shard_pool_list = Vec::new();
+    for (p, r) in shard_pools {
+        shard_pool_list.push(p);
+        shard_returns.push(r.into_iter());
+    }
+    for c in 0..usize::from(cores) {
+        for s in 0..usize::from(shards) {
+            let (in_tx, in_rx) = ring::<ToShard>(slots, fill)?;
+            let (out_tx, out_rx) = ring::<ToGateway>(slots, fill)?;
+            let to_core_pool = core_returns[c]
+                .next()
+                .expect("a core pool has one return end per shard");
+            let to_shard_pool = shard_returns[s]
+                .next()
+                .expect("a shard pool has one return end per core");
+            core_sides[c].push(CoreToShard {
+                tx: in_tx,
+                rx: out_rx,
+                give_back: to_shard_pool,
+            });
+            shard_sides[s].push(ShardToCore {
+                rx: in_rx,
+                tx: out_tx,
+                give_back: to_core_pool,
+            });
+        }
+    }
+    let cores = core_pool_list
+        .into_iter()
+        .zip(core_sides)
+        .zip(0u16..)
+        .map(|((pool, shards), c)| CoreEnds {
+            core: CoreId(c),
+            pool,
+            shards,
+        })
+        .collect();
+    let shards = shard_pool_list
+        .into_iter()
+        .zip(shard_sides)
+        .zip(0u16..)
+        .map(|((pool, cores), s)| ShardEnds {
+            shard: ShardId(s),
+            pool,
+            cores,
+            health: HealthSlot::new(ShardId(s), epoch),
+        })
+        .collect();
+    Ok(Links { cores, shards })
+}
+
+#[cfg(test)]
+mod tests {
+    use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
+
+    use super::*;
+
+    #[test]
+    fn every_pair_is_wired_both_ways() {
+        let cfg = ShardConfig {
+            ring_slots_max: 8,
+            pool_small_bufs: 2,
+            pool_large_bufs: 1,
+            ..ShardConfig::default()
+        };
+        let mut links = build(&cfg, 2, 3, Instant::now()).unwrap();
+        assert_eq!(links.cores.len(), 2);
+        assert_eq!(links.shards.len(), 3);
+        let join = |n| ToShard::Join {
+            session: SessionId(n),
+            player: PlayerId(n),
+            zone: ZoneId(0),
+        };
+        links.cores[1].shards[2].tx.push(join(12)).unwrap();
+        links.cores[0].shards[2].tx.push(join(2)).unwrap();
+        assert_eq!(links.shards[2].cores[1].rx.pop(), Some(join(12)));
+        assert_eq!(links.shards[2].cores[0].rx.pop(), Some(join(2)));
+        links.shards[1].cores[0]
+            .tx
+            .push(ToGateway::ZoneReset { zone: ZoneId(4) })
+            .unwrap();
+        assert_eq!(
+            links.cores[0].shards[1].rx.pop(),
+            Some(ToGateway::ZoneReset { zone: ZoneId(4) })
+        );
+    }
+}

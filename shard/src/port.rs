@@ -1,0 +1,464 @@
+//! A gateway core's side of the rings: routing by zone, holding zones that
+//! move, and reading what shards send back.
+//!
+//! One [`GatewayPort`] per gateway core, owned by that core's thread. It is
+//! sans-IO: the gateway calls [`GatewayPort::join`], [`GatewayPort::send`]
+//! and [`GatewayPort::leave`] as sessions come, talk and go, and
+//! [`GatewayPort::poll`] once per loop turn to read outbound messages. The
+//! deterministic test harness drives ports the same way.
+//!
+//! Refusals come back at once as a [`PortError`] and are counted per lane
+//! ([`GatewayPort::lost`]): a full ring is the signal the gateway's
+//! degradation logic feeds on. Control entries (join, leave, zone moves) are
+//! never lost: when their ring is full they wait in a per-shard backlog,
+//! which game messages for that shard cannot overtake (they are refused
+//! while it is not empty). Joins are refused once the backlog holds
+//! `control_backlog_max` entries; leaves and zone-move entries always queue,
+//! as each session leaves once and moves are few.
+
+use std::collections::{HashMap, VecDeque};
+
+use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
+use lanegate_common::lanes::Lane;
+use lanegate_common::ring::{Body, ToGateway, ToShard, ZoneControl, ZoneDrain};
+use lanegate_common::wire::Transport;
+
+use crate::config::ShardConfig;
+use crate::directory::{MovePlan, default_shard};
+use crate::link::{CoreEnds, CoreToShard};
+use crate::pool::{BufPool, PayloadError};
+
+/// Why the port refused an entry. Every refusal is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortError {
+    /// No room in the lane: the ring to the shard is full up to the lane's
+    /// limit, its control backlog is not empty, or the zone is moving and
+    /// its hold queue is full. The message was dropped.
+    #[error("no room in the {lane} lane towards the shard; message dropped")]
+    Full {
+        /// The message's lane.
+        lane: Lane,
+    },
+    /// The payload is too large, or the core's buffer pool is empty.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    /// The control backlog towards the shard is full; the join was refused.
+    #[error("shard {shard} is not keeping up; join refused")]
+    Backlog {
+        /// The shard.
+        shard: ShardId,
+    },
+}
+
+/// One gateway core's view of the shards.
+#[derive(Debug)]
+pub struct GatewayPort {
+    core: CoreId,
+    pool: BufPool,
+    shards: Vec<ShardLink>,
+    shard_count: u16,
+    placed: HashMap<ZoneId, ShardId>,
+    holds: HashMap<ZoneId, Hold>,
+    hold_slots_max: usize,
+    control_backlog_max: usize,
+    /// Refused by the port itself (backlog, hold, pool), per lane.
+    lost: [u64; Lane::COUNT],
+}
+
+#[derive(Debug)]
+struct ShardLink {
+    ring: CoreToShard,
+    backlog: VecDeque<ToShard>,
+}
+
+#[derive(Debug)]
+struct Hold {
+    plan: MovePlan,
+    releasing: bool,
+    queue: VecDeque<ToShard>,
+    messages: usize,
+}
+
+impl GatewayPort {
+    /// A port over this core's ring ends.
+    pub fn new(ends: CoreEnds, cfg: &ShardConfig) -> Self {
+        let shard_count = u16::try_from(ends.shards.len()).unwrap_or(u16::MAX);
+        Self {
+            core: ends.core,
+            pool: ends.pool,
+            shards: ends
+                .shards
+                .into_iter()
+                .map(|ring| ShardLink {
+                    ring,
+                    backlog: VecDeque::new(),
+                })
+                .collect(),
+            shard_count,
+            placed: HashMap::new(),
+            holds: HashMap::new(),
+            hold_slots_max: cfg.hold_slots_max as usize,
+            control_backlog_max: cfg.control_backlog_max as usize,
+            lost: [0; Lane::COUNT],
+        }
+    }
+
+    /// The core this port belongs to.
+    pub fn core(&self) -> CoreId {
+        self.core
+    }
+
+    /// The shard this core routes `zone` to (the old owner while it moves).
+    pub fn shard_of(&self, zone: ZoneId) -> ShardId {
+        self.placed
+            .get(&zone)
+            .copied()
+            .unwrap_or_else(|| default_shard(zone, self.shard_count))
+    }
+
+    /// Mirrors [`ZoneDirectory::place`](crate::directory::ZoneDirectory::place).
+    pub fn place(&mut self, zone: ZoneId, shard: ShardId) {
+        self.placed.insert(zone, shard);
+    }
+
+    /// A session enters `zone`. Returns the shard it was routed to.
+    pub fn join(
+        &mut self,
+        session: SessionId,
+        player: PlayerId,
+        zone: ZoneId,
+    ) -> Result<ShardId, PortError> {
+        let shard = self.shard_of(zone);
+        let backlog = &self.shards[usize::from(shard.0)].backlog;
+        if backlog.len() >= self.control_backlog_max {
+            return Err(PortError::Backlog { shard });
+        }
+        self.route(
+            zone,
+            ToShard::Join {
+                session,
+                player,
+                zone,
+            },
+        )?;
+        Ok(shard)
+    }
+
+    /// A session leaves `zone` (or closes). Never refused.
+    pub fn leave(&mut self, session: SessionId, player: PlayerId, zone: ZoneId) {
+        // Control entries are queued, not refused; the Result is always Ok.
+        let _ = self.route(
+            zone,
+            ToShard::Leave {
+                session,
+                player,
+                zone,
+            },
+        );
+    }
+
+    /// Forwards a game message from `player` in `zone`, already classified
+    /// into `lane`. The payload is copied (inline, or into a pooled buffer).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send(
+        &mut self,
+        session: SessionId,
+        player: PlayerId,
+        zone: ZoneId,
+        lane: Lane,
+        transport: Transport,
+        ty: u16,
+        payload: &[u8],
+    ) -> Result<(), PortError> {
+        let payload = self.pool.payload(payload).inspect_err(|e| {
+            if matches!(e, PayloadError::Exhausted { .. }) {
+                self.lost[lane.index()] += 1;
+            }
+        })?;
+        self.route(
+            zone,
+            ToShard::Message {
+                session,
+                player,
+                zone,
+                body: Body {
+                    ty,
+                    lane,
+                    transport,
+                    payload,
+                },
+            },
+        )
+    }
+
+    /// Step 1 of a zone move (see [`crate::directory`]): marks the end of
+    /// what this core sent the old owner, and holds the zone from now on.
+    pub fn begin_move(&mut self, plan: &MovePlan) {
+        let drain = ToShard::Zone(ZoneControl::Drain(ZoneDrain {
+            zone: plan.zone,
+            move_id: plan.move_id,
+            to: plan.to,
+            coordinator: plan.coordinator,
+        }));
+        let _ = self.push_to(plan.from, drain);
+        self.holds.insert(
+            plan.zone,
+            Hold {
+                plan: *plan,
+                releasing: false,
+                queue: VecDeque::new(),
+                messages: 0,
+            },
+        );
+    }
+
+    /// Step 4 of a zone move: route the zone to its new owner, releasing
+    /// what was held there first.
+    pub fn finish_move(&mut self, plan: &MovePlan) {
+        self.placed.insert(plan.zone, plan.to);
+        if let Some(hold) = self.holds.get_mut(&plan.zone)
+            && hold.plan.move_id == plan.move_id
+        {
+            hold.releasing = true;
+        }
+        self.pump();
+    }
+
+    /// Entries held for `zone` (0 unless it is moving).
+    pub fn held(&self, zone: ZoneId) -> usize {
+        self.holds.get(&zone).map_or(0, |h| h.queue.len())
+    }
+
+    /// Retries control backlogs and releases held zones, as far as the rings
+    /// allow. [`GatewayPort::poll`] calls it; call it on idle turns too.
+    pub fn pump(&mut self) {
+        for link in &mut self.shards {
+            while let Some(entry) = link.backlog.pop_front() {
+                if let Err(full) = link.ring.tx.offer(entry) {
+                    link.backlog.push_front(full.entry);
+                    break;
+                }
+            }
+        }
+        let shards = &mut self.shards;
+        self.holds.retain(|_, hold| {
+            if !hold.releasing {
+                return true;
+            }
+            let link = &mut shards[usize::from(hold.plan.to.0)];
+            if !link.backlog.is_empty() {
+                return true;
+            }
+            while let Some(entry) = hold.queue.pop_front() {
+                let is_message = entry.lane().is_some();
+                if let Err(full) = link.ring.tx.offer(entry) {
+                    hold.queue.push_front(full.entry);
+                    return true;
+                }
+                if is_message {
+                    hold.messages -= 1;
+                }
+            }
+            false
+        });
+    }
+
+    /// Reads up to `max` entries from the shards and hands each to
+    /// `deliver` with the shard it came from; returns how many were read.
+    /// Payload buffers go back to their pools after `deliver` returns.
+    /// `ZoneExported` is handled here (forwarded to the new owner) and not
+    /// delivered; `ZoneImported` is, so the control plane can finish moves.
+    pub fn poll(&mut self, max: usize, mut deliver: impl FnMut(ShardId, &ToGateway)) -> usize {
+        self.pump();
+        let mut read = 0;
+        for s in 0..self.shards.len() {
+            let shard = ShardId(u16::try_from(s).unwrap_or(u16::MAX));
+            while read < max {
+                let Some(entry) = self.shards[s].ring.rx.pop() else {
+                    break;
+                };
+                read += 1;
+                match entry {
+                    ToGateway::ZoneExported(handoff) => {
+                        let to = handoff.to;
+                        let _ = self.push_to(to, ToShard::Zone(ZoneControl::Import(handoff)));
+                    }
+                    entry => {
+                        deliver(shard, &entry);
+                        if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } =
+                            entry
+                        {
+                            self.shards[s].ring.give_back.give_back(body.payload);
+                        }
+                    }
+                }
+            }
+        }
+        read
+    }
+
+    /// Messages refused per lane since start: by the rings, the backlogs,
+    /// the hold queues and the pool.
+    pub fn lost(&self) -> [u64; Lane::COUNT] {
+        let mut lost = self.lost;
+        for link in &self.shards {
+            for (l, n) in lost.iter_mut().zip(link.ring.tx.lost()) {
+                *l += n;
+            }
+        }
+        lost
+    }
+
+    fn route(&mut self, zone: ZoneId, entry: ToShard) -> Result<(), PortError> {
+        if let Some(hold) = self.holds.get_mut(&zone) {
+            if let Some(lane) = entry.lane() {
+                if hold.messages >= self.hold_slots_max {
+                    self.lost[lane.index()] += 1;
+                    recycle(&mut self.pool, entry);
+                    return Err(PortError::Full { lane });
+                }
+                hold.messages += 1;
+            }
+            hold.queue.push_back(entry);
+            return Ok(());
+        }
+        let shard = self.shard_of(zone);
+        self.push_to(shard, entry)
+    }
+
+    fn push_to(&mut self, shard: ShardId, entry: ToShard) -> Result<(), PortError> {
+        let link = &mut self.shards[usize::from(shard.0)];
+        match entry.lane() {
+            None if link.backlog.is_empty() => {
+                if let Err(full) = link.ring.tx.offer(entry) {
+                    link.backlog.push_back(full.entry);
+                }
+                Ok(())
+            }
+            None => {
+                link.backlog.push_back(entry);
+                Ok(())
+            }
+            Some(lane) if !link.backlog.is_empty() => {
+                self.lost[lane.index()] += 1;
+                recycle(&mut self.pool, entry);
+                Err(PortError::Full { lane })
+            }
+            Some(lane) => match link.ring.tx.push(entry) {
+                Ok(()) => Ok(()),
+                Err(full) => {
+                    recycle(&mut self.pool, full.entry);
+                    Err(PortError::Full { lane })
+                }
+            },
+        }
+    }
+}
+
+fn recycle(pool: &mut BufPool, entry: ToShard) {
+    if let ToShard::Message { body, .. } = entry {
+        pool.recycle(body.payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::link::build;
+
+    fn port(slots: u32) -> (GatewayPort, crate::link::Links) {
+        let cfg = ShardConfig {
+            ring_slots_max: slots,
+            pool_small_bufs: 4,
+            pool_large_bufs: 1,
+            control_backlog_max: 2,
+            ..ShardConfig::default()
+        };
+        let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
+        (GatewayPort::new(links.cores.remove(0), &cfg), links)
+    }
+
+    fn msg(port: &mut GatewayPort, lane: Lane) -> Result<(), PortError> {
+        port.send(
+            SessionId(1),
+            PlayerId(1),
+            ZoneId(0),
+            lane,
+            Transport::Datagram,
+            0x1000,
+            b"x",
+        )
+    }
+
+    #[test]
+    fn control_waits_in_a_backlog_that_messages_cannot_overtake() {
+        let (mut port, mut links) = port(4);
+        for _ in 0..4 {
+            msg(&mut port, Lane::Critical).unwrap();
+        }
+        // The ring is full: the join waits, a message behind it is refused.
+        port.join(SessionId(2), PlayerId(2), ZoneId(0)).unwrap();
+        port.join(SessionId(3), PlayerId(3), ZoneId(0)).unwrap();
+        assert_eq!(
+            port.join(SessionId(4), PlayerId(4), ZoneId(0)),
+            Err(PortError::Backlog { shard: ShardId(0) })
+        );
+        port.leave(SessionId(2), PlayerId(2), ZoneId(0));
+        assert_eq!(
+            msg(&mut port, Lane::Critical),
+            Err(PortError::Full {
+                lane: Lane::Critical
+            })
+        );
+        assert_eq!(port.lost(), [1, 0, 0, 0]);
+        // The shard drains; the backlog follows in order.
+        let rx = &mut links.shards[0].cores[0].rx;
+        for _ in 0..4 {
+            assert!(matches!(rx.pop(), Some(ToShard::Message { .. })));
+        }
+        port.pump();
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Join {
+                player: PlayerId(2),
+                ..
+            })
+        ));
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Join {
+                player: PlayerId(3),
+                ..
+            })
+        ));
+        assert!(matches!(
+            rx.pop(),
+            Some(ToShard::Leave {
+                player: PlayerId(2),
+                ..
+            })
+        ));
+        assert!(rx.pop().is_none());
+        msg(&mut port, Lane::Critical).unwrap();
+    }
+
+    #[test]
+    fn lanes_below_critical_leave_headroom() {
+        let (mut port, _links) = port(8);
+        // Bulk may fill half of the 8 slots.
+        for _ in 0..4 {
+            msg(&mut port, Lane::Bulk).unwrap();
+        }
+        assert_eq!(
+            msg(&mut port, Lane::Bulk),
+            Err(PortError::Full { lane: Lane::Bulk })
+        );
+        for _ in 0..4 {
+            msg(&mut port, Lane::Critical).unwrap();
+        }
+        assert_eq!(port.lost(), [0, 0, 0, 1]);
+    }
+}

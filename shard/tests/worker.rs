@@ -1,0 +1,193 @@
+//! The thread driver on real threads and the real clock: ticks run by
+//! themselves, the watchdog reports a stall, and shutdown does not hang on
+//! a stuck shard.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lanegate_common::ids::{PlayerId, SessionId, ShardId, ZoneId};
+use lanegate_common::lanes::Lane;
+use lanegate_common::ring::ToGateway;
+use lanegate_common::wire::{Transport, types};
+use lanegate_shard::config::ShardConfig;
+use lanegate_shard::game::{Game, Incoming, Outbox};
+use lanegate_shard::games::{Demo, Echo};
+use lanegate_shard::health::StallEvent;
+use lanegate_shard::port::GatewayPort;
+use lanegate_shard::runtime::Shard;
+use lanegate_shard::{link, worker};
+
+fn cfg() -> ShardConfig {
+    ShardConfig {
+        tick_rate_hz: 100,
+        tick_budget_us: 5_000,
+        stall_after_ms: 100,
+        ring_slots_max: 256,
+        pool_small_bufs: 16,
+        pool_large_bufs: 2,
+        health_every_ticks: 1,
+        ..ShardConfig::default()
+    }
+}
+
+/// Polls the port until `want` says yes, for at most 10 s of real time.
+fn poll_until(port: &mut GatewayPort, mut want: impl FnMut(ShardId, &ToGateway) -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut found = false;
+    while !found && Instant::now() < deadline {
+        port.poll(usize::MAX, |s, e| found |= want(s, e));
+        std::thread::yield_now();
+    }
+    found
+}
+
+#[test]
+fn shard_threads_tick_by_themselves() {
+    let cfg = cfg();
+    let mut links = link::build(&cfg, 1, 2, Instant::now()).unwrap();
+    let shards: Vec<Shard<Demo>> = links
+        .shards
+        .drain(..)
+        .map(|ends| Shard::new(ends, &cfg, Demo::default))
+        .collect();
+    let mut port = GatewayPort::new(links.cores.remove(0), &cfg);
+    let threads = worker::spawn(shards, &cfg, |_| {}).unwrap();
+    for (p, zone) in [(1, 0), (2, 1)] {
+        port.join(SessionId(p), PlayerId(p), ZoneId(zone)).unwrap();
+        port.send(
+            SessionId(p),
+            PlayerId(p),
+            ZoneId(zone),
+            Lane::Critical,
+            Transport::Datagram,
+            types::ECHO_CRITICAL,
+            b"ping",
+        )
+        .unwrap();
+    }
+    let mut echoed = Vec::new();
+    assert!(poll_until(&mut port, |shard, e| {
+        if let ToGateway::Unicast { player, body, .. } = e
+            && body.ty == types::ECHO_CRITICAL
+        {
+            assert_eq!(body.payload.as_slice(), b"ping");
+            echoed.push((player.0, shard.0));
+        }
+        echoed.len() == 2
+    }));
+    echoed.sort();
+    assert_eq!(echoed, [(1, 0), (2, 1)]);
+    assert!(threads.health_slots()[0].read().ticks > 0);
+    assert!(threads.stop(Duration::from_secs(5)).is_empty());
+}
+
+/// Blocks in one tick until released.
+struct Blocker {
+    entered: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+    ticks: u64,
+}
+
+impl Game for Blocker {
+    fn on_message(&mut self, _: &mut Outbox<'_>, _: Incoming<'_>) {}
+
+    fn on_tick(&mut self, _: &mut Outbox<'_>) {
+        self.ticks += 1;
+        if self.ticks == 3 {
+            let _ = self.entered.send(());
+            let _ = self.release.recv();
+        }
+    }
+}
+
+#[test]
+fn the_watchdog_thread_flags_a_stalled_shard_and_stop_leaves_it() {
+    let cfg = cfg();
+    let mut links = link::build(&cfg, 1, 1, Instant::now()).unwrap();
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let mut game = Some(Blocker {
+        entered: entered_tx,
+        release: release_rx,
+        ticks: 0,
+    });
+    let shard = Shard::new(links.shards.remove(0), &cfg, move || {
+        game.take().expect("the blocker does not panic")
+    });
+    let (events_tx, events_rx) = mpsc::channel();
+    let threads = worker::spawn(vec![shard], &cfg, move |e| {
+        let _ = events_tx.send(e);
+    })
+    .unwrap();
+    entered_rx.recv().unwrap();
+    let event = events_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(matches!(
+        event,
+        StallEvent::Stalled { shard: ShardId(0), running } if running >= cfg.stall_after()
+    ));
+    let slot = threads.health_slots()[0].clone();
+    assert!(slot.read().stalled);
+    // Shutdown does not hang on it: the stuck shard is reported and left.
+    assert_eq!(threads.stop(Duration::from_millis(50)), [ShardId(0)]);
+    // Let the thread finish, so the test process exits cleanly.
+    release_tx.send(()).unwrap();
+}
+
+/// Panics on every message.
+struct Fragile;
+
+impl Game for Fragile {
+    fn on_message(&mut self, _: &mut Outbox<'_>, _: Incoming<'_>) {
+        panic!("fragile");
+    }
+}
+
+#[test]
+fn a_panic_on_one_shard_thread_leaves_the_other_running() {
+    let cfg = cfg();
+    let mut links = link::build(&cfg, 1, 2, Instant::now()).unwrap();
+    let fragile = Shard::new(links.shards.remove(0), &cfg, || {
+        Box::new(Fragile) as Box<dyn Game>
+    });
+    let sturdy = Shard::new(links.shards.remove(0), &cfg, || {
+        Box::new(Echo) as Box<dyn Game>
+    });
+    let mut port = GatewayPort::new(links.cores.remove(0), &cfg);
+    let threads = worker::spawn(vec![fragile, sturdy], &cfg, |_| {}).unwrap();
+    for (p, zone) in [(1, 0), (2, 1)] {
+        port.join(SessionId(p), PlayerId(p), ZoneId(zone)).unwrap();
+    }
+    let send = |port: &mut GatewayPort, p: u64, zone: u32| {
+        port.send(
+            SessionId(p),
+            PlayerId(p),
+            ZoneId(zone),
+            Lane::Normal,
+            Transport::Stream,
+            types::ECHO_NORMAL,
+            b"x",
+        )
+        .unwrap();
+    };
+    send(&mut port, 1, 0);
+    assert!(poll_until(&mut port, |_, e| matches!(
+        e,
+        ToGateway::ZoneReset { zone: ZoneId(0) }
+    )));
+    send(&mut port, 2, 1);
+    assert!(poll_until(&mut port, |shard, e| shard == ShardId(1)
+        && matches!(
+            e,
+            ToGateway::Unicast {
+                player: PlayerId(2),
+                ..
+            }
+        )));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while threads.health_slots()[0].read().restarts == 0 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert_eq!(threads.health_slots()[0].read().restarts, 1);
+    assert_eq!(threads.health_slots()[1].read().restarts, 0);
+    assert!(threads.stop(Duration::from_secs(5)).is_empty());
+}
