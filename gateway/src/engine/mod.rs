@@ -324,6 +324,9 @@ struct Slot {
     close_after_flush: Option<CloseCode>,
     /// Accepted beyond `connections_max`: closed with `SERVER_FULL`.
     overflow: bool,
+    /// Stream bytes were handed to QUIC since the last drained poll: a close
+    /// now waits for them to go out first.
+    unsent: bool,
     queued: bool,
 }
 
@@ -375,6 +378,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                 pending: Vec::new(),
                 close_after_flush: None,
                 overflow: false,
+                unsent: false,
                 queued: false,
             })
             .collect();
@@ -503,6 +507,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                 }
             }
             slot.queued = false;
+            slot.unsent = false;
             self.dirty.pop_front();
         }
         None
@@ -646,6 +651,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
         slot.pending.clear();
         slot.close_after_flush = None;
         slot.overflow = in_use >= sessions_max;
+        slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
             None => slot.session = Some(Session::new(stream_max, dgram_max)),
@@ -902,12 +908,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
         let Some(conn) = slot.conn.as_mut() else {
             return;
         };
-        let had_reply = !slot.pending.is_empty()
-            || slot
-                .session
-                .as_mut()
-                .is_some_and(|s| !s.take_reply().is_empty());
-        if had_reply && slot.control.is_some() {
+        if slot.unsent && slot.control.is_some() {
             slot.close_after_flush = Some(close.code);
         } else {
             conn.close(now, close_code(close.code), Bytes::new());
@@ -984,6 +985,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
         }
         if let Ok(n) = conn.send_stream(id).write(&slot.pending) {
             slot.pending.drain(..n);
+            slot.unsent |= n > 0;
         }
         self.mark_dirty(idx);
     }
