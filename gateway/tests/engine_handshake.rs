@@ -1,6 +1,10 @@
 //! The engine driven in memory on a virtual clock: real `quinn_proto` client
 //! endpoints exchange packets with an [`Engine`] directly, no sockets.
 
+// `allow-unwrap-in-tests` covers `#[test]` functions only, not the harness
+// helpers below; here a failed unwrap is a failed test, as intended.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -15,7 +19,7 @@ use lanegate_common::ring::{BufClass, PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport, types};
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
-use lanegate_gateway::engine::{AdmitAll, Engine, EngineParams, ShardSink};
+use lanegate_gateway::engine::{AdmitAll, Engine, EngineParams, ShardFull, ShardSink};
 use quinn_proto::crypto::rustls::QuicClientConfig;
 use quinn_proto::{
     ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
@@ -43,9 +47,9 @@ struct FakeShard {
 }
 
 impl ShardSink for FakeShard {
-    fn push(&mut self, message: ToShard) -> Result<(), ToShard> {
+    fn push(&mut self, message: ToShard) -> Result<(), ShardFull> {
         if self.full {
-            return Err(message);
+            return Err(ShardFull);
         }
         self.inbox.push_back(message);
         Ok(())
@@ -130,11 +134,9 @@ impl Client {
     fn poll_events(&mut self) {
         while let Some(event) = self.conn.poll() {
             match event {
-                Event::Connected => {
-                    if self.auto_hello {
-                        let hello = self.hello.clone();
-                        self.write_control(&hello);
-                    }
+                Event::Connected if self.auto_hello => {
+                    let hello = self.hello.clone();
+                    self.write_control(&hello);
                 }
                 Event::ConnectionLost { reason } => self.closed = Some(reason),
                 Event::Stream(StreamEvent::Readable { id }) => self.read(id),

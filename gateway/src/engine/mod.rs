@@ -107,15 +107,20 @@ impl Admission for AdmitAll {
 
 /// Where the engine sends messages for shards (the core's rings).
 pub trait ShardSink {
-    /// Queues `message` for the shard owning its zone; gives it back when
-    /// that ring is full (the engine counts it and recycles its buffer).
-    fn push(&mut self, message: ToShard) -> Result<(), ToShard>;
+    /// Queues `message` for the shard owning its zone. When that ring is
+    /// full the sink drops the message, returns its pool buffer (if any) to
+    /// its pool, and says [`ShardFull`]; the engine counts it per lane.
+    fn push(&mut self, message: ToShard) -> Result<(), ShardFull>;
     /// A pool buffer for a payload too large to travel inline; `None` when
     /// the pool is empty (the message is dropped and counted).
     fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf>;
     /// Returns a buffer from [`ShardSink::take_buf`] that was not sent.
     fn recycle(&mut self, buf: PoolBuf);
 }
+
+/// A shard ring had no room: the message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardFull;
 
 /// Why an engine could not be built. Setup only: nothing at run time
 /// returns an error (peer input is counted, dropped or closed).
@@ -1147,14 +1152,7 @@ impl<A: Admission, S: ShardSink> SessionSink for Router<'_, A, S> {
         };
         match self.sink.push(to_shard) {
             Ok(()) => self.counters.messages_to_shard += 1,
-            Err(back) => {
-                self.counters.ring_full[lane] += 1;
-                if let ToShard::Message { body, .. } = back {
-                    if let Some(buf) = body.payload.into_pooled() {
-                        self.sink.recycle(buf);
-                    }
-                }
-            }
+            Err(ShardFull) => self.counters.ring_full[lane] += 1,
         }
         Ok(())
     }
