@@ -662,7 +662,8 @@ mod tests {
         assert_eq!(sink.joined, vec![est]);
         let reply = replies(&mut s);
         assert_eq!(decode_reply(&reply), vec![types::WELCOME]);
-        let Ok(Message::Welcome(w)) = Message::decode(&reply[1..]) else {
+        // Welcome is 65 bytes: a two-byte length varint.
+        let Ok(Message::Welcome(w)) = Message::decode(&reply[2..]) else {
             panic!("not a welcome");
         };
         assert_eq!(w.lane_limits, fx.welcome.lane_limits);
