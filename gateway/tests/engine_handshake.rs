@@ -15,11 +15,15 @@ use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
 use lanegate_common::config::Config;
 use lanegate_common::frame::put_frame;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
+use lanegate_common::lanes::Lane;
 use lanegate_common::ring::{BufClass, PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport, types};
+use lanegate_gateway::engine::cid::{CID_BYTES, owner_of};
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
-use lanegate_gateway::engine::{AdmitAll, Engine, EngineParams, ShardFull, ShardSink};
+use lanegate_gateway::engine::{
+    Admission, AdmitDecision, ConnSlot, Engine, EngineParams, ShardFull, ShardSink,
+};
 use quinn_proto::crypto::rustls::QuicClientConfig;
 use quinn_proto::{
     ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
@@ -58,6 +62,25 @@ impl ShardSink for FakeShard {
         Some(PoolBuf::new(class))
     }
     fn recycle(&mut self, _buf: PoolBuf) {}
+}
+
+/// An admission hook whose decision the test sets, recording open/close.
+struct Policy {
+    decision: AdmitDecision,
+    opened: Vec<ConnSlot>,
+    closed: Vec<ConnSlot>,
+}
+
+impl Admission for Policy {
+    fn admit(&mut self, _now: Instant, _conn: ConnSlot, _lane: Lane) -> AdmitDecision {
+        self.decision
+    }
+    fn on_open(&mut self, _now: Instant, conn: ConnSlot) {
+        self.opened.push(conn);
+    }
+    fn on_close(&mut self, conn: ConnSlot) {
+        self.closed.push(conn);
+    }
 }
 
 struct Client {
@@ -168,7 +191,9 @@ impl Client {
 
 struct World {
     now: Instant,
-    engine: Engine<AdmitAll, FakeShard>,
+    engine: Engine<Policy, FakeShard>,
+    /// Destination connection ids of the client's short-header packets.
+    short_dcids: Vec<Vec<u8>>,
     cert: CertificateDer<'static>,
     clients: Vec<Client>,
     echo: bool,
@@ -191,7 +216,11 @@ impl World {
         let engine = Engine::new(
             params,
             server,
-            AdmitAll,
+            Policy {
+                decision: AdmitDecision::Admit,
+                opened: Vec::new(),
+                closed: Vec::new(),
+            },
             FakeShard::default(),
             now,
             UNIX_NOW,
@@ -203,6 +232,7 @@ impl World {
             cert,
             clients: Vec::new(),
             echo: true,
+            short_dcids: Vec::new(),
             seen: Vec::new(),
             buf: Vec::new(),
         }
@@ -247,6 +277,9 @@ impl World {
             c.poll_events();
             while let Some(t) = c.conn.poll_transmit(now, 1, &mut self.buf) {
                 progress = true;
+                if self.buf[0] & 0x80 == 0 {
+                    self.short_dcids.push(self.buf[1..=CID_BYTES].to_vec());
+                }
                 self.engine
                     .handle_datagram(now, c.addr, None, t.ecn, &self.buf[..t.size]);
                 self.buf.clear();
@@ -630,4 +663,83 @@ fn full_shard_ring_is_counted_per_lane() {
     let c = w.engine.counters();
     assert_eq!(c.ring_full, [1, 0, 0, 1]);
     assert_eq!(w.clients[0].closed, None);
+}
+
+#[test]
+fn reliable_messages_on_uni_streams_are_answered_on_the_control_stream() {
+    let mut w = established_world();
+    let mut frame = Vec::new();
+    w.clients[0]
+        .session
+        .encode(types::ECHO_HIGH, &[1, 2, 3], Transport::Stream, &mut frame)
+        .unwrap();
+    let c = &mut w.clients[0];
+    let uni = c.conn.streams().open(Dir::Uni).unwrap();
+    c.conn.send_stream(uni).write(&frame).unwrap();
+    c.conn.send_stream(uni).finish().unwrap();
+    w.settle();
+    assert_eq!(
+        w.clients[0].messages(),
+        vec![(0x2fff, vec![1, 2, 3], Transport::Stream)]
+    );
+    assert_eq!(w.clients[0].closed, None);
+}
+
+#[test]
+fn connection_ids_name_the_owning_core() {
+    let mut w = established_world();
+    w.clients[0].send_datagram(&[0x1f, 0xff, 1]);
+    w.settle();
+    assert!(!w.short_dcids.is_empty());
+    for cid in &w.short_dcids {
+        assert_eq!(owner_of(cid), Some(CoreId(1)));
+    }
+}
+
+#[test]
+fn admission_drops_are_counted_per_lane_and_close_ends_the_session() {
+    let mut w = established_world();
+    assert_eq!(w.engine.admission_mut().opened.len(), 1);
+    w.engine.admission_mut().decision = AdmitDecision::Drop;
+    w.clients[0].send_datagram(&[0x2f, 0xff, 1]);
+    w.settle();
+    assert_eq!(w.engine.counters().admit_dropped, [0, 1, 0, 0]);
+    assert!(w.clients[0].messages().is_empty());
+
+    w.engine.admission_mut().decision = AdmitDecision::Close(CloseCode::Abuse);
+    w.clients[0].send_datagram(&[0x2f, 0xff, 1]);
+    w.settle();
+    assert_eq!(w.clients[0].close_code(), code(CloseCode::Abuse));
+    assert_eq!(w.engine.admission_mut().closed.len(), 1);
+    assert!(w.seen.contains(&Seen::Leave(PlayerId(7), ZoneId(42))));
+}
+
+#[test]
+fn broadcast_reaches_every_session_in_the_zone() {
+    let mut w = established_world();
+    w.connect(&ticket(8), true);
+    w.settle();
+    assert!(w.clients[1].welcomed());
+    let body = lanegate_common::ring::Body {
+        ty: 0x3001,
+        lane: Lane::Normal,
+        transport: Transport::Datagram,
+        payload: lanegate_common::ring::Payload::Inline(
+            lanegate_common::ring::InlinePayload::new(&[4, 2]).unwrap(),
+        ),
+    };
+    let _ = w.engine.handle_from_shard(
+        w.now,
+        ToGateway::Broadcast {
+            zone: ZoneId(42),
+            body,
+        },
+    );
+    w.settle();
+    for c in &w.clients {
+        assert_eq!(
+            c.messages(),
+            vec![(0x3001, vec![4, 2], Transport::Datagram)]
+        );
+    }
 }

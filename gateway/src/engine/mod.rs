@@ -24,6 +24,7 @@
 //! table and are reused with their slot. (quinn-proto allocates internally.)
 
 pub mod cid;
+pub mod hook;
 pub mod session;
 pub mod tls;
 
@@ -37,7 +38,7 @@ use lanegate_common::config::Config;
 use lanegate_common::frame::{put_frame, varint_len};
 use lanegate_common::ids::{CoreId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable};
-use lanegate_common::ring::{BufClass, InlinePayload, Payload, PoolBuf, ToGateway, ToShard};
+use lanegate_common::ring::{PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{KeySet, TicketError};
 use lanegate_common::wire::{CloseCode, Message, Transport, ZoneReset};
 use quinn_proto::{
@@ -46,9 +47,10 @@ use quinn_proto::{
 };
 
 use self::cid::CoreCidGenerator;
+use self::hook::Router;
+pub use self::hook::{Admission, AdmitAll, AdmitDecision, ConnSlot, ShardFull, ShardSink};
 use self::session::{
-    Close, CloseCause, DatagramOutcome, Established, GameIn, Session, SessionCtx, SessionSink,
-    StreamRef, WelcomeParams,
+    Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef, WelcomeParams,
 };
 
 /// Connection slots beyond `connections_max`, per core: a connection that
@@ -63,64 +65,6 @@ pub const RESPONSES_MAX: usize = 64;
 
 /// Most connection slots per core: the slot index is 24 bits of the session id.
 pub const SLOTS_MAX: usize = 1 << 24;
-
-/// A connection's index in its core's table, stable for the connection's life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConnSlot(pub u32);
-
-/// What admission decides for one game message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdmitDecision {
-    /// Forward it.
-    Admit,
-    /// Drop it silently (counted per lane).
-    Drop,
-    /// Close the connection with this code (e.g. `ABUSE`).
-    Close(CloseCode),
-}
-
-/// The admission policy the engine consults for every inbound game message.
-///
-/// Mechanism apart from policy: the engine classifies and routes, the hook
-/// decides. `on_open` and `on_close` bracket a session (its `Join` and
-/// `Leave`), so per-session state can be reset when a slot is reused.
-pub trait Admission {
-    /// Whether the message of `lane` from `conn` may pass, at `now`.
-    fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision;
-    /// A session was established on `conn`.
-    fn on_open(&mut self, now: Instant, conn: ConnSlot);
-    /// The session on `conn` ended.
-    fn on_close(&mut self, conn: ConnSlot);
-}
-
-/// Admits everything (tests, and benchmarks of the unlimited path).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AdmitAll;
-
-impl Admission for AdmitAll {
-    fn admit(&mut self, _now: Instant, _conn: ConnSlot, _lane: Lane) -> AdmitDecision {
-        AdmitDecision::Admit
-    }
-    fn on_open(&mut self, _now: Instant, _conn: ConnSlot) {}
-    fn on_close(&mut self, _conn: ConnSlot) {}
-}
-
-/// Where the engine sends messages for shards (the core's rings).
-pub trait ShardSink {
-    /// Queues `message` for the shard owning its zone. When that ring is
-    /// full the sink drops the message, returns its pool buffer (if any) to
-    /// its pool, and says [`ShardFull`]; the engine counts it per lane.
-    fn push(&mut self, message: ToShard) -> Result<(), ShardFull>;
-    /// A pool buffer for a payload too large to travel inline; `None` when
-    /// the pool is empty (the message is dropped and counted).
-    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf>;
-    /// Returns a buffer from [`ShardSink::take_buf`] that was not sent.
-    fn recycle(&mut self, buf: PoolBuf);
-}
-
-/// A shard ring had no room: the message was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShardFull;
 
 /// Why an engine could not be built. Setup only: nothing at run time
 /// returns an error (peer input is counted, dropped or closed).
@@ -305,8 +249,9 @@ pub struct Engine<A: Admission, S: ShardSink> {
     rx: BytesMut,
     /// Datagram-send arena, same scheme.
     tx: BytesMut,
-    /// One encoded message (control messages to several sessions).
+    /// One encoded control message, and its frame (sent to several sessions).
     scratch: Vec<u8>,
+    scratch_frame: Vec<u8>,
     draining: bool,
     /// Wall-clock at `unix_base.0`, to turn `Instant`s into Unix seconds for
     /// ticket lifetimes.
@@ -397,6 +342,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             rx: BytesMut::with_capacity(64 * 1024),
             tx: BytesMut::with_capacity(64 * 1024),
             scratch: Vec::with_capacity(64),
+            scratch_frame: Vec::with_capacity(64),
             draining: false,
             unix_base: (now, unix_now_s),
             admission,
@@ -543,9 +489,10 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                 body.payload.into_pooled()
             }
             ToGateway::ZoneReset { zone } => {
-                let mut frame = std::mem::take(&mut self.scratch);
+                let mut message = std::mem::take(&mut self.scratch);
+                let mut frame = std::mem::take(&mut self.scratch_frame);
+                message.clear();
                 frame.clear();
-                let mut message = Vec::new();
                 if Message::ZoneReset(ZoneReset { zone })
                     .encode(&mut message)
                     .is_ok()
@@ -557,7 +504,8 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                         }
                     }
                 }
-                self.scratch = frame;
+                self.scratch = message;
+                self.scratch_frame = frame;
                 None
             }
             _ => {
@@ -589,8 +537,8 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     }
 
     /// Connections still in the table (the IO layer may stop at zero).
-    pub fn connections_open(&self) -> usize {
-        self.slots.iter().filter(|s| s.conn.is_some()).count()
+    pub fn connections_open(&self) -> u64 {
+        self.counters.connections_open
     }
 
     /// What the engine has counted.
@@ -1010,6 +958,20 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
 
     fn send_body(&mut self, idx: usize, ty: u16, transport: Transport, payload: &[u8]) {
         let len = 2 + payload.len();
+        // The limits announced in `Welcome` bound what the gateway sends too.
+        let limit = match transport {
+            Transport::Datagram => usize::from(self.params.welcome.datagram_message_bytes_max),
+            Transport::Stream => {
+                usize::try_from(self.params.welcome.stream_message_bytes_max).unwrap_or(usize::MAX)
+            }
+        };
+        if len > limit {
+            match transport {
+                Transport::Datagram => self.counters.datagrams_out_dropped += 1,
+                Transport::Stream => self.counters.stream_out_dropped += 1,
+            }
+            return;
+        }
         match transport {
             Transport::Datagram => {
                 let slot = &mut self.slots[idx];
@@ -1085,76 +1047,6 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     fn unix_now_s(&self, now: Instant) -> u64 {
         let (base, unix) = self.unix_base;
         unix.saturating_add(now.saturating_duration_since(base).as_secs())
-    }
-}
-
-/// Routes a session's output: admission, then the shard sink.
-struct Router<'a, A, S> {
-    admission: &'a mut A,
-    sink: &'a mut S,
-    counters: &'a mut Counters,
-    conn: ConnSlot,
-    now: Instant,
-}
-
-impl<A: Admission, S: ShardSink> SessionSink for Router<'_, A, S> {
-    fn established(&mut self, session: Established) {
-        self.counters.sessions_opened += 1;
-        self.counters.sessions_open += 1;
-        self.admission.on_open(self.now, self.conn);
-        let join = ToShard::Join {
-            session: session.session,
-            player: session.player,
-            zone: session.zone,
-        };
-        if self.sink.push(join).is_err() {
-            self.counters.ring_full_control += 1;
-        }
-    }
-
-    fn game(&mut self, session: Established, message: GameIn<'_>) -> Result<(), CloseCode> {
-        let lane = message.lane.index();
-        match self.admission.admit(self.now, self.conn, message.lane) {
-            AdmitDecision::Admit => {}
-            AdmitDecision::Drop => {
-                self.counters.admit_dropped[lane] += 1;
-                return Ok(());
-            }
-            AdmitDecision::Close(code) => return Err(code),
-        }
-        let payload = match InlinePayload::new(message.payload) {
-            Some(inline) => Payload::Inline(inline),
-            None => {
-                let buf = BufClass::for_len(message.payload.len())
-                    .and_then(|class| self.sink.take_buf(class));
-                let Some(mut buf) = buf else {
-                    self.counters.pool_empty += 1;
-                    return Ok(());
-                };
-                if buf.fill(message.payload).is_err() {
-                    self.sink.recycle(buf);
-                    self.counters.pool_empty += 1;
-                    return Ok(());
-                }
-                Payload::Pooled(buf)
-            }
-        };
-        let to_shard = ToShard::Message {
-            session: session.session,
-            player: session.player,
-            zone: session.zone,
-            body: lanegate_common::ring::Body {
-                ty: message.ty,
-                lane: message.lane,
-                transport: message.transport,
-                payload,
-            },
-        };
-        match self.sink.push(to_shard) {
-            Ok(()) => self.counters.messages_to_shard += 1,
-            Err(ShardFull) => self.counters.ring_full[lane] += 1,
-        }
-        Ok(())
     }
 }
 
