@@ -67,11 +67,15 @@ impl ShardSink for FakeShard {
 /// An admission hook whose decision the test sets, recording open/close.
 struct Policy {
     decision: AdmitDecision,
+    handshakes: bool,
     opened: Vec<ConnSlot>,
     closed: Vec<ConnSlot>,
 }
 
 impl Admission for Policy {
+    fn admit_handshake(&mut self, _now: Instant, _remote: SocketAddr) -> bool {
+        self.handshakes
+    }
     fn admit(&mut self, _now: Instant, _conn: ConnSlot, _lane: Lane) -> AdmitDecision {
         self.decision
     }
@@ -218,6 +222,7 @@ impl World {
             server,
             Policy {
                 decision: AdmitDecision::Admit,
+                handshakes: true,
                 opened: Vec::new(),
                 closed: Vec::new(),
             },
@@ -742,4 +747,15 @@ fn broadcast_reaches_every_session_in_the_zone() {
             vec![(0x3001, vec![4, 2], Transport::Datagram)]
         );
     }
+}
+
+#[test]
+fn handshakes_admission_refuses_are_dropped_silently() {
+    let mut w = World::new();
+    w.engine.admission_mut().handshakes = false;
+    w.connect(&ticket(7), true);
+    w.run_for(Duration::from_secs(2));
+    assert!(w.engine.counters().handshakes_ignored >= 1);
+    assert_eq!(w.engine.connections_open(), 0);
+    assert!(!w.clients[0].welcomed());
 }

@@ -7,6 +7,7 @@
 //! governor-based admission lives in `engine::admit` and implements
 //! [`Admission`]; the IO layer's ring set implements [`ShardSink`].
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
@@ -36,7 +37,15 @@ pub enum AdmitDecision {
 /// Mechanism apart from policy: the engine classifies and routes, the hook
 /// decides. `on_open` and `on_close` bracket a session (its `Join` and
 /// `Leave`), so per-session state can be reset when a slot is reused.
+/// `admit_handshake` gates new QUIC connections (per source address
+/// handshake limits, `gateway.handshakes_per_ip_per_s`); by default all pass.
 pub trait Admission {
+    /// Whether a new connection from `remote` may start its handshake.
+    /// `false` drops its first packet silently (no reply to amplify).
+    fn admit_handshake(&mut self, now: Instant, remote: SocketAddr) -> bool {
+        let _ = (now, remote);
+        true
+    }
     /// Whether the message of `lane` from `conn` may pass, at `now`.
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision;
     /// A session was established on `conn`.

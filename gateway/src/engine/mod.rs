@@ -199,6 +199,8 @@ pub struct Counters {
     pub server_full: u64,
     /// Connections refused at QUIC level (draining, or no slot at all).
     pub refused: u64,
+    /// New connections whose first packet admission dropped.
+    pub handshakes_ignored: u64,
     /// Connections the admission hook closed.
     pub admission_closes: u64,
     /// Connections lost (peer close, idle timeout, transport error).
@@ -566,6 +568,14 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             self.counters.refused += 1;
             let transmit = self.endpoint.refuse(incoming, buf);
             self.queue_response(transmit, std::mem::take(buf));
+            return;
+        }
+        if !self
+            .admission
+            .admit_handshake(now, incoming.remote_address())
+        {
+            self.counters.handshakes_ignored += 1;
+            self.endpoint.ignore(incoming);
             return;
         }
         match self.endpoint.accept(incoming, now, buf, None) {
