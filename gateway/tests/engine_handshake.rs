@@ -29,6 +29,8 @@ use quinn_proto::{
     ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
     EndpointConfig, Event, StreamEvent, StreamId, TransportConfig,
 };
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rustls::pki_types::CertificateDer;
 
 const UNIX_NOW: u64 = 1_767_225_600;
@@ -196,6 +198,8 @@ impl Client {
 struct World {
     now: Instant,
     engine: Engine<Policy, FakeShard>,
+    /// Drops each packet (either way) with this probability, seeded.
+    loss: Option<(StdRng, f64)>,
     /// Destination connection ids of the client's short-header packets.
     short_dcids: Vec<Vec<u8>>,
     cert: CertificateDer<'static>,
@@ -237,6 +241,7 @@ impl World {
             cert,
             clients: Vec::new(),
             echo: true,
+            loss: None,
             short_dcids: Vec::new(),
             seen: Vec::new(),
             buf: Vec::new(),
@@ -285,6 +290,10 @@ impl World {
                 if self.buf[0] & 0x80 == 0 {
                     self.short_dcids.push(self.buf[1..=CID_BYTES].to_vec());
                 }
+                if lose(&mut self.loss) {
+                    self.buf.clear();
+                    continue;
+                }
                 self.engine
                     .handle_datagram(now, c.addr, None, t.ecn, &self.buf[..t.size]);
                 self.buf.clear();
@@ -296,6 +305,9 @@ impl World {
             out.push((t.destination, t.ecn, self.buf[..t.size].to_vec()));
         }
         for (dest, ecn, bytes) in out {
+            if lose(&mut self.loss) {
+                continue;
+            }
             let Some(c) = self.clients.iter_mut().find(|c| c.addr == dest) else {
                 continue;
             };
@@ -381,6 +393,10 @@ impl World {
     fn settle(&mut self) {
         self.run_for(Duration::from_millis(200));
     }
+}
+
+fn lose(loss: &mut Option<(StdRng, f64)>) -> bool {
+    loss.as_mut().is_some_and(|(rng, p)| rng.random_bool(*p))
 }
 
 fn client_config(cert: &CertificateDer<'static>, datagrams: bool) -> ClientConfig {
@@ -758,4 +774,38 @@ fn handshakes_admission_refuses_are_dropped_silently() {
     assert!(w.engine.counters().handshakes_ignored >= 1);
     assert_eq!(w.engine.connections_open(), 0);
     assert!(!w.clients[0].welcomed());
+}
+
+#[test]
+fn handshake_and_echo_survive_seeded_packet_loss() {
+    for seed in 0..4 {
+        let mut w = World::new();
+        w.loss = Some((StdRng::seed_from_u64(seed), 0.2));
+        w.connect(&ticket(7), true);
+        w.run_for(Duration::from_secs(3));
+        assert!(
+            w.clients[0].welcomed(),
+            "seed {seed}: {:?}",
+            w.clients[0].closed
+        );
+        let mut frame = Vec::new();
+        for i in 0..10u8 {
+            w.clients[0]
+                .session
+                .encode(types::ECHO_CRITICAL, &[i], Transport::Stream, &mut frame)
+                .unwrap();
+        }
+        w.clients[0].write_control(&frame);
+        w.run_for(Duration::from_secs(3));
+        let got: Vec<_> = w.clients[0]
+            .messages()
+            .into_iter()
+            .map(|m| m.1[0])
+            .collect();
+        assert_eq!(
+            got,
+            (0..10).collect::<Vec<u8>>(),
+            "seed {seed}: stream echo is reliable and ordered"
+        );
+    }
 }
