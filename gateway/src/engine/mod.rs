@@ -18,6 +18,18 @@
 //! poll_transmit   ◀─ Connection ◀── control stream / datagrams ◀── handle_from_shard
 //! ```
 //!
+//! # Driving it (the IO layer's loop, one per core)
+//!
+//! 1. For each received UDP datagram: [`Engine::handle_datagram`].
+//! 2. For each message from the shards' return rings:
+//!    [`Engine::handle_from_shard`] (give back the returned `PoolBuf`).
+//! 3. When the clock passes [`Engine::next_timeout`]: [`Engine::handle_timeouts`].
+//! 4. [`Engine::poll_transmit`] until `None`, sending each datagram.
+//! 5. Sleep until the next packet, ring entry or [`Engine::next_timeout`].
+//!
+//! On shutdown: [`Engine::begin_drain`], then keep looping until
+//! [`Engine::connections_open`] is 0 or `gateway.drain_timeout_ms` passes.
+//!
 //! Steady state allocates nothing in this module per packet: the receive and
 //! datagram-send arenas are `BytesMut`s whose memory is reclaimed once quinn
 //! releases it, sessions and their frame readers live in the connection
@@ -242,6 +254,10 @@ pub struct Engine<A: Admission, S: ShardSink> {
     endpoint: Endpoint,
     params: EngineParams,
     slots: Vec<Slot>,
+    /// Per slot, the earliest of its connection's QUIC timer and its `Hello`
+    /// deadline, as of the last time the slot was polled; kept apart from
+    /// the (large) slots so a scan stays in cache.
+    timers: Vec<Option<Instant>>,
     /// Connections whose transmits must be polled, each at most once.
     dirty: VecDeque<usize>,
     responses: VecDeque<(Transmit, Vec<u8>)>,
@@ -338,6 +354,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             endpoint,
             params,
             slots,
+            timers: vec![None; slot_count],
             dirty: VecDeque::with_capacity(slot_count),
             responses: VecDeque::with_capacity(RESPONSES_MAX),
             spare_buffers: Vec::with_capacity(RESPONSES_MAX + 1),
@@ -395,41 +412,36 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     /// Runs every timer due at `now`: QUIC's (loss detection, idle, close)
     /// and the sessions' `Hello` deadlines.
     pub fn handle_timeouts(&mut self, now: Instant) {
-        for idx in 0..self.slots.len() {
+        self.refresh_dirty_timers();
+        for idx in 0..self.timers.len() {
+            if self.timers[idx].is_none_or(|t| t > now) {
+                continue;
+            }
             let slot = &mut self.slots[idx];
             let Some(conn) = slot.conn.as_mut() else {
+                self.timers[idx] = None;
                 continue;
             };
-            let mut touched = false;
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
-                touched = true;
             }
             if let Some(session) = slot.session.as_mut() {
                 if let Err(close) = session.on_timeout(now) {
                     self.finish_close(idx, now, close);
-                    touched = true;
                 }
             }
-            if touched {
-                self.process(idx, now);
-            }
+            self.process(idx, now);
+            self.refresh_timer(idx);
         }
     }
 
     /// The earliest moment [`Engine::handle_timeouts`] has work, if any.
+    ///
+    /// A scan of one `Option<Instant>` per slot (the cached earliest timer of
+    /// each connection), not of the connections themselves.
     pub fn next_timeout(&mut self) -> Option<Instant> {
-        let mut next: Option<Instant> = None;
-        for slot in &mut self.slots {
-            let Some(conn) = slot.conn.as_mut() else {
-                continue;
-            };
-            let hello = slot.session.as_ref().and_then(Session::deadline);
-            for t in [conn.poll_timeout(), hello].into_iter().flatten() {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        }
-        next
+        self.refresh_dirty_timers();
+        self.timers.iter().flatten().min().copied()
     }
 
     /// The next UDP datagram to send (at most `max_datagrams` segments of
@@ -462,6 +474,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             slot.queued = false;
             slot.unsent = false;
             self.dirty.pop_front();
+            self.refresh_timer(idx);
         }
         None
     }
@@ -920,7 +933,28 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
         slot.control = None;
         slot.pending.clear();
         slot.close_after_flush = None;
+        self.timers[idx] = None;
         self.counters.connections_open = self.counters.connections_open.saturating_sub(1);
+    }
+
+    /// Recomputes the cached timer of every connection touched since it was
+    /// last polled (their QUIC timers may have moved).
+    fn refresh_dirty_timers(&mut self) {
+        for i in 0..self.dirty.len() {
+            let idx = self.dirty[i];
+            self.refresh_timer(idx);
+        }
+    }
+
+    fn refresh_timer(&mut self, idx: usize) {
+        let slot = &mut self.slots[idx];
+        self.timers[idx] = match slot.conn.as_mut() {
+            Some(conn) => {
+                let hello = slot.session.as_ref().and_then(Session::deadline);
+                [conn.poll_timeout(), hello].into_iter().flatten().min()
+            }
+            None => None,
+        };
     }
 
     /// Moves the session's reply into the control stream.
