@@ -18,3 +18,4 @@
 
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod engine;
