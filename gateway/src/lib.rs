@@ -16,6 +16,6 @@
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![deny(unsafe_code)]
 
+pub mod engine;
 #[allow(unsafe_code)]
 pub mod sys;
-pub mod engine;
