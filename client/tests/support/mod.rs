@@ -1,0 +1,227 @@
+//! A small gateway stand-in on quinn for the client's tests, built from
+//! `lanegate_common` alone: it checks the ticket with the development key
+//! set, answers `Welcome` (default limits) or `Reject` plus the close code,
+//! then echoes datagrams as datagrams and stream frames on the control
+//! stream, as the demo games do with the diagnostic echo.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lanegate_client::{ConnectOptions, ServerVerify};
+use lanegate_common::frame::{FrameReader, put_frame};
+use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
+use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
+use lanegate_common::wire::{
+    ALPN, CloseCode, LaneLimit, Message, PROTOCOL_VERSION, Welcome, ZoneReset, reject,
+};
+use quinn::VarInt;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The session id the stand-in announces.
+pub const SESSION: SessionId = SessionId(0x0100_0000_0000_0001);
+/// Clock skew the stand-in tolerates, as the gateway's default.
+const SKEW_S: u64 = 30;
+
+/// The default lane limits of `docs/protocol.md` §8.
+pub const DEFAULT_LANE_LIMITS: [LaneLimit; 4] = [
+    LaneLimit {
+        rate_per_s: 240,
+        burst: 60,
+    },
+    LaneLimit {
+        rate_per_s: 120,
+        burst: 60,
+    },
+    LaneLimit {
+        rate_per_s: 20,
+        burst: 20,
+    },
+    LaneLimit {
+        rate_per_s: 10,
+        burst: 20,
+    },
+];
+
+/// A running stand-in gateway on 127.0.0.1.
+pub struct EchoServer {
+    pub addr: SocketAddr,
+    /// SHA-256 of the server's DER certificate.
+    pub fingerprint: [u8; 32],
+    endpoint: quinn::Endpoint,
+}
+
+impl EchoServer {
+    /// Starts a stand-in with a fresh self-signed certificate for `localhost`.
+    pub fn start() -> Self {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("rcgen makes a certificate for a valid name");
+        let cert = key.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(key.signing_key.serialize_der());
+        Self::start_with(vec![cert], key.into())
+    }
+
+    /// Starts a stand-in presenting `chain` (end-entity first).
+    pub fn start_with(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
+        let fingerprint = lanegate_client::fingerprint(&chain[0]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("ring supports TLS 1.3")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the test certificate matches its key");
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .expect("ring offers a QUIC initial suite");
+        let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let endpoint = quinn::Endpoint::server(config, (Ipv4Addr::LOCALHOST, 0).into())
+            .expect("an ephemeral port on localhost is free");
+        let addr = endpoint
+            .local_addr()
+            .expect("a bound socket has an address");
+        let accepting = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accepting.accept().await {
+                tokio::spawn(async move {
+                    if let Ok(conn) = incoming.await {
+                        serve(conn).await;
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            fingerprint,
+            endpoint,
+        }
+    }
+
+    /// Options that pin this server's certificate.
+    pub fn options(&self, ticket: &str) -> ConnectOptions {
+        ConnectOptions::new(
+            self.addr,
+            "localhost",
+            ticket,
+            ServerVerify::Fingerprint(self.fingerprint),
+        )
+    }
+
+    /// Closes every connection with `code`, as a gateway does.
+    pub fn close_all(&self, code: CloseCode) {
+        self.endpoint
+            .close(VarInt::from(code.code()), code.name().as_bytes());
+    }
+}
+
+/// A ticket for player 7 in zone 42, valid for five minutes from now.
+pub fn dev_ticket() -> String {
+    let now = now_s();
+    KeySet::dev()
+        .mint(&Ticket {
+            key_id: DEV_KEY_ID,
+            player: PlayerId(7),
+            zone: ZoneId(42),
+            issued_at_s: now,
+            expires_at_s: now + 300,
+        })
+        .expect("the dev key signs")
+}
+
+/// A game type the stand-in answers with a `ZoneReset` of the player's zone
+/// (on the control stream) before echoing it.
+pub const ASK_ZONE_RESET: u16 = 0x3001;
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+}
+
+async fn serve(conn: quinn::Connection) {
+    let close = |code: CloseCode| conn.close(VarInt::from(code.code()), code.name().as_bytes());
+    if conn.max_datagram_size().is_none() {
+        return close(CloseCode::DatagramsRequired);
+    }
+    let Ok((mut send, mut recv)) = conn.accept_bi().await else {
+        return;
+    };
+    let mut reader = FrameReader::new(16 * 1024);
+    let mut buf = vec![0u8; 4096];
+    let mut zone = None;
+    loop {
+        tokio::select! {
+            datagram = conn.read_datagram() => {
+                let Ok(datagram) = datagram else { return };
+                if zone.is_some() {
+                    // Echo unchanged; a full send buffer drops, as datagrams may.
+                    let _ = conn.send_datagram(datagram);
+                }
+            }
+            read = recv.read(&mut buf) => {
+                let Ok(Some(n)) = read else { return };
+                let mut messages = Vec::new();
+                if reader.feed(&buf[..n], |m| messages.push(m.to_vec())).is_err() {
+                    return close(CloseCode::ProtocolViolation);
+                }
+                for bytes in messages {
+                    let mut out = Vec::new();
+                    match (zone, Message::decode(&bytes)) {
+                        (None, Ok(Message::Hello(hello))) => {
+                            match KeySet::dev().verify(hello.ticket, now_s(), SKEW_S) {
+                                Ok(ticket) => {
+                                    zone = Some(ticket.zone);
+                                    encode_frame(&welcome(&ticket), &mut out);
+                                }
+                                Err(e) => {
+                                    let code = e.close_code();
+                                    encode_frame(&Message::Reject(reject(code, code.name())), &mut out);
+                                    let _ = send.write_all(&out).await;
+                                    let _ = send.finish();
+                                    // Close once the client has the Reject,
+                                    // so the test sees both in a known order.
+                                    let _ = send.stopped().await;
+                                    return close(code);
+                                }
+                            }
+                        }
+                        (Some(zone), Ok(Message::Game(game))) => {
+                            if game.ty == ASK_ZONE_RESET {
+                                encode_frame(&Message::ZoneReset(ZoneReset { zone }), &mut out);
+                            }
+                            put_frame(&bytes, &mut out);
+                        }
+                        _ => return close(CloseCode::ProtocolViolation),
+                    }
+                    if send.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn welcome(ticket: &Ticket) -> Message<'static> {
+    Message::Welcome(Welcome {
+        version: PROTOCOL_VERSION,
+        session: SESSION,
+        player: ticket.player,
+        zone: ticket.zone,
+        tick_rate_hz: 30,
+        datagram_message_bytes_max: 1100,
+        stream_message_bytes_max: 16384,
+        lane_limits: DEFAULT_LANE_LIMITS,
+    })
+}
+
+fn encode_frame(message: &Message<'_>, out: &mut Vec<u8>) {
+    let mut bytes = Vec::new();
+    message
+        .encode(&mut bytes)
+        .expect("the stand-in encodes valid messages");
+    put_frame(&bytes, out);
+}
