@@ -397,3 +397,49 @@ fn quic_config(opts: &ConnectOptions) -> Result<quinn::ClientConfig, ClientError
 fn close_code(code: CloseCode) -> VarInt {
     VarInt::from(code.code())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ConnectOptions {
+        ConnectOptions::new(
+            (Ipv4Addr::LOCALHOST, 4433).into(),
+            "localhost",
+            "ticket",
+            ServerVerify::InsecureNoVerify,
+        )
+    }
+
+    #[test]
+    fn defaults_pass_their_own_checks() {
+        options().check().unwrap();
+        quic_config(&options()).unwrap();
+    }
+
+    #[test]
+    fn keep_alive_must_be_below_the_idle_timeout() {
+        let mut opts = options();
+        opts.keep_alive = opts.idle_timeout;
+        assert!(matches!(
+            opts.check(),
+            Err(ClientError::Config {
+                field: "keep_alive",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_datagram_buffer_cannot_be_below_the_protocol_minimum() {
+        let mut opts = options();
+        opts.datagram_receive_buffer_bytes = 1199;
+        assert!(matches!(
+            opts.check(),
+            Err(ClientError::Config {
+                field: "datagram_receive_buffer_bytes",
+                ..
+            })
+        ));
+    }
+}

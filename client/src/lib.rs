@@ -26,7 +26,7 @@
 //!   are one message each, stream messages go on the control stream. The
 //!   gateway's close code comes back as a typed [`ClientError`] from
 //!   whichever call notices the connection is gone.
-//! - [`probe`] measures each lane's round-trip time and loss with the
+//! - [`probe()`] measures each lane's round-trip time and loss with the
 //!   diagnostic echo; the gateway's `lanegate probe` prints its report.
 //!
 //! The lane of a message is never the client's choice: the gateway derives

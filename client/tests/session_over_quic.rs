@@ -5,12 +5,16 @@
 mod support;
 
 use std::net::{Ipv4Addr, UdpSocket};
+use std::time::Duration;
 
 use lanegate_client::{
-    ClientError, CloseCode, Event, Retry, ServerVerify, SessionError, Transport, connect,
+    ClientError, CloseCode, ConnectOptions, Event, Retry, ServerVerify, SessionError, Transport,
+    connect,
 };
 use lanegate_common::ids::{PlayerId, ZoneId};
-use support::{ASK_ZONE_RESET, DEFAULT_LANE_LIMITS, EchoServer, SESSION, dev_ticket};
+use support::{
+    ASK_ZONE_RESET, DEFAULT_LANE_LIMITS, EchoServer, SESSION, dev_ticket, expired_ticket,
+};
 
 #[tokio::test]
 async fn connects_with_a_pinned_fingerprint_and_reads_welcome() {
@@ -95,6 +99,34 @@ async fn a_bad_ticket_is_rejected_with_a_typed_code() {
     assert_eq!(closed.code, CloseCode::BadTicket);
     assert_eq!(closed.advice(), Retry::NewTicket);
     assert_eq!(err.closed(), Some(closed));
+}
+
+#[tokio::test]
+async fn an_expired_ticket_is_rejected_as_expired() {
+    let server = EchoServer::start();
+    let err = connect(server.options(&expired_ticket()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.closed().map(|c| (c.code, c.advice())),
+        Some((CloseCode::TicketExpired, Retry::NewTicket)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_the_handshake() {
+    // A bound UDP socket that never answers: the QUIC handshake stalls.
+    let silent = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut opts = ConnectOptions::new(
+        silent.local_addr().unwrap(),
+        "localhost",
+        dev_ticket(),
+        ServerVerify::InsecureNoVerify,
+    );
+    opts.handshake_timeout = Duration::from_millis(200);
+    let err = connect(opts).await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout(..)), "{err:?}");
 }
 
 #[tokio::test]

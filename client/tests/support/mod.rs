@@ -130,6 +130,20 @@ pub fn dev_ticket() -> String {
         .expect("the dev key signs")
 }
 
+/// A ticket that expired ten minutes ago (beyond any clock skew).
+pub fn expired_ticket() -> String {
+    let now = now_s();
+    KeySet::dev()
+        .mint(&Ticket {
+            key_id: DEV_KEY_ID,
+            player: PlayerId(7),
+            zone: ZoneId(42),
+            issued_at_s: now - 900,
+            expires_at_s: now - 600,
+        })
+        .expect("the dev key signs")
+}
+
 /// A game type the stand-in answers with a `ZoneReset` of the player's zone
 /// (on the control stream) before echoing it.
 pub const ASK_ZONE_RESET: u16 = 0x3001;
