@@ -2,13 +2,16 @@
 //! `lanegate_common` alone: it checks the ticket with the development key
 //! set, answers `Welcome` (default limits) or `Reject` plus the close code,
 //! then echoes datagrams as datagrams and stream frames on the control
-//! stream, as the demo games do with the diagnostic echo.
+//! stream, as the demo games do with the diagnostic echo. Like the gateway it
+//! rate-limits each lane of the default table with a GCRA (`burst` at once,
+//! then `rate_per_s`), dropping and counting what does not conform.
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lanegate_client::{ConnectOptions, ServerVerify};
 use lanegate_common::frame::{FrameReader, put_frame};
@@ -51,6 +54,7 @@ pub struct EchoServer {
     /// SHA-256 of the server's DER certificate.
     pub fingerprint: [u8; 32],
     endpoint: quinn::Endpoint,
+    dropped: Arc<AtomicU64>,
 }
 
 impl EchoServer {
@@ -83,11 +87,14 @@ impl EchoServer {
             .local_addr()
             .expect("a bound socket has an address");
         let accepting = endpoint.clone();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
         tokio::spawn(async move {
             while let Some(incoming) = accepting.accept().await {
+                let counter = counter.clone();
                 tokio::spawn(async move {
                     if let Ok(conn) = incoming.await {
-                        serve(conn).await;
+                        serve(conn, &counter).await;
                     }
                 });
             }
@@ -96,6 +103,7 @@ impl EchoServer {
             addr,
             fingerprint,
             endpoint,
+            dropped,
         }
     }
 
@@ -107,6 +115,11 @@ impl EchoServer {
             ticket,
             ServerVerify::Fingerprint(self.fingerprint),
         )
+    }
+
+    /// Messages dropped by the lane rate limits so far.
+    pub fn rate_limited(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Closes every connection with `code`, as a gateway does.
@@ -155,7 +168,7 @@ fn now_s() -> u64 {
         .as_secs()
 }
 
-async fn serve(conn: quinn::Connection) {
+async fn serve(conn: quinn::Connection, dropped: &AtomicU64) {
     let close = |code: CloseCode| conn.close(VarInt::from(code.code()), code.name().as_bytes());
     if conn.max_datagram_size().is_none() {
         return close(CloseCode::DatagramsRequired);
@@ -166,11 +179,20 @@ async fn serve(conn: quinn::Connection) {
     let mut reader = FrameReader::new(16 * 1024);
     let mut buf = vec![0u8; 4096];
     let mut zone = None;
+    let mut limits = DEFAULT_LANE_LIMITS.map(Gcra::new);
+    let mut admit = |ty: u16| {
+        let ok = limits[lane_index(ty)].admit(Instant::now());
+        if !ok {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    };
     loop {
         tokio::select! {
             datagram = conn.read_datagram() => {
                 let Ok(datagram) = datagram else { return };
-                if zone.is_some() {
+                let ty = datagram.get(..2).map(|t| u16::from_be_bytes([t[0], t[1]]));
+                if zone.is_some() && ty.is_some_and(&mut admit) {
                     // Echo unchanged; a full send buffer drops, as datagrams may.
                     let _ = conn.send_datagram(datagram);
                 }
@@ -202,6 +224,7 @@ async fn serve(conn: quinn::Connection) {
                                 }
                             }
                         }
+                        (Some(_), Ok(Message::Game(game))) if !admit(game.ty) => continue,
                         (Some(zone), Ok(Message::Game(game))) => {
                             if game.ty == ASK_ZONE_RESET {
                                 encode_frame(&Message::ZoneReset(ZoneReset { zone }), &mut out);
@@ -238,4 +261,42 @@ fn encode_frame(message: &Message<'_>, out: &mut Vec<u8>) {
         .encode(&mut bytes)
         .expect("the stand-in encodes valid messages");
     put_frame(&bytes, out);
+}
+
+/// The lane of `ty` in the default lane table, as an index.
+fn lane_index(ty: u16) -> usize {
+    match ty {
+        0x1000..=0x1fff => 0,
+        0x2000..=0x2fff => 1,
+        0x3000..=0x3fff => 2,
+        _ => 3,
+    }
+}
+
+/// GCRA with the gateway's semantics (as `governor`'s quota): `burst`
+/// messages at once, then one per `1 / rate_per_s`.
+struct Gcra {
+    emission: Duration,
+    tolerance: Duration,
+    tat: Option<Instant>,
+}
+
+impl Gcra {
+    fn new(limit: LaneLimit) -> Self {
+        let emission = Duration::from_secs(1) / limit.rate_per_s;
+        Self {
+            emission,
+            tolerance: emission * (limit.burst - 1),
+            tat: None,
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> bool {
+        let tat = self.tat.unwrap_or(now).max(now);
+        if tat.saturating_duration_since(now) > self.tolerance {
+            return false;
+        }
+        self.tat = Some(tat + self.emission);
+        true
+    }
 }
