@@ -28,6 +28,7 @@ async fn a_default_probe_gets_every_echo_of_every_lane_back() {
     }
     let table = report.to_string();
     assert!(table.contains("bulk"), "{table}");
+    println!("{table}");
 }
 
 #[tokio::test]

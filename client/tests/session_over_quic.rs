@@ -14,6 +14,7 @@ use lanegate_client::{
 use lanegate_common::ids::{PlayerId, ZoneId};
 use support::{
     ASK_ZONE_RESET, DEFAULT_LANE_LIMITS, EchoServer, SESSION, dev_ticket, expired_ticket,
+    full_ticket,
 };
 
 #[tokio::test]
@@ -112,6 +113,17 @@ async fn an_expired_ticket_is_rejected_as_expired() {
         Some((CloseCode::TicketExpired, Retry::NewTicket)),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_close_code_without_reject_is_still_typed() {
+    let server = EchoServer::start();
+    let err = connect(server.options(&full_ticket())).await.unwrap_err();
+    let ClientError::Closed(closed) = &err else {
+        panic!("expected a typed close, got {err:?}")
+    };
+    assert_eq!(closed.code, CloseCode::ServerFull);
+    assert_eq!(closed.advice(), Retry::Backoff);
 }
 
 #[tokio::test]

@@ -143,6 +143,24 @@ pub fn dev_ticket() -> String {
         .expect("the dev key signs")
 }
 
+/// The player whose `Hello` the stand-in answers by closing with
+/// `SERVER_FULL`, without a `Reject`.
+pub const FULL_PLAYER: PlayerId = PlayerId(0);
+
+/// A valid ticket for [`FULL_PLAYER`].
+pub fn full_ticket() -> String {
+    let now = now_s();
+    KeySet::dev()
+        .mint(&Ticket {
+            key_id: DEV_KEY_ID,
+            player: FULL_PLAYER,
+            zone: ZoneId(42),
+            issued_at_s: now,
+            expires_at_s: now + 300,
+        })
+        .expect("the dev key signs")
+}
+
 /// A ticket that expired ten minutes ago (beyond any clock skew).
 pub fn expired_ticket() -> String {
     let now = now_s();
@@ -208,6 +226,11 @@ async fn serve(conn: quinn::Connection, dropped: &AtomicU64) {
                     match (zone, Message::decode(&bytes)) {
                         (None, Ok(Message::Hello(hello))) => {
                             match KeySet::dev().verify(hello.ticket, now_s(), SKEW_S) {
+                                Ok(ticket) if ticket.player == FULL_PLAYER => {
+                                    // A close without Reject, as a gateway
+                                    // with no room may do.
+                                    return close(CloseCode::ServerFull);
+                                }
                                 Ok(ticket) => {
                                     zone = Some(ticket.zone);
                                     encode_frame(&welcome(&ticket), &mut out);
