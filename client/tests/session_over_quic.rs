@@ -13,8 +13,8 @@ use lanegate_client::{
 };
 use lanegate_common::ids::{PlayerId, ZoneId};
 use support::{
-    ASK_ZONE_RESET, DEFAULT_LANE_LIMITS, EchoServer, SESSION, dev_ticket, expired_ticket,
-    full_ticket,
+    ASK_PROTOCOL_VIOLATION, ASK_ZONE_RESET, DEFAULT_LANE_LIMITS, EchoServer, SESSION, dev_ticket,
+    expired_ticket, full_ticket,
 };
 
 #[tokio::test]
@@ -280,5 +280,56 @@ async fn the_session_survives_a_rebind_to_a_new_socket() {
             transport: Transport::Stream
         }
     );
+    client.close().await;
+}
+
+#[tokio::test]
+async fn close_leaves_with_no_error() {
+    let server = EchoServer::start();
+    let client = connect(server.options(&dev_ticket())).await.unwrap();
+    client.close().await;
+    assert_eq!(
+        server.next_client_close().await,
+        Some(u64::from(CloseCode::NoError.code()))
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_breaking_the_protocol_is_closed_with_protocol_violation() {
+    let server = EchoServer::start();
+    let mut client = connect(server.options(&dev_ticket())).await.unwrap();
+    client
+        .send(ASK_PROTOCOL_VIOLATION, b"", Transport::Stream)
+        .await
+        .unwrap();
+    let err = client.recv().await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::Session(SessionError::Protocol(_))),
+        "{err:?}"
+    );
+    assert_eq!(
+        server.next_client_close().await,
+        Some(u64::from(CloseCode::ProtocolViolation.code()))
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_holds_an_idle_session_open() {
+    let server = EchoServer::start();
+    let mut opts = server.options(&dev_ticket());
+    opts.idle_timeout = Duration::from_millis(600);
+    opts.keep_alive = Duration::from_millis(150);
+    let mut client = connect(opts).await.unwrap();
+    // Silence for longer than the idle timeout: this sleep is the test's
+    // subject, not a synchronisation.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    client
+        .send(0x1fff, b"still here", Transport::Stream)
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.recv().await.unwrap(),
+        Event::Message { ty: 0x1fff, .. }
+    ));
     client.close().await;
 }

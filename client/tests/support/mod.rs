@@ -22,6 +22,7 @@ use lanegate_common::wire::{
 };
 use quinn::VarInt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::sync::mpsc;
 
 /// The session id the stand-in announces.
 pub const SESSION: SessionId = SessionId(0x0100_0000_0000_0001);
@@ -55,6 +56,7 @@ pub struct EchoServer {
     pub fingerprint: [u8; 32],
     endpoint: quinn::Endpoint,
     dropped: Arc<AtomicU64>,
+    client_closes: tokio::sync::Mutex<mpsc::UnboundedReceiver<u64>>,
 }
 
 impl EchoServer {
@@ -89,12 +91,19 @@ impl EchoServer {
         let accepting = endpoint.clone();
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
+        let (closes_tx, closes_rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(incoming) = accepting.accept().await {
                 let counter = counter.clone();
+                let closes_tx = closes_tx.clone();
                 tokio::spawn(async move {
                     if let Ok(conn) = incoming.await {
-                        serve(conn, &counter).await;
+                        serve(&conn, &counter).await;
+                        if let quinn::ConnectionError::ApplicationClosed(close) =
+                            conn.closed().await
+                        {
+                            let _ = closes_tx.send(close.error_code.into_inner());
+                        }
                     }
                 });
             }
@@ -104,6 +113,7 @@ impl EchoServer {
             fingerprint,
             endpoint,
             dropped,
+            client_closes: tokio::sync::Mutex::new(closes_rx),
         }
     }
 
@@ -115,6 +125,11 @@ impl EchoServer {
             ticket,
             ServerVerify::Fingerprint(self.fingerprint),
         )
+    }
+
+    /// The application close code of the next connection the client closed.
+    pub async fn next_client_close(&self) -> Option<u64> {
+        self.client_closes.lock().await.recv().await
     }
 
     /// Messages dropped by the lane rate limits so far.
@@ -175,6 +190,10 @@ pub fn expired_ticket() -> String {
         .expect("the dev key signs")
 }
 
+/// A game type the stand-in answers with a second `Welcome`, which breaks
+/// the protocol.
+pub const ASK_PROTOCOL_VIOLATION: u16 = 0x3002;
+
 /// A game type the stand-in answers with a `ZoneReset` of the player's zone
 /// (on the control stream) before echoing it.
 pub const ASK_ZONE_RESET: u16 = 0x3001;
@@ -186,7 +205,7 @@ fn now_s() -> u64 {
         .as_secs()
 }
 
-async fn serve(conn: quinn::Connection, dropped: &AtomicU64) {
+async fn serve(conn: &quinn::Connection, dropped: &AtomicU64) {
     let close = |code: CloseCode| conn.close(VarInt::from(code.code()), code.name().as_bytes());
     if conn.max_datagram_size().is_none() {
         return close(CloseCode::DatagramsRequired);
@@ -249,6 +268,16 @@ async fn serve(conn: quinn::Connection, dropped: &AtomicU64) {
                         }
                         (Some(_), Ok(Message::Game(game))) if !admit(game.ty) => continue,
                         (Some(zone), Ok(Message::Game(game))) => {
+                            if game.ty == ASK_PROTOCOL_VIOLATION {
+                                let ticket = Ticket {
+                                    key_id: DEV_KEY_ID,
+                                    player: PlayerId(7),
+                                    zone,
+                                    issued_at_s: 0,
+                                    expires_at_s: 0,
+                                };
+                                encode_frame(&welcome(&ticket), &mut out);
+                            }
                             if game.ty == ASK_ZONE_RESET {
                                 encode_frame(&Message::ZoneReset(ZoneReset { zone }), &mut out);
                             }
