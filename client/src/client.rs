@@ -204,7 +204,25 @@ impl Client {
 
     /// The next event from the gateway: a game message (datagram or control
     /// stream) or a `ZoneReset`. Each transport's messages come in the order
-    /// they arrived. Cancel-safe, so it can sit in a `select!` loop.
+    /// they arrived. Cancel-safe, so it can sit in a `select!` loop whose
+    /// other branch sends, as a game's tick loop does:
+    ///
+    /// ```no_run
+    /// # async fn tick_loop(client: &mut lanegate_client::Client) -> Result<(), lanegate_client::ClientError> {
+    /// use lanegate_client::{Event, Transport};
+    /// let mut tick = tokio::time::interval(std::time::Duration::from_millis(33));
+    /// loop {
+    ///     tokio::select! {
+    ///         _ = tick.tick() => client.send(0x1001, b"input", Transport::Datagram).await?,
+    ///         event = client.recv() => match event? {
+    ///             Event::ZoneReset(_) => { /* resend what the game needs */ }
+    ///             Event::Message { ty, payload, .. } => { /* apply */ }
+    ///             _ => {}
+    ///         },
+    ///     }
+    /// }
+    /// # }
+    /// ```
     ///
     /// Once the connection is lost, every call returns the typed close.
     pub async fn recv(&mut self) -> Result<Event, ClientError> {
