@@ -175,6 +175,10 @@ impl Client {
     /// Sends a game message. The gateway puts it in the lane of its type;
     /// the size limits from `Welcome` are checked here. Stream messages go
     /// on the control stream, in order; datagrams may be lost or reordered.
+    ///
+    /// A datagram send never waits. A stream send waits for flow control and
+    /// is not cancel-safe: dropping it mid-write leaves half a frame on the
+    /// control stream, which the gateway must treat as a protocol violation.
     pub async fn send(
         &mut self,
         ty: u16,
