@@ -15,3 +15,5 @@
 //!
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![deny(unsafe_code)]
+
+pub mod engine;
