@@ -896,8 +896,10 @@ mod tests {
                 field: "conn_slots_max"
             }
         );
-        let mut gateway = GatewayConfig::default();
-        gateway.handshake_burst = 0;
+        let gateway = GatewayConfig {
+            handshake_burst: 0,
+            ..GatewayConfig::default()
+        };
         let err = HandshakeLimiter::new(&gateway, 16, t0).unwrap_err();
         assert_eq!(
             err,
