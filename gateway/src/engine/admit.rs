@@ -20,9 +20,9 @@
 //!   entries, so spoofed source addresses cannot make it grow.
 //!
 //! The GCRA arithmetic comes from `governor`. Governor reads time from a
-//! [`Clock`]. Ours, [`SetClock`], holds a value that the limiter sets to the
+//! [`Clock`]. Ours, `SetClock`, holds a value that the limiter sets to the
 //! engine's `now` just before each check. Governor's hash-map state stores
-//! are replaced by [`TatTable`], a preallocated array of theoretical arrival
+//! are replaced by `TatTable`, a preallocated array of theoretical arrival
 //! times (TATs) indexed by slot. The owner keeps a handle to that array so it
 //! can reset a slot and check whether a slot is idle.
 
