@@ -26,6 +26,7 @@
 //! times (TATs) indexed by slot. The owner keeps a handle to that array so it
 //! can reset a slot and check whether a slot is idle.
 
+use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -125,7 +126,6 @@ pub struct AdmitTotals {
 /// unnoticed. The estimate is always at least `current`, so more than the
 /// maximum within one fixed window always closes the connection. Drops spread
 /// evenly at less than `abuse_drops_max` per window never do.
-#[derive(Debug)]
 pub struct AdmissionTable {
     epoch: Instant,
     lanes: [LaneBuckets; Lane::COUNT],
@@ -209,6 +209,7 @@ impl AdmissionTable {
 
     /// Decides whether a message on `lane`, arriving at `now` on the
     /// connection in `slot`, is admitted. Every outcome is counted.
+    #[must_use]
     pub fn admit(&mut self, slot: usize, lane: Lane, now: Instant) -> AdmitDecision {
         let Some(conn) = self.conns.get_mut(slot) else {
             self.totals.dropped_not_open += 1;
@@ -314,7 +315,6 @@ pub struct HandshakeCounters {
 /// buckets. [`HandshakeCounters::overflowed`] counts how often that
 /// happens. An entry stays busy for at most `handshake_burst /
 /// handshakes_per_ip_per_s` after its last handshake.
-#[derive(Debug)]
 pub struct HandshakeLimiter {
     epoch: Instant,
     buckets: Gcra,
@@ -361,6 +361,7 @@ impl HandshakeLimiter {
 
     /// Whether a handshake from `ip` at `now` is allowed. Every outcome is
     /// counted.
+    #[must_use]
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> bool {
         let now_ns = nanos_since(self.epoch, now);
         let entry = self.entry_for(IpKey::of(ip), now_ns);
@@ -418,6 +419,35 @@ impl HandshakeLimiter {
         }
         self.counters.overflowed += 1;
         self.keys.len()
+    }
+}
+
+/// Summaries, not every slot: a table may hold tens of thousands.
+impl fmt::Debug for AdmissionTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionTable")
+            .field("conn_slots_max", &self.conns.len())
+            .field("abuse_window_ns", &self.abuse_window_ns)
+            .field("abuse_drops_max", &self.abuse_drops_max)
+            .field("totals", &self.totals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for HandshakeLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandshakeLimiter")
+            .field("ips_tracked_max", &self.keys.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for TatTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TatTable")
+            .field("len", &self.tats.len())
+            .finish()
     }
 }
 
@@ -507,7 +537,7 @@ impl Clock for SetClock {
 /// with another writer. The atomics are `Relaxed` and exist only so the owner
 /// stays `Send + Sync` without `unsafe`. On x86 and ARM they compile to
 /// plain loads and stores.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct TatTable {
     tats: Arc<[AtomicU64]>,
 }
@@ -696,7 +726,7 @@ mod tests {
         // All four lanes at 1000 msg/s for 10 virtual seconds, interleaved.
         for at in 0..=10_000 {
             for lane in Lane::ALL {
-                t.admit(0, lane, ms(t0, at));
+                let _ = t.admit(0, lane, ms(t0, at));
                 sent[lane.index()] += 1;
             }
         }
@@ -736,7 +766,7 @@ mod tests {
         let mut critical = (0, 0);
         for tick in 0..100_000u64 {
             let at = t0 + Duration::from_micros(tick * 100);
-            t.admit(0, Lane::Bulk, at);
+            let _ = t.admit(0, Lane::Bulk, at);
             if tick % 167 == 0 {
                 match t.admit(0, Lane::Critical, at) {
                     AdmitDecision::Admit => critical.0 += 1,
@@ -798,7 +828,7 @@ mod tests {
         // about 600 in 10 s.
         assert_eq!(pace(&mut t, t0, Lane::Bulk, (9_990, 9_999, 1)), (10, 0));
         for _ in 0..310 {
-            t.admit(0, Lane::Bulk, ms(t0, 9_999));
+            let _ = t.admit(0, Lane::Bulk, ms(t0, 9_999));
         }
         assert_eq!(t.totals().dropped[Lane::Bulk.index()], 300);
         let mut closed = false;
@@ -1022,6 +1052,15 @@ mod tests {
         assert_eq!((w.previous, w.current, w.start_ns), (0, 1, 2_000));
     }
 
+    #[test]
+    fn limiters_are_send_and_sync_and_debug_is_short() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AdmissionTable>();
+        send_sync::<HandshakeLimiter>();
+        let (t, _) = table(&AdmissionConfig::default(), 10_000);
+        assert!(format!("{t:?}").len() < 1_000);
+    }
+
     proptest! {
         #[test]
         fn admitted_never_exceeds_burst_plus_rate_times_elapsed(
@@ -1038,7 +1077,7 @@ mod tests {
             for (lane, dt_us) in events {
                 elapsed_us += dt_us;
                 let lane = Lane::from_index(lane).unwrap();
-                t.admit(0, lane, t0 + Duration::from_micros(elapsed_us));
+                let _ = t.admit(0, lane, t0 + Duration::from_micros(elapsed_us));
                 let admitted = t.conn_counters(0).unwrap().admitted[lane.index()];
                 // admitted <= burst + rate * elapsed + 1, in µs units.
                 let allowance_us =
