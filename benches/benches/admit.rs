@@ -87,6 +87,24 @@ fn admit(c: &mut Criterion) {
         );
     }
 
+    // As the engine calls it: one `now` per loop turn of 64 messages.
+    let mut now = Instant::now();
+    let mut t = table(1_000, now);
+    let mut slot = 0;
+    g.bench_function("admit, 1000 conns, 64 per now, admitted", |b| {
+        b.iter(|| {
+            slot += 1;
+            if slot % 64 == 0 {
+                now += per_conn * 64 / 1_000;
+            }
+            if slot == 1_000 {
+                slot = 0;
+            }
+            t.admit(black_box(slot), Lane::Critical, now)
+        })
+    });
+    assert_eq!(t.totals().dropped, [0; Lane::COUNT], "the pacing is off");
+
     let now = Instant::now();
     let mut t = table(1, now);
     g.bench_function("admit, 1 conn, dropped", |b| {
