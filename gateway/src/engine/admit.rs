@@ -110,8 +110,16 @@ pub struct AdmitTotals {
 /// state of every connection one engine core serves.
 ///
 /// Memory is fixed at construction: four 8-byte TATs (one per lane) plus
-/// about 90 bytes of window state and counters, for each of `conn_slots_max`
-/// slots. `open`, `close` and `admit` are O(1) and never allocate.
+/// under 96 bytes of window state and counters, for each of
+/// `conn_slots_max` slots. `open`, `close` and `admit` are O(1) and never
+/// allocate.
+///
+/// # Lane limits
+///
+/// A freshly opened lane admits `burst` messages at once, then one per
+/// `1 / rate_per_s`: governor's GCRA with `allow_burst(burst)`, whose
+/// tolerance is `(burst - 1) / rate_per_s`. Over `T` seconds that is
+/// `burst + rate_per_s * T` messages, give or take one.
 ///
 /// # Abuse window
 ///
@@ -125,7 +133,7 @@ pub struct AdmitTotals {
 /// flood that straddles a window boundary drop up to twice the maximum
 /// unnoticed. The estimate is always at least `current`, so more than the
 /// maximum within one fixed window always closes the connection. Drops spread
-/// evenly at less than `abuse_drops_max` per window never do.
+/// evenly, at a rate below `abuse_drops_max` per window, do not.
 pub struct AdmissionTable {
     time: EpochTime,
     lanes: [LaneBuckets; Lane::COUNT],
@@ -1088,6 +1096,7 @@ mod tests {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<AdmissionTable>();
         send_sync::<HandshakeLimiter>();
+        assert!(size_of::<ConnSlot>() < 96, "as the type's docs say");
         let (t, _) = table(&AdmissionConfig::default(), 10_000);
         assert!(format!("{t:?}").len() < 1_000);
     }
