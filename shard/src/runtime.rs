@@ -176,7 +176,7 @@ impl<G: Game> Shard<G> {
         let took = clock.now().saturating_duration_since(start);
         let overrun = self.stats.record(took);
         self.health.tick_ended();
-        if self.tick % self.health_every == 0 {
+        if self.tick.is_multiple_of(self.health_every) {
             self.publish_health();
         }
         TickReport {
@@ -420,12 +420,11 @@ impl<G: Game> Shard<G> {
                 let Some(link) = self.cores.get_mut(usize::from(core.0)) else {
                     continue;
                 };
-                if let Err(full) = link.ring.tx.push(entry) {
-                    if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } =
+                if let Err(full) = link.ring.tx.push(entry)
+                    && let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } =
                         full.entry
-                    {
-                        self.out.pool.recycle(body.payload);
-                    }
+                {
+                    self.out.pool.recycle(body.payload);
                 }
             }
         }

@@ -35,6 +35,7 @@
 //! releases it, sessions and their frame readers live in the connection
 //! table and are reused with their slot. (quinn-proto allocates internally.)
 
+pub mod admit;
 pub mod cid;
 pub mod hook;
 pub mod session;
@@ -425,10 +426,10 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
             }
-            if let Some(session) = slot.session.as_mut() {
-                if let Err(close) = session.on_timeout(now) {
-                    self.finish_close(idx, now, close);
-                }
+            if let Some(session) = slot.session.as_mut()
+                && let Err(close) = session.on_timeout(now)
+            {
+                self.finish_close(idx, now, close);
             }
             self.process(idx, now);
             self.refresh_timer(idx);
@@ -806,10 +807,10 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             }
             let _ = chunks.finalize();
         }
-        if result.is_ok() {
-            if let Some(reset) = ended {
-                result = session.on_stream_end(stream, reset);
-            }
+        if result.is_ok()
+            && let Some(reset) = ended
+        {
+            result = session.on_stream_end(stream, reset);
         }
         self.flush_reply(idx);
         if let Err(close) = result {

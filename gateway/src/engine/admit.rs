@@ -1,0 +1,1152 @@
+//! Admission: which client messages and which handshakes the gateway lets in
+//! (`docs/protocol.md` §8; issue 4).
+//!
+//! This is policy that the engine consults, like s2n-quic's endpoint limits
+//! hook: the engine asks, admission answers, and the engine carries out the
+//! answer. Nothing here reads a clock or touches a socket. Every call takes
+//! the engine's `now`, so tests drive it on a virtual clock.
+//!
+//! There are two limiters:
+//!
+//! - [`AdmissionTable`]: one GCRA bucket per connection and lane
+//!   (`[lanes.limits.<lane>]`), plus the abuse rule from `[admission]`. A
+//!   connection with more than `abuse_drops_max` over-limit drops within
+//!   `abuse_window_ms` is closed with `ABUSE`. The table is allocated once,
+//!   for `conn_slots_max` connections, and indexed by the engine's connection
+//!   slot. [`AdmissionTable::admit`] neither allocates nor hashes.
+//! - [`HandshakeLimiter`]: one GCRA bucket per source address
+//!   (`gateway.handshakes_per_ip_per_s`, `gateway.handshake_burst`). The
+//!   buckets live in a fixed-size set-associative table of `ips_tracked_max`
+//!   entries, so spoofed source addresses cannot make it grow.
+//!
+//! The GCRA arithmetic comes from `governor`. Governor reads time from a
+//! [`Clock`]. Ours, `SetClock`, holds a value that the limiter sets to the
+//! engine's `now` just before each check. Governor's hash-map state stores
+//! are replaced by `TatTable`, a preallocated array of theoretical arrival
+//! times (TATs) indexed by slot. The owner keeps a handle to that array so it
+//! can reset a slot and check whether a slot is idle.
+
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::hook::{self, Admission};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::{Quota, RateLimiter};
+use lanegate_common::config::{AdmissionConfig, GatewayConfig, LaneLimit, LaneLimits};
+use lanegate_common::lanes::Lane;
+use lanegate_common::wire::CloseCode;
+
+/// The decision type is the engine hook's: this module is one policy
+/// behind [`super::hook::Admission`].
+pub use super::hook::AdmitDecision;
+
+/// Why an admission limiter could not be built or a slot could not be opened.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdmissionError {
+    /// A limit that must be positive is zero. `field` names it as the
+    /// configuration file does.
+    #[error("{field} must be at least 1")]
+    Zero {
+        /// The configuration field (or constructor argument) at fault.
+        field: &'static str,
+    },
+    /// The engine passed a connection slot beyond the table. This is an
+    /// engine bug, never a network-caused error.
+    #[error("connection slot {slot} is out of range: conn_slots_max is {conn_slots_max}")]
+    SlotOutOfRange {
+        /// The slot asked for.
+        slot: usize,
+        /// The table's size.
+        conn_slots_max: usize,
+    },
+}
+
+/// Counts for one connection, indexed by [`Lane::index`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnCounters {
+    /// Messages admitted.
+    pub admitted: [u64; Lane::COUNT],
+    /// Messages dropped for being over the lane's limit. This includes the
+    /// message that triggered an abuse close.
+    pub dropped: [u64; Lane::COUNT],
+}
+
+/// Counts over every connection the table has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdmitTotals {
+    /// Messages admitted, per lane.
+    pub admitted: [u64; Lane::COUNT],
+    /// Messages dropped for being over their lane's limit, per lane.
+    pub dropped: [u64; Lane::COUNT],
+    /// Connections closed with `ABUSE`.
+    pub abuse_closes: u64,
+    /// Messages dropped because their connection was already closed for
+    /// abuse. These are not counted per lane.
+    pub dropped_closing: u64,
+    /// Messages for a slot that is not open or is out of range. Anything
+    /// other than zero is an engine bug.
+    pub dropped_not_open: u64,
+}
+
+/// Per-connection, per-lane rate limits and the abuse rule: the admission
+/// state of every connection one engine core serves.
+///
+/// Memory is fixed at construction: four 8-byte TATs (one per lane) plus
+/// under 96 bytes of window state and counters, for each of
+/// `conn_slots_max` slots. `open`, `close` and `admit` are O(1) and never
+/// allocate.
+///
+/// # Lane limits
+///
+/// A freshly opened lane admits `burst` messages at once, then one per
+/// `1 / rate_per_s`: governor's GCRA with `allow_burst(burst)`, whose
+/// tolerance is `(burst - 1) / rate_per_s`. Over `T` seconds that is
+/// `burst + rate_per_s * T` messages, give or take one.
+///
+/// # Abuse window
+///
+/// Over-limit drops are counted in a *two-bucket sliding window* (the
+/// estimate Cloudflare's rate limiter uses). Each connection keeps the drop
+/// count of the current fixed window of `abuse_window_ms` and of the window
+/// before it. The drops in the last `abuse_window_ms` are estimated as
+/// `previous * (1 - elapsed / window) + current`. When that estimate goes
+/// above `abuse_drops_max`, the connection is closed. This uses 16 bytes per
+/// connection and does O(1) work per drop. A plain fixed window would let a
+/// flood that straddles a window boundary drop up to twice the maximum
+/// unnoticed. The estimate is always at least `current`, so more than the
+/// maximum within one fixed window always closes the connection. Drops spread
+/// evenly, at a rate below `abuse_drops_max` per window, do not.
+pub struct AdmissionTable {
+    time: EpochTime,
+    lanes: [LaneBuckets; Lane::COUNT],
+    conns: Box<[ConnSlot]>,
+    abuse_window_ns: u64,
+    abuse_drops_max: u32,
+    totals: AdmitTotals,
+}
+
+impl AdmissionTable {
+    /// Builds a table for `conn_slots_max` connections. Every slot starts
+    /// free. `now` is the table's epoch, and later calls should not pass an
+    /// earlier instant (an earlier one is treated as the epoch).
+    pub fn new(
+        limits: &LaneLimits,
+        admission: &AdmissionConfig,
+        conn_slots_max: usize,
+        now: Instant,
+    ) -> Result<Self, AdmissionError> {
+        if conn_slots_max == 0 {
+            return Err(AdmissionError::Zero {
+                field: "conn_slots_max",
+            });
+        }
+        if admission.abuse_window_ms == 0 {
+            return Err(AdmissionError::Zero {
+                field: "admission.abuse_window_ms",
+            });
+        }
+        let [critical, high, normal, bulk] =
+            Lane::ALL.map(|lane| lane_quota(lane, limits.get(lane)));
+        let lanes = [
+            LaneBuckets::new(critical?, conn_slots_max),
+            LaneBuckets::new(high?, conn_slots_max),
+            LaneBuckets::new(normal?, conn_slots_max),
+            LaneBuckets::new(bulk?, conn_slots_max),
+        ];
+        Ok(Self {
+            time: EpochTime::new(now),
+            lanes,
+            conns: vec![ConnSlot::default(); conn_slots_max].into_boxed_slice(),
+            abuse_window_ns: admission.abuse_window_ms.saturating_mul(1_000_000),
+            abuse_drops_max: admission.abuse_drops_max,
+            totals: AdmitTotals::default(),
+        })
+    }
+
+    /// Starts admitting for a new connection in `slot`. Every lane gets a
+    /// full burst, and the counters and abuse window are reset, even if the
+    /// slot was never closed.
+    pub fn open(&mut self, slot: usize, now: Instant) -> Result<(), AdmissionError> {
+        let conn_slots_max = self.conns.len();
+        let conn = self
+            .conns
+            .get_mut(slot)
+            .ok_or(AdmissionError::SlotOutOfRange {
+                slot,
+                conn_slots_max,
+            })?;
+        *conn = ConnSlot {
+            state: SlotState::Open,
+            abuse: DropWindow::starting(self.time.nanos(now)),
+            counters: ConnCounters::default(),
+        };
+        for lane in &self.lanes {
+            lane.tats.reset(slot);
+        }
+        Ok(())
+    }
+
+    /// Frees `slot` and returns the connection's final counters. Returns
+    /// `None` if the slot was not in use or is out of range.
+    pub fn close(&mut self, slot: usize) -> Option<ConnCounters> {
+        let conn = self.conns.get_mut(slot)?;
+        if conn.state == SlotState::Free {
+            return None;
+        }
+        conn.state = SlotState::Free;
+        Some(conn.counters)
+    }
+
+    /// Decides whether a message on `lane`, arriving at `now` on the
+    /// connection in `slot`, is admitted. Every outcome is counted.
+    #[must_use]
+    pub fn admit(&mut self, slot: usize, lane: Lane, now: Instant) -> AdmitDecision {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            self.totals.dropped_not_open += 1;
+            return AdmitDecision::Drop;
+        };
+        match conn.state {
+            SlotState::Open => {}
+            SlotState::Closing => {
+                self.totals.dropped_closing += 1;
+                return AdmitDecision::Drop;
+            }
+            SlotState::Free => {
+                self.totals.dropped_not_open += 1;
+                return AdmitDecision::Drop;
+            }
+        }
+        let now_ns = self.time.nanos(now);
+        let i = lane.index();
+        if self.lanes[i].check(slot, now_ns) {
+            conn.counters.admitted[i] += 1;
+            self.totals.admitted[i] += 1;
+            return AdmitDecision::Admit;
+        }
+        conn.counters.dropped[i] += 1;
+        self.totals.dropped[i] += 1;
+        if conn
+            .abuse
+            .record_drop(now_ns, self.abuse_window_ns, self.abuse_drops_max)
+        {
+            conn.state = SlotState::Closing;
+            self.totals.abuse_closes += 1;
+            return AdmitDecision::Close(CloseCode::Abuse);
+        }
+        AdmitDecision::Drop
+    }
+
+    /// The counters of the connection in `slot`, or `None` if the slot is
+    /// free or out of range.
+    pub fn conn_counters(&self, slot: usize) -> Option<&ConnCounters> {
+        self.conns
+            .get(slot)
+            .filter(|c| c.state != SlotState::Free)
+            .map(|c| &c.counters)
+    }
+
+    /// Counts over all connections since construction.
+    pub fn totals(&self) -> &AdmitTotals {
+        &self.totals
+    }
+
+    /// The number of connection slots, fixed at construction.
+    pub fn conn_slots_max(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+/// Number of entries per set in [`HandshakeLimiter`]'s table.
+pub const HANDSHAKE_SET_WAYS: usize = 4;
+
+/// Counts kept by [`HandshakeLimiter`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeCounters {
+    /// Handshakes allowed.
+    pub allowed: u64,
+    /// Handshakes refused.
+    pub refused: u64,
+    /// Checks that found the table full for their address and used the
+    /// shared overflow bucket. These are counted in `allowed` or `refused`
+    /// as well.
+    pub overflowed: u64,
+}
+
+/// Handshakes per source address: `gateway.handshakes_per_ip_per_s`
+/// sustained, `gateway.handshake_burst` at once.
+///
+/// # Keys
+///
+/// An IPv4 address is its own key. An IPv4-mapped IPv6 address counts as
+/// the IPv4 address it maps. Any other IPv6 address is keyed by its /64
+/// prefix, because one subscriber usually holds a whole /64. Keying by full
+/// address would give one host 2^64 buckets.
+///
+/// # Bounded table
+///
+/// Buckets live in a set-associative table of `ips_tracked_max` entries
+/// (rounded down to a multiple of [`HANDSHAKE_SET_WAYS`], with at least one
+/// set). A key hashes to one set with a per-process random hash key, so
+/// senders cannot choose which set their addresses land in. The key then
+/// takes, in order:
+///
+/// 1. the entry that already holds it;
+/// 2. an empty entry, or an *idle* one (its TAT is at or before `now`). An
+///    idle bucket is full, so its state is the same as a fresh bucket's, and
+///    giving its entry to a new address loses nothing;
+/// 3. when every entry in the set is busy, the shared **overflow bucket**.
+///    It has the per-address quota and is shared by every key that found no
+///    entry.
+///
+/// So a flood from spoofed addresses never grows the table and never evicts
+/// an address that is still paying off a burst. When the flood fills the
+/// table, all untracked addresses together get one address's worth of
+/// handshakes until entries go idle again. Tracked addresses keep their own
+/// buckets. [`HandshakeCounters::overflowed`] counts how often that
+/// happens. An entry stays busy for at most `handshake_burst /
+/// handshakes_per_ip_per_s` after its last handshake.
+pub struct HandshakeLimiter {
+    epoch: Instant,
+    buckets: Gcra,
+    tats: TatTable,
+    keys: Box<[Option<IpKey>]>,
+    sets: u64,
+    hasher: RandomState,
+    counters: HandshakeCounters,
+}
+
+impl HandshakeLimiter {
+    /// Builds a limiter tracking up to `ips_tracked_max` addresses, with
+    /// `now` as its epoch.
+    pub fn new(
+        gateway: &GatewayConfig,
+        ips_tracked_max: usize,
+        now: Instant,
+    ) -> Result<Self, AdmissionError> {
+        if ips_tracked_max == 0 {
+            return Err(AdmissionError::Zero {
+                field: "ips_tracked_max",
+            });
+        }
+        let quota = quota(
+            gateway.handshakes_per_ip_per_s,
+            gateway.handshake_burst,
+            "gateway.handshakes_per_ip_per_s",
+            "gateway.handshake_burst",
+        )?;
+        let sets = (ips_tracked_max / HANDSHAKE_SET_WAYS).max(1);
+        let entries = sets * HANDSHAKE_SET_WAYS;
+        // One more TAT than entries: the last one is the overflow bucket.
+        let tats = TatTable::new(entries + 1);
+        Ok(Self {
+            epoch: now,
+            buckets: RateLimiter::new(quota, tats.clone(), SetClock::default()),
+            tats,
+            keys: vec![None; entries].into_boxed_slice(),
+            sets: sets as u64,
+            hasher: RandomState::new(),
+            counters: HandshakeCounters::default(),
+        })
+    }
+
+    /// Whether a handshake from `ip` at `now` is allowed. Every outcome is
+    /// counted.
+    #[must_use]
+    pub fn check(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let now_ns = nanos_since(self.epoch, now);
+        let entry = self.entry_for(IpKey::of(ip), now_ns);
+        self.buckets.clock().set(now_ns);
+        let allowed = self.buckets.check_key(&entry).is_ok();
+        if allowed {
+            self.counters.allowed += 1;
+        } else {
+            self.counters.refused += 1;
+        }
+        allowed
+    }
+
+    /// The limiter's counters.
+    pub fn counters(&self) -> &HandshakeCounters {
+        &self.counters
+    }
+
+    /// The number of table entries: `ips_tracked_max` rounded down to a
+    /// multiple of [`HANDSHAKE_SET_WAYS`], and at least that.
+    pub fn ips_tracked_max(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Entries holding an address that is still busy at `now` (its bucket
+    /// is not yet full). This scans the whole table, so it is for metrics
+    /// and tests, not the handshake path.
+    pub fn ips_busy(&self, now: Instant) -> usize {
+        let now_ns = nanos_since(self.epoch, now);
+        (0..self.keys.len())
+            .filter(|&i| self.keys[i].is_some() && self.tats.get(i) > now_ns)
+            .count()
+    }
+
+    /// The TAT index for `key`: its own entry, a reclaimed one, or the
+    /// overflow bucket (see the type's docs).
+    fn entry_for(&mut self, key: IpKey, now_ns: u64) -> usize {
+        let set = usize::try_from(self.hasher.hash_one(key) % self.sets)
+            .expect("a set number is below the table length, a usize");
+        let first = set * HANDSHAKE_SET_WAYS;
+        let mut reusable = None;
+        for i in first..first + HANDSHAKE_SET_WAYS {
+            match self.keys[i] {
+                Some(k) if k == key => return i,
+                Some(_) if self.tats.get(i) > now_ns => {}
+                _ => {
+                    reusable.get_or_insert(i);
+                }
+            }
+        }
+        if let Some(i) = reusable {
+            self.keys[i] = Some(key);
+            self.tats.reset(i);
+            return i;
+        }
+        self.counters.overflowed += 1;
+        self.keys.len()
+    }
+}
+
+/// Summaries, not every slot: a table may hold tens of thousands.
+impl fmt::Debug for AdmissionTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmissionTable")
+            .field("conn_slots_max", &self.conns.len())
+            .field("abuse_window_ns", &self.abuse_window_ns)
+            .field("abuse_drops_max", &self.abuse_drops_max)
+            .field("totals", &self.totals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for HandshakeLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandshakeLimiter")
+            .field("ips_tracked_max", &self.keys.len())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for TatTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TatTable")
+            .field("len", &self.tats.len())
+            .finish()
+    }
+}
+
+/// The key a source address is limited by (see [`HandshakeLimiter`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4(u32),
+    V6Prefix64(u64),
+}
+
+impl IpKey {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpKey::V4(u32::from(v4)),
+                None => IpKey::V6Prefix64(
+                    v6.segments()[..4]
+                        .iter()
+                        .fold(0, |prefix, &s| (prefix << 16) | u64::from(s)),
+                ),
+            },
+        }
+    }
+}
+
+/// Governor's GCRA over a [`TatTable`], on the engine's time.
+type Gcra = RateLimiter<usize, TatTable, SetClock, NoOpMiddleware<Nanos>>;
+
+/// One lane's buckets for every connection slot.
+#[derive(Debug)]
+struct LaneBuckets {
+    gcra: Gcra,
+    /// The same table `gcra` reads and writes, kept so `open` can reset a
+    /// slot.
+    tats: TatTable,
+}
+
+impl LaneBuckets {
+    fn new(quota: Quota, conn_slots_max: usize) -> Self {
+        let tats = TatTable::new(conn_slots_max);
+        Self {
+            gcra: RateLimiter::new(quota, tats.clone(), SetClock::default()),
+            tats,
+        }
+    }
+
+    /// One GCRA step for `slot` at `now_ns`: true if the message conforms.
+    #[inline]
+    fn check(&self, slot: usize, now_ns: u64) -> bool {
+        self.gcra.clock().set(now_ns);
+        self.gcra.check_key(&slot).is_ok()
+    }
+}
+
+/// A governor [`Clock`] that reads as whatever it was last set to: ns since
+/// the owner's epoch.
+///
+/// It reads 0 when governor captures the limiter's start, so the TATs
+/// governor stores are also ns since the epoch.
+#[derive(Debug, Default)]
+struct SetClock {
+    now_ns: AtomicU64,
+}
+
+impl SetClock {
+    fn set(&self, now_ns: u64) {
+        self.now_ns.store(now_ns, Ordering::Relaxed);
+    }
+}
+
+impl Clock for SetClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::new(self.now_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// Governor state for a fixed number of buckets, indexed by slot: each
+/// bucket's TAT in ns since the epoch, with 0 meaning a fresh bucket (as in
+/// governor's `InMemoryState`). Governor never stores 0, because a stored
+/// TAT is always at least one emission interval past the epoch.
+///
+/// Clones share the array. Only the owning limiter writes to it, through
+/// `&mut self` methods, so a load followed by a store is never interleaved
+/// with another writer. The atomics are `Relaxed` and exist only so the owner
+/// stays `Send + Sync` without `unsafe`. On x86 and ARM they compile to
+/// plain loads and stores.
+#[derive(Clone)]
+struct TatTable {
+    tats: Arc<[AtomicU64]>,
+}
+
+impl TatTable {
+    fn new(len: usize) -> Self {
+        Self {
+            tats: (0..len).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        self.tats.get(i).map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
+    fn reset(&self, i: usize) {
+        if let Some(t) = self.tats.get(i) {
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+impl StateStore for TatTable {
+    type Key = usize;
+
+    #[inline]
+    fn measure_and_replace<T, F, E>(&self, key: &usize, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        let Some(cell) = self.tats.get(*key) else {
+            // Unreachable: owners index only within the table. Measure
+            // as a fresh bucket and store nothing rather than panic.
+            return f(None).map(|(decision, _)| decision);
+        };
+        let tat = cell.load(Ordering::Relaxed);
+        let (decision, next) = f((tat != 0).then_some(Nanos::new(tat)))?;
+        cell.store(next.as_u64(), Ordering::Relaxed);
+        Ok(decision)
+    }
+}
+
+/// Over-limit drops of one connection in a two-bucket sliding window (see
+/// [`AdmissionTable`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct DropWindow {
+    /// Start of the current fixed window, in ns since the epoch.
+    start_ns: u64,
+    current: u32,
+    previous: u32,
+}
+
+impl DropWindow {
+    fn starting(now_ns: u64) -> Self {
+        Self {
+            start_ns: now_ns,
+            current: 0,
+            previous: 0,
+        }
+    }
+
+    /// Counts one drop at `now_ns`. Returns true if the estimated drops in
+    /// the last `window_ns` are now above `drops_max`.
+    fn record_drop(&mut self, now_ns: u64, window_ns: u64, drops_max: u32) -> bool {
+        let elapsed = now_ns.saturating_sub(self.start_ns);
+        if elapsed >= window_ns {
+            let windows = elapsed / window_ns;
+            self.previous = if windows == 1 { self.current } else { 0 };
+            self.current = 0;
+            self.start_ns += windows * window_ns;
+        }
+        self.current = self.current.saturating_add(1);
+        let into = now_ns.saturating_sub(self.start_ns);
+        let window = u128::from(window_ns);
+        // previous * (window - into) / window + current > drops_max, with
+        // both sides scaled by window. `into < window` here.
+        let estimate_scaled = u128::from(self.previous) * u128::from(window_ns - into)
+            + u128::from(self.current) * window;
+        estimate_scaled > u128::from(drops_max) * window
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SlotState {
+    #[default]
+    Free,
+    Open,
+    /// Closed for abuse; the engine has not freed the slot yet.
+    Closing,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ConnSlot {
+    state: SlotState,
+    abuse: DropWindow,
+    counters: ConnCounters,
+}
+
+/// An `Instant` as ns since an epoch, the time governor sees.
+///
+/// The engine passes the same `now` for every message of one loop turn, and
+/// turning an `Instant` into ns costs more than the GCRA step itself (see the
+/// `admit` bench), so the last conversion is kept.
+#[derive(Clone, Copy, Debug)]
+struct EpochTime {
+    epoch: Instant,
+    last: Instant,
+    last_ns: u64,
+}
+
+impl EpochTime {
+    fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            last: epoch,
+            last_ns: 0,
+        }
+    }
+
+    #[inline]
+    fn nanos(&mut self, now: Instant) -> u64 {
+        if now != self.last {
+            self.last = now;
+            self.last_ns = nanos_since(self.epoch, now);
+        }
+        self.last_ns
+    }
+}
+
+/// Nanoseconds from `epoch` to `now`: 0 if `now` is earlier, saturating
+/// after about 584 years.
+#[inline]
+fn nanos_since(epoch: Instant, now: Instant) -> u64 {
+    u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn lane_quota(lane: Lane, limit: LaneLimit) -> Result<Quota, AdmissionError> {
+    let (rate_field, burst_field) = match lane {
+        Lane::Critical => (
+            "lanes.limits.critical.rate_per_s",
+            "lanes.limits.critical.burst",
+        ),
+        Lane::High => ("lanes.limits.high.rate_per_s", "lanes.limits.high.burst"),
+        Lane::Normal => (
+            "lanes.limits.normal.rate_per_s",
+            "lanes.limits.normal.burst",
+        ),
+        Lane::Bulk => ("lanes.limits.bulk.rate_per_s", "lanes.limits.bulk.burst"),
+    };
+    quota(limit.rate_per_s, limit.burst, rate_field, burst_field)
+}
+
+/// A GCRA quota: one cell every `1 s / rate_per_s`, with `burst` at once.
+/// The interval is rounded down to whole ns, so the rate is at most 1 ns per
+/// cell faster than asked.
+fn quota(
+    rate_per_s: u32,
+    burst: u32,
+    rate_field: &'static str,
+    burst_field: &'static str,
+) -> Result<Quota, AdmissionError> {
+    let rate = NonZeroU32::new(rate_per_s).ok_or(AdmissionError::Zero { field: rate_field })?;
+    let burst = NonZeroU32::new(burst).ok_or(AdmissionError::Zero { field: burst_field })?;
+    Ok(Quota::per_second(rate).allow_burst(burst))
+}
+
+/// The gateway's admission policy: per connection × lane GCRA with an abuse
+/// window ([`AdmissionTable`]) and per source IP handshake limits
+/// ([`HandshakeLimiter`]), behind the engine's [`Admission`] hook.
+#[derive(Debug)]
+pub struct GovernorAdmission {
+    /// Message limits per connection slot.
+    pub table: AdmissionTable,
+    /// Handshake limits per source address.
+    pub handshakes: HandshakeLimiter,
+}
+
+impl Admission for GovernorAdmission {
+    fn admit_handshake(&mut self, now: Instant, remote: std::net::SocketAddr) -> bool {
+        self.handshakes.check(remote.ip(), now)
+    }
+
+    fn admit(&mut self, now: Instant, conn: hook::ConnSlot, lane: Lane) -> AdmitDecision {
+        self.table.admit(conn.0 as usize, lane, now)
+    }
+
+    fn on_open(&mut self, now: Instant, conn: hook::ConnSlot) {
+        // A slot beyond the table cannot be opened; its messages then count
+        // as `dropped_not_open`, which the engine's sizing rules out.
+        let _ = self.table.open(conn.0 as usize, now);
+    }
+
+    fn on_close(&mut self, conn: hook::ConnSlot) {
+        let _ = self.table.close(conn.0 as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NO_ABUSE: AdmissionConfig = AdmissionConfig {
+        abuse_window_ms: 10_000,
+        abuse_drops_max: u32::MAX,
+    };
+
+    fn table(admission: &AdmissionConfig, slots: usize) -> (AdmissionTable, Instant) {
+        let t0 = Instant::now();
+        let mut t = AdmissionTable::new(&LaneLimits::default(), admission, slots, t0)
+            .expect("default limits are valid");
+        t.open(0, t0).expect("slot 0 exists");
+        (t, t0)
+    }
+
+    fn ms(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    /// Sends one message per `every_ms` on `lane` from `from_ms` to
+    /// `to_ms` inclusive and returns (admitted, dropped).
+    fn pace(
+        t: &mut AdmissionTable,
+        t0: Instant,
+        lane: Lane,
+        (from_ms, to_ms, every_ms): (u64, u64, u64),
+    ) -> (u64, u64) {
+        let (mut admitted, mut dropped) = (0, 0);
+        for at in (from_ms..=to_ms).step_by(usize::try_from(every_ms).unwrap()) {
+            match t.admit(0, lane, ms(t0, at)) {
+                AdmitDecision::Admit => admitted += 1,
+                AdmitDecision::Drop => dropped += 1,
+                AdmitDecision::Close(code) => panic!("unexpected close {code:?}"),
+            }
+        }
+        (admitted, dropped)
+    }
+
+    #[test]
+    fn burst_then_rate_admits_exactly_the_allowance_per_lane() {
+        let (mut t, t0) = table(&NO_ABUSE, 1);
+        let limits = LaneLimits::default();
+        let mut sent = [0u64; Lane::COUNT];
+        // All four lanes at 1000 msg/s for 10 virtual seconds, interleaved.
+        for at in 0..=10_000 {
+            for lane in Lane::ALL {
+                let _ = t.admit(0, lane, ms(t0, at));
+                sent[lane.index()] += 1;
+            }
+        }
+        let c = *t.conn_counters(0).unwrap();
+        for lane in Lane::ALL {
+            let l = limits.get(lane);
+            let allowance = u64::from(l.burst) + u64::from(l.rate_per_s) * 10;
+            let got = c.admitted[lane.index()];
+            assert!(
+                got.abs_diff(allowance) <= 1,
+                "{lane:?}: admitted {got}, allowance {allowance}"
+            );
+            assert_eq!(got + c.dropped[lane.index()], sent[lane.index()]);
+        }
+        assert_eq!(t.totals().admitted, c.admitted);
+        assert_eq!(t.totals().dropped, c.dropped);
+    }
+
+    #[test]
+    fn burst_is_admitted_at_once_and_the_next_message_dropped() {
+        let (mut t, t0) = table(&NO_ABUSE, 1);
+        let (admitted, dropped) = pace(&mut t, t0, Lane::Normal, (0, 0, 1));
+        assert_eq!((admitted, dropped), (1, 0));
+        for _ in 1..20 {
+            assert_eq!(t.admit(0, Lane::Normal, t0), AdmitDecision::Admit);
+        }
+        assert_eq!(t.admit(0, Lane::Normal, t0), AdmitDecision::Drop);
+        // One emission interval (50 ms at 20/s) later, exactly one more.
+        assert_eq!(t.admit(0, Lane::Normal, ms(t0, 50)), AdmitDecision::Admit);
+        assert_eq!(t.admit(0, Lane::Normal, ms(t0, 50)), AdmitDecision::Drop);
+    }
+
+    #[test]
+    fn bulk_flood_does_not_affect_critical_on_the_same_connection() {
+        let (mut t, t0) = table(&NO_ABUSE, 1);
+        // 10 s of bulk at 10 000 msg/s, with critical at 60 Hz in between.
+        let mut critical = (0, 0);
+        for tick in 0..100_000u64 {
+            let at = t0 + Duration::from_micros(tick * 100);
+            let _ = t.admit(0, Lane::Bulk, at);
+            if tick % 167 == 0 {
+                match t.admit(0, Lane::Critical, at) {
+                    AdmitDecision::Admit => critical.0 += 1,
+                    _ => critical.1 += 1,
+                }
+            }
+        }
+        assert_eq!(critical, (599, 0));
+        let c = t.conn_counters(0).unwrap();
+        assert!(c.dropped[Lane::Bulk.index()] > 99_000);
+        assert_eq!(c.dropped[Lane::Critical.index()], 0);
+        // Critical's burst is still whole.
+        let end = ms(t0, 20_000);
+        for _ in 0..60 {
+            assert_eq!(t.admit(0, Lane::Critical, end), AdmitDecision::Admit);
+        }
+    }
+
+    #[test]
+    fn abuse_closes_once_after_the_threshold_within_the_window() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 1);
+        // Bulk: burst 20, then 500 drops are tolerated.
+        for i in 0..520 {
+            let d = t.admit(0, Lane::Bulk, ms(t0, 1));
+            assert_ne!(d, AdmitDecision::Close(CloseCode::Abuse), "message {i}");
+        }
+        assert_eq!(
+            t.admit(0, Lane::Bulk, ms(t0, 2)),
+            AdmitDecision::Close(CloseCode::Abuse)
+        );
+        for lane in Lane::ALL {
+            for _ in 0..25 {
+                assert_eq!(t.admit(0, lane, ms(t0, 3)), AdmitDecision::Drop);
+            }
+        }
+        let totals = t.totals();
+        assert_eq!(totals.abuse_closes, 1);
+        assert_eq!(totals.dropped_closing, 100);
+        assert_eq!(totals.dropped[Lane::Bulk.index()], 501);
+        assert_eq!(t.conn_counters(0).unwrap().dropped[Lane::Bulk.index()], 501);
+    }
+
+    #[test]
+    fn drops_spread_over_many_windows_do_not_close() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 1);
+        // Bulk at 50 msg/s against 10/s: 40 drops/s, 400 per 10 s window,
+        // for 100 s; 4000 drops in all, never 500 in one window.
+        let (admitted, dropped) = pace(&mut t, t0, Lane::Bulk, (0, 100_000, 20));
+        assert!(dropped > 3_900, "dropped {dropped}");
+        assert!(admitted.abs_diff(20 + 10 * 100) <= 1, "admitted {admitted}");
+        assert_eq!(t.totals().abuse_closes, 0);
+    }
+
+    #[test]
+    fn drops_straddling_a_window_boundary_close() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 1);
+        // 300 drops just before the first window ends and 300 just after.
+        // A fixed window would see 300 in each; the sliding estimate sees
+        // about 600 in 10 s.
+        assert_eq!(pace(&mut t, t0, Lane::Bulk, (9_990, 9_999, 1)), (10, 0));
+        for _ in 0..310 {
+            let _ = t.admit(0, Lane::Bulk, ms(t0, 9_999));
+        }
+        assert_eq!(t.totals().dropped[Lane::Bulk.index()], 300);
+        let mut closed = false;
+        for _ in 0..300 {
+            if t.admit(0, Lane::Bulk, ms(t0, 10_001)) == AdmitDecision::Close(CloseCode::Abuse) {
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed);
+    }
+
+    #[test]
+    fn slot_reuse_resets_state() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 2);
+        // Drive slot 0 to an abuse close.
+        let mut closed_at = None;
+        for i in 0..600 {
+            if let AdmitDecision::Close(_) = t.admit(0, Lane::Bulk, t0) {
+                closed_at = Some(i);
+                break;
+            }
+        }
+        assert_eq!(closed_at, Some(520));
+        let last = t.close(0).expect("slot 0 was open");
+        assert_eq!(last.admitted[Lane::Bulk.index()], 20);
+        assert_eq!(last.dropped[Lane::Bulk.index()], 501);
+        assert_eq!(t.close(0), None);
+        assert_eq!(t.conn_counters(0), None);
+        // Reopened at the same instant: full burst, fresh window, zeroed
+        // counters.
+        t.open(0, t0).unwrap();
+        assert_eq!(t.conn_counters(0), Some(&ConnCounters::default()));
+        for i in 0..521 {
+            let d = t.admit(0, Lane::Bulk, t0);
+            let want = if i < 20 {
+                AdmitDecision::Admit
+            } else if i < 520 {
+                AdmitDecision::Drop
+            } else {
+                AdmitDecision::Close(CloseCode::Abuse)
+            };
+            assert_eq!(d, want, "message {i}");
+        }
+        // Reopening also resets a slot that was never closed.
+        t.open(1, t0).unwrap();
+        for _ in 0..20 {
+            assert_eq!(t.admit(1, Lane::Bulk, t0), AdmitDecision::Admit);
+        }
+        t.open(1, t0).unwrap();
+        assert_eq!(t.admit(1, Lane::Bulk, t0), AdmitDecision::Admit);
+        assert_eq!(t.totals().abuse_closes, 2);
+    }
+
+    #[test]
+    fn unopened_and_out_of_range_slots_drop_and_count() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 2);
+        assert_eq!(t.admit(1, Lane::Critical, t0), AdmitDecision::Drop);
+        assert_eq!(t.admit(2, Lane::Critical, t0), AdmitDecision::Drop);
+        assert_eq!(t.totals().dropped_not_open, 2);
+        assert_eq!(
+            t.open(2, t0),
+            Err(AdmissionError::SlotOutOfRange {
+                slot: 2,
+                conn_slots_max: 2
+            })
+        );
+        assert_eq!(t.close(5), None);
+    }
+
+    #[test]
+    fn zero_limits_are_rejected_naming_the_field() {
+        let t0 = Instant::now();
+        let mut limits = LaneLimits::default();
+        limits.high.rate_per_s = 0;
+        let err = AdmissionTable::new(&limits, &AdmissionConfig::default(), 1, t0).unwrap_err();
+        assert_eq!(
+            err,
+            AdmissionError::Zero {
+                field: "lanes.limits.high.rate_per_s"
+            }
+        );
+        let mut limits = LaneLimits::default();
+        limits.bulk.burst = 0;
+        let err = AdmissionTable::new(&limits, &AdmissionConfig::default(), 1, t0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "lanes.limits.bulk.burst must be at least 1"
+        );
+        let err = AdmissionTable::new(&LaneLimits::default(), &AdmissionConfig::default(), 0, t0)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AdmissionError::Zero {
+                field: "conn_slots_max"
+            }
+        );
+        let gateway = GatewayConfig {
+            handshake_burst: 0,
+            ..GatewayConfig::default()
+        };
+        let err = HandshakeLimiter::new(&gateway, 16, t0).unwrap_err();
+        assert_eq!(
+            err,
+            AdmissionError::Zero {
+                field: "gateway.handshake_burst"
+            }
+        );
+    }
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(n))
+    }
+
+    #[test]
+    fn handshakes_are_limited_per_ip() {
+        let t0 = Instant::now();
+        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 1024, t0).unwrap();
+        let (a, b) = (v4(0x0a00_0001), v4(0x0a00_0002));
+        // Default: burst 20, then 10/s.
+        for _ in 0..20 {
+            assert!(h.check(a, t0));
+        }
+        assert!(!h.check(a, t0));
+        assert!(h.check(b, t0), "another address has its own bucket");
+        let one_s = ms(t0, 1_000);
+        let allowed = (0..20).filter(|_| h.check(a, one_s)).count();
+        assert_eq!(allowed, 10);
+        assert_eq!(
+            *h.counters(),
+            HandshakeCounters {
+                allowed: 31,
+                refused: 11,
+                overflowed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_prefix_and_mapped_v4_by_the_v4_address() {
+        let t0 = Instant::now();
+        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 1024, t0).unwrap();
+        let host = |low: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, low));
+        for low in 0..20 {
+            assert!(h.check(host(low), t0));
+        }
+        assert!(!h.check(host(999), t0), "same /64 shares the bucket");
+        let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
+        assert!(h.check(other, t0));
+        let v4 = Ipv4Addr::new(192, 0, 2, 1);
+        for _ in 0..20 {
+            assert!(h.check(IpAddr::V4(v4), t0));
+        }
+        assert!(!h.check(IpAddr::V6(v4.to_ipv6_mapped()), t0));
+    }
+
+    #[test]
+    fn handshake_table_stays_bounded_under_spoofed_addresses() {
+        let t0 = Instant::now();
+        // One set of four entries, so every address competes for it.
+        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 4, t0).unwrap();
+        assert_eq!(h.ips_tracked_max(), 4);
+        let player = v4(0xc000_0201);
+        assert!(h.check(player, t0));
+        let spoofed = 100_000u32;
+        let allowed = (0..spoofed).filter(|&n| h.check(v4(n), t0)).count();
+        // Three spoofed addresses got entries, and the rest shared the
+        // overflow bucket's burst of 20.
+        assert_eq!(allowed, 3 + 20);
+        assert_eq!(h.counters().overflowed, u64::from(spoofed - 3));
+        assert_eq!(h.ips_busy(t0), 4);
+        // The player is still tracked and keeps its own burst.
+        for _ in 1..20 {
+            assert!(h.check(player, t0));
+        }
+        assert!(!h.check(player, t0));
+        // Once buckets are full again (20 / 10 per s = 2 s), their entries
+        // are reclaimed by new addresses without overflow.
+        let later = ms(t0, 2_100);
+        assert_eq!(h.ips_busy(later), 0);
+        let overflowed = h.counters().overflowed;
+        for n in 0..4 {
+            assert!(h.check(v4(1_000_000 + n), later));
+        }
+        assert_eq!(h.counters().overflowed, overflowed);
+    }
+
+    #[test]
+    fn handshake_table_rounds_to_whole_sets() {
+        let t0 = Instant::now();
+        let g = GatewayConfig::default();
+        assert_eq!(
+            HandshakeLimiter::new(&g, 1, t0).unwrap().ips_tracked_max(),
+            4
+        );
+        assert_eq!(
+            HandshakeLimiter::new(&g, 10, t0).unwrap().ips_tracked_max(),
+            8
+        );
+        assert!(HandshakeLimiter::new(&g, 0, t0).is_err());
+    }
+
+    #[test]
+    fn window_estimate_weights_the_previous_window() {
+        let mut w = DropWindow::starting(0);
+        let window = 1_000;
+        for _ in 0..10 {
+            assert!(!w.record_drop(500, window, 10));
+        }
+        // Half-way through the next window, the 10 old drops weigh 5.
+        for _ in 0..5 {
+            assert!(!w.record_drop(1_500, window, 10));
+        }
+        assert!(w.record_drop(1_500, window, 10));
+        // Two windows on, the old drops are forgotten.
+        let mut w = DropWindow::starting(0);
+        for _ in 0..10 {
+            w.record_drop(0, window, 10);
+        }
+        assert!(!w.record_drop(2_000, window, 10));
+        assert_eq!((w.previous, w.current, w.start_ns), (0, 1, 2_000));
+    }
+
+    #[test]
+    fn limiters_are_send_and_sync_and_debug_is_short() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AdmissionTable>();
+        send_sync::<HandshakeLimiter>();
+        assert!(size_of::<ConnSlot>() < 96, "as the type's docs say");
+        let (t, _) = table(&AdmissionConfig::default(), 10_000);
+        assert!(format!("{t:?}").len() < 1_000);
+    }
+
+    proptest! {
+        #[test]
+        fn admitted_never_exceeds_burst_plus_rate_times_elapsed(
+            rate_per_s in 1u32..2_000,
+            burst in 1u32..200,
+            events in prop::collection::vec((0usize..Lane::COUNT, 0u64..20_000), 1..3_000),
+        ) {
+            let limit = LaneLimit::new(rate_per_s, burst);
+            let limits = LaneLimits { critical: limit, high: limit, normal: limit, bulk: limit };
+            let t0 = Instant::now();
+            let mut t = AdmissionTable::new(&limits, &NO_ABUSE, 1, t0).unwrap();
+            t.open(0, t0).unwrap();
+            let mut elapsed_us = 0u64;
+            for (lane, dt_us) in events {
+                elapsed_us += dt_us;
+                let lane = Lane::from_index(lane).unwrap();
+                let _ = t.admit(0, lane, t0 + Duration::from_micros(elapsed_us));
+                let admitted = t.conn_counters(0).unwrap().admitted[lane.index()];
+                // admitted <= burst + rate * elapsed + 1, in µs units.
+                let allowance_us =
+                    u128::from(burst + 1) * 1_000_000 + u128::from(rate_per_s) * u128::from(elapsed_us);
+                prop_assert!(u128::from(admitted) * 1_000_000 <= allowance_us,
+                    "lane {lane:?}: {admitted} admitted after {elapsed_us} µs");
+            }
+        }
+    }
+}
