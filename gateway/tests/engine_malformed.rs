@@ -150,6 +150,31 @@ fn frame_cut_short_by_fin_violates() {
 }
 
 #[test]
+#[ignore = "fails: a control stream finished inside a frame closes with NO_ERROR \
+            (gateway/src/engine/session.rs:341, Session::on_stream_end never checks the \
+            control FrameReader), though docs/protocol.md §2 makes a stream that ends \
+            inside a frame a protocol violation"]
+fn control_stream_cut_short_by_fin_violates() {
+    let mut w = established();
+    let c = &mut w.clients[0];
+    let control = c.control.unwrap();
+    c.conn
+        .send_stream(control)
+        .write(&[0x0a, 0x1f, 0xff, 1])
+        .unwrap();
+    c.conn.send_stream(control).finish().unwrap();
+    w.settle();
+    assert_eq!(
+        w.clients[0].close_code(),
+        code(CloseCode::ProtocolViolation),
+        "{:?}",
+        w.clients[0].closed
+    );
+    assert_eq!(w.engine.counters().malformed_streams, 1);
+    assert_eq!(w.seen, joined_then_left());
+}
+
+#[test]
 fn a_whole_frame_then_fin_on_a_uni_stream_is_fine() {
     let mut w = established();
     let c = &mut w.clients[0];
