@@ -64,9 +64,10 @@ fn bulk_over_its_limit_is_cut_to_burst_plus_rate_and_critical_passes() {
     let c = *w.engine.counters();
     let bulk_got = w.shard_got(types::ECHO_BULK) as u64;
     // The first message arrives after the lane opened (full bucket), the
-    // last one 995 ms later: burst + rate * 0.995 s = 14.95.
+    // last one 995 ms later: burst + rate * 0.995 s = 14.95, give or take one
+    // (whole messages only: 14 or 15).
     assert!(
-        (14..=16).contains(&bulk_got),
+        (14..=15).contains(&bulk_got),
         "bulk admitted {bulk_got} of {bulk_sent}"
     );
     assert_eq!(c.admit_dropped[BULK.index()], bulk_sent - bulk_got);
