@@ -1,0 +1,438 @@
+//! The in-memory harness shared by the `engine_*` tests: real `quinn_proto`
+//! client endpoints exchange packets with an [`Engine`] on a virtual clock,
+//! with a fake shard. Adapted from `engine_handshake.rs`, generic over the
+//! admission policy so the real [`GovernorAdmission`] can be driven, and with
+//! one source address per client (handshake limits are per IP).
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+// `allow-unwrap-in-tests` covers `#[test]` functions only, not the harness;
+// here a failed unwrap is a failed test, as intended.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
+use lanegate_common::config::Config;
+use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
+use lanegate_common::ring::{BufClass, PoolBuf, ToGateway, ToShard};
+use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
+use lanegate_common::wire::{ALPN, CloseCode, Transport};
+use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
+use lanegate_gateway::engine::tls::{Identity, quic_server_config};
+use lanegate_gateway::engine::{
+    Admission, AdmitAll, Engine, EngineParams, OVERFLOW_SLOTS, ShardFull, ShardSink,
+};
+use quinn_proto::crypto::rustls::QuicClientConfig;
+use quinn_proto::{
+    ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
+    EndpointConfig, Event, StreamEvent, StreamId, TransportConfig,
+};
+use rustls::pki_types::CertificateDer;
+
+pub const UNIX_NOW: u64 = 1_767_225_600;
+pub const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4433);
+
+/// What the fake shard saw, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    Join(PlayerId, ZoneId),
+    Leave(PlayerId, ZoneId),
+    Message(u16, Transport, usize),
+}
+
+/// A shard that queues what it is sent (the world drains it) and lends
+/// pool buffers from a pool filled at start.
+pub struct FakeShard {
+    pub inbox: VecDeque<ToShard>,
+    pub pool: Vec<PoolBuf>,
+}
+
+impl FakeShard {
+    /// Room for `inbox` messages and `pooled` small pool buffers, allocated now.
+    pub fn with_capacity(inbox: usize, pooled: usize) -> Self {
+        Self {
+            inbox: VecDeque::with_capacity(inbox),
+            pool: (0..pooled).map(|_| PoolBuf::new(BufClass::Small)).collect(),
+        }
+    }
+}
+
+impl Default for FakeShard {
+    fn default() -> Self {
+        Self::with_capacity(64, 16)
+    }
+}
+
+impl ShardSink for FakeShard {
+    fn push(&mut self, message: ToShard) -> Result<(), ShardFull> {
+        self.inbox.push_back(message);
+        Ok(())
+    }
+    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf> {
+        match class {
+            BufClass::Small => self.pool.pop(),
+            BufClass::Large => Some(PoolBuf::new(class)),
+        }
+    }
+    fn recycle(&mut self, buf: PoolBuf) {
+        if buf.class() == BufClass::Small {
+            self.pool.push(buf);
+        }
+    }
+}
+
+/// The gateway's own admission policy, sized for an engine built from `config`.
+pub fn governor_admission(config: &Config, now: Instant) -> GovernorAdmission {
+    let slots = usize::try_from(config.gateway.connections_max).unwrap() + OVERFLOW_SLOTS;
+    GovernorAdmission {
+        table: AdmissionTable::new(&config.lanes.limits, &config.admission, slots, now).unwrap(),
+        handshakes: HandshakeLimiter::new(&config.gateway, 1024, now).unwrap(),
+    }
+}
+
+pub struct Client {
+    pub addr: SocketAddr,
+    pub endpoint: Endpoint,
+    pub ch: ConnectionHandle,
+    pub conn: Connection,
+    pub session: ClientSession,
+    pub hello: Vec<u8>,
+    pub control: Option<StreamId>,
+    /// Send `Hello` as soon as the handshake completes.
+    pub auto_hello: bool,
+    pub events: Vec<ClientEvent>,
+    pub closed: Option<ConnectionError>,
+    /// UDP datagrams the engine sent to this client.
+    pub packets_in: usize,
+}
+
+impl Client {
+    /// The application close code the connection ended with, if it did.
+    pub fn close_code(&self) -> Option<u64> {
+        match &self.closed {
+            Some(ConnectionError::ApplicationClosed(close)) => Some(close.error_code.into_inner()),
+            _ => None,
+        }
+    }
+
+    pub fn welcomed(&self) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Welcome(_)))
+    }
+
+    pub fn messages(&self) -> Vec<(u16, Vec<u8>, Transport)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Message {
+                    ty,
+                    payload,
+                    transport,
+                } => Some((*ty, payload.clone(), *transport)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn open_control(&mut self) -> StreamId {
+        if let Some(id) = self.control {
+            return id;
+        }
+        let id = self.conn.streams().open(Dir::Bi).expect("one bidi stream");
+        self.control = Some(id);
+        id
+    }
+
+    pub fn write_control(&mut self, bytes: &[u8]) {
+        let id = self.open_control();
+        let n = self.conn.send_stream(id).write(bytes).unwrap();
+        assert_eq!(n, bytes.len());
+    }
+
+    pub fn send_datagram(&mut self, bytes: &[u8]) {
+        self.conn
+            .datagrams()
+            .send(Bytes::copy_from_slice(bytes), true)
+            .unwrap();
+    }
+
+    pub fn poll_events(&mut self) {
+        while let Some(event) = self.conn.poll() {
+            match event {
+                Event::Connected if self.auto_hello => {
+                    let hello = self.hello.clone();
+                    self.write_control(&hello);
+                }
+                Event::ConnectionLost { reason } => self.closed = Some(reason),
+                Event::Stream(StreamEvent::Readable { id }) => self.read(id),
+                Event::DatagramReceived => {
+                    while let Some(d) = self.conn.datagrams().recv() {
+                        if let Some(e) = self.session.on_datagram(&d).unwrap() {
+                            self.events.push(e);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn read(&mut self, id: StreamId) {
+        let mut recv = self.conn.recv_stream(id);
+        let Ok(mut chunks) = recv.read(true) else {
+            return;
+        };
+        while let Ok(Some(chunk)) = chunks.next(usize::MAX) {
+            // The gateway's bytes must always decode.
+            self.session
+                .on_control_bytes(&chunk.bytes, &mut self.events)
+                .unwrap();
+        }
+        let _ = chunks.finalize();
+    }
+}
+
+pub struct World<A: Admission> {
+    pub now: Instant,
+    pub engine: Engine<A, FakeShard>,
+    pub cert: CertificateDer<'static>,
+    pub clients: Vec<Client>,
+    /// Answer every game message with the same body (the demo games' echo).
+    pub echo: bool,
+    pub seen: Vec<Seen>,
+    buf: Vec<u8>,
+}
+
+impl World<AdmitAll> {
+    pub fn admit_all(config: Config) -> Self {
+        World::with_admission(config, |_, _| AdmitAll)
+    }
+}
+
+impl World<GovernorAdmission> {
+    /// An engine behind the gateway's real admission policy, from `config`.
+    pub fn governed(config: Config) -> Self {
+        World::with_admission(config, governor_admission)
+    }
+}
+
+impl<A: Admission> World<A> {
+    pub fn with_admission(config: Config, admission: impl FnOnce(&Config, Instant) -> A) -> Self {
+        let identity = Identity::self_signed().unwrap();
+        let cert = identity.leaf().clone();
+        let server = quic_server_config(&identity, &config.gateway).unwrap();
+        let mut params = EngineParams::from_config(&config, CoreId(1), 1, KeySet::dev()).unwrap();
+        params.seed = Some(42);
+        let now = Instant::now();
+        let engine = Engine::new(
+            params,
+            server,
+            admission(&config, now),
+            FakeShard::default(),
+            now,
+            UNIX_NOW,
+        )
+        .unwrap();
+        Self {
+            now,
+            engine,
+            cert,
+            clients: Vec::new(),
+            echo: true,
+            seen: Vec::new(),
+            buf: Vec::with_capacity(2048),
+        }
+    }
+
+    /// Starts a client with `ticket` from 127.0.0.1; returns its index.
+    pub fn connect(&mut self, ticket: &str) -> usize {
+        self.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), ticket)
+    }
+
+    /// Starts a client with `ticket` from address `ip` (a port of its own).
+    pub fn connect_from(&mut self, ip: IpAddr, ticket: &str) -> usize {
+        let port = 50_000 + u16::try_from(self.clients.len()).unwrap();
+        let addr = SocketAddr::new(ip, port);
+        let seed = [u8::try_from(self.clients.len()).unwrap(); 32];
+        let mut endpoint =
+            Endpoint::new(Arc::new(EndpointConfig::default()), None, true, Some(seed));
+        let (ch, conn) = endpoint
+            .connect(self.now, client_config(&self.cert), SERVER, "localhost")
+            .unwrap();
+        let (session, hello) = ClientSession::start(ticket).unwrap();
+        self.clients.push(Client {
+            addr,
+            endpoint,
+            ch,
+            conn,
+            session,
+            hello,
+            control: None,
+            auto_hello: true,
+            events: Vec::new(),
+            closed: None,
+            packets_in: 0,
+        });
+        self.clients.len() - 1
+    }
+
+    /// Moves packets and shard messages until nothing moves.
+    pub fn pump(&mut self) -> bool {
+        let mut progress = false;
+        let now = self.now;
+        for c in &mut self.clients {
+            c.poll_events();
+            while let Some(t) = c.conn.poll_transmit(now, 1, &mut self.buf) {
+                progress = true;
+                self.engine
+                    .handle_datagram(now, c.addr, None, t.ecn, &self.buf[..t.size]);
+                self.buf.clear();
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(t) = self.engine.poll_transmit(now, 1, &mut self.buf) {
+            progress = true;
+            out.push((t.destination, t.ecn, self.buf[..t.size].to_vec()));
+        }
+        for (dest, ecn, bytes) in out {
+            let Some(c) = self.clients.iter_mut().find(|c| c.addr == dest) else {
+                continue;
+            };
+            c.packets_in += 1;
+            let mut scratch = Vec::new();
+            if let Some(DatagramEvent::ConnectionEvent(_, ev)) = c.endpoint.handle(
+                now,
+                SERVER,
+                None,
+                ecn,
+                BytesMut::from(&bytes[..]),
+                &mut scratch,
+            ) {
+                c.conn.handle_event(ev);
+            }
+        }
+        for c in &mut self.clients {
+            while let Some(ev) = c.conn.poll_endpoint_events() {
+                if let Some(back) = c.endpoint.handle_event(c.ch, ev) {
+                    c.conn.handle_event(back);
+                }
+            }
+            c.poll_events();
+        }
+        while let Some(m) = self.engine.sink_mut().inbox.pop_front() {
+            progress = true;
+            match m {
+                ToShard::Join { player, zone, .. } => self.seen.push(Seen::Join(player, zone)),
+                ToShard::Leave { player, zone, .. } => self.seen.push(Seen::Leave(player, zone)),
+                ToShard::Message {
+                    session,
+                    player,
+                    body,
+                    ..
+                } => {
+                    self.seen
+                        .push(Seen::Message(body.ty, body.transport, body.payload.len()));
+                    let buf = if self.echo {
+                        let reply = ToGateway::Unicast {
+                            session,
+                            player,
+                            body,
+                        };
+                        self.engine.handle_from_shard(now, reply)
+                    } else {
+                        body.payload.into_pooled()
+                    };
+                    if let Some(buf) = buf {
+                        self.engine.sink_mut().recycle(buf);
+                    }
+                }
+                ToShard::Zone(_) => {}
+            }
+        }
+        progress
+    }
+
+    /// Runs the world for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        for _ in 0..100_000 {
+            while self.pump() {}
+            let mut next = self.engine.next_timeout();
+            for c in &mut self.clients {
+                if let Some(t) = c.conn.poll_timeout() {
+                    next = Some(next.map_or(t, |n| n.min(t)));
+                }
+            }
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    let now = self.now;
+                    for c in &mut self.clients {
+                        if c.conn.poll_timeout().is_some_and(|t| t <= now) {
+                            c.conn.handle_timeout(now);
+                        }
+                    }
+                    self.engine.handle_timeouts(now);
+                }
+                _ => {
+                    self.now = end;
+                    while self.pump() {}
+                    return;
+                }
+            }
+        }
+        panic!("the world did not settle");
+    }
+
+    pub fn settle(&mut self) {
+        self.run_for(Duration::from_millis(200));
+    }
+
+    /// Game messages of type `ty` the shard received.
+    pub fn shard_got(&self, ty: u16) -> usize {
+        self.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Message(t, _, _) if *t == ty))
+            .count()
+    }
+}
+
+/// A client configuration trusting `cert`, with datagrams enabled.
+pub fn client_config(cert: &CertificateDer<'static>) -> ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let mut config = ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+    config.transport_config(Arc::new(TransportConfig::default()));
+    config
+}
+
+/// A dev-key ticket for `player` in zone 42, valid for an hour.
+pub fn ticket(player: u64) -> String {
+    KeySet::dev()
+        .mint(&Ticket {
+            key_id: DEV_KEY_ID,
+            player: PlayerId(player),
+            zone: ZoneId(42),
+            issued_at_s: UNIX_NOW - 60,
+            expires_at_s: UNIX_NOW + 3600,
+        })
+        .unwrap()
+}
+
+/// `c` as the close code a quinn client reports.
+pub fn code(c: CloseCode) -> Option<u64> {
+    Some(u64::from(c.code()))
+}
