@@ -710,11 +710,6 @@ fn a_steady_echo_stream_allocates_nothing_beyond_quinn() {
 }
 
 #[test]
-#[ignore = "fails: the engine's datagram-send arena (gateway/src/engine/mod.rs:1030 \
-            `self.tx.reserve` and :1033 `self.tx.split`, in Engine::send_body) allocates a \
-            fresh 64 KiB buffer and a 40-byte shared header whenever it fills while earlier \
-            replies of the same loop turn still sit in quinn's datagram queue, waiting for \
-            poll_transmit; see ALLOC_NOTES.md"]
 fn a_bursty_echo_stream_allocates_nothing_beyond_quinn() {
     let (table, shares) = compare(PATTERNS[1]);
     assert!(

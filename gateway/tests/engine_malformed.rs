@@ -150,10 +150,6 @@ fn frame_cut_short_by_fin_violates() {
 }
 
 #[test]
-#[ignore = "fails: a control stream finished inside a frame closes with NO_ERROR \
-            (gateway/src/engine/session.rs:341, Session::on_stream_end never checks the \
-            control FrameReader), though docs/protocol.md §2 makes a stream that ends \
-            inside a frame a protocol violation"]
 fn control_stream_cut_short_by_fin_violates() {
     let mut w = established();
     let c = &mut w.clients[0];

@@ -268,6 +268,11 @@ pub struct Engine<A: Admission, S: ShardSink> {
     rx: BytesMut,
     /// Datagram-send arena, same scheme.
     tx: BytesMut,
+    /// Arenas made at start to swap in when `tx` is still held by replies of
+    /// this loop turn that quinn has not yet written out: without them, a
+    /// busy turn would allocate a fresh 64 KiB arena (found by
+    /// `tests/engine_alloc.rs`).
+    tx_spares: [BytesMut; TX_SPARES],
     /// One encoded control message, and its frame (sent to several sessions).
     scratch: Vec<u8>,
     scratch_frame: Vec<u8>,
@@ -297,6 +302,21 @@ struct Slot {
     /// now waits for them to go out first.
     unsent: bool,
     queued: bool,
+}
+
+/// Size of each receive and send arena.
+const ARENA_BYTES: usize = 64 * 1024;
+/// Spare send arenas: sized so one loop turn's replies (at most a few
+/// hundred kilobytes) never exhaust them.
+const TX_SPARES: usize = 4;
+
+/// An arena whose header is already shared, so reclaiming it later does not
+/// allocate either.
+fn shared_arena() -> BytesMut {
+    let mut arena = BytesMut::with_capacity(ARENA_BYTES + 1);
+    arena.extend_from_slice(&[0]);
+    drop(arena.split_to(1));
+    arena
 }
 
 impl<A: Admission, S: ShardSink> Engine<A, S> {
@@ -360,7 +380,8 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             responses: VecDeque::with_capacity(RESPONSES_MAX),
             spare_buffers: Vec::with_capacity(RESPONSES_MAX + 1),
             rx: BytesMut::with_capacity(64 * 1024),
-            tx: BytesMut::with_capacity(64 * 1024),
+            tx: BytesMut::with_capacity(ARENA_BYTES),
+            tx_spares: std::array::from_fn(|_| shared_arena()),
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
             draining: false,
@@ -1026,6 +1047,12 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                 if conn.datagrams().max_size().is_none_or(|max| len > max) {
                     self.counters.datagrams_out_dropped += 1;
                     return;
+                }
+                if self.tx.capacity() < len
+                    && !self.tx.try_reclaim(len)
+                    && let Some(i) = self.tx_spares.iter_mut().position(|b| b.try_reclaim(len))
+                {
+                    std::mem::swap(&mut self.tx, &mut self.tx_spares[i]);
                 }
                 self.tx.reserve(len);
                 self.tx.put_u16(ty);

@@ -338,6 +338,11 @@ impl Session {
             return Ok(());
         }
         match stream {
+            // Finishing the control stream ends the session; finishing it
+            // inside a frame is a framing violation (protocol §2 and §4).
+            StreamRef::Control if !reset && self.control.finish().is_err() => {
+                Err(self.fail(CloseCode::ProtocolViolation, CloseCause::Framing))
+            }
             StreamRef::Control => {
                 Err(self.fail(CloseCode::NoError, CloseCause::ControlStreamEnded))
             }
