@@ -238,8 +238,8 @@ async fn session_task(conn: quinn::Connection, session: SessionId, args: &Args) 
         return;
     }
     let mut echo = Echo::new(args);
-    // Frames that came with the Hello.
-    for frame in frames.drain(1..) {
+    // Frames that came in the same read as the Hello.
+    for frame in frames.drain(..).skip(1) {
         if !echo.on_frame(frame) {
             return close(CloseCode::ProtocolViolation);
         }
