@@ -118,6 +118,7 @@ async fn a_quic_swarm_gets_replies_in_every_lane_from_baseline_quinn() {
     let report = run(cfg, |_| snapshots += 1).await.expect("the swarm runs");
     assert!(snapshots >= 2, "progress at intervals and at the end");
     assert_eq!(report.mode, "quic");
+    eprintln!("{report}");
     check_every_lane_answered(&report, "quic");
     // 20 bots at 30 inputs/s for 2 s.
     assert!(report.lanes.critical.sent.abs_diff(1200) <= 20, "{report}");
@@ -131,6 +132,7 @@ async fn a_raw_udp_swarm_gets_replies_in_every_lane_from_baseline_udp() {
     let report = run(cfg, |_| {}).await.expect("the swarm runs");
     assert_eq!(report.mode, "raw-udp");
     assert_eq!(report.lanes.normal.transport, "datagram");
+    eprintln!("{report}");
     check_every_lane_answered(&report, "udp");
 }
 
@@ -143,6 +145,7 @@ async fn a_bulk_flood_loses_bulk_over_the_limit_while_critical_is_answered() {
         rate_per_s: 200.0,
     });
     let report = run(cfg, |_| {}).await.expect("the swarm runs");
+    eprintln!("{report}");
     let bulk = &report.lanes.bulk;
     assert!(bulk.flooded, "{report}");
     // Per bot: 400 sent, at most 20 + 10 × 2 admitted.
