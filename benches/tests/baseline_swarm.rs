@@ -106,7 +106,10 @@ fn check_every_lane_answered(report: &Report, name: &str) {
     report.write_html(&path).expect("writes the page");
     let html = std::fs::read_to_string(&path).expect("reads it back");
     std::fs::remove_file(&path).expect("removes it");
-    assert!(html.contains("<svg") && html.contains("<polyline"), "{html}");
+    assert!(
+        html.contains("<svg") && html.contains("<polyline"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -36,7 +36,10 @@ async fn a_bulk_flood_is_lost_to_the_welcome_limit_and_counted_as_such() {
     assert!(bulk.received <= 3 * 42, "{report}");
     assert!(bulk.sent_over_limit >= 3 * 150, "{report}");
     assert!(bulk.lost_over_limit * 10 >= bulk.lost * 9, "{report}");
-    assert!(server.rate_limited() >= bulk.lost_over_limit / 2, "{report}");
+    assert!(
+        server.rate_limited() >= bulk.lost_over_limit / 2,
+        "{report}"
+    );
     let critical = &report.lanes.critical;
     assert!(critical.received * 10 >= critical.sent * 9, "{report}");
     assert_eq!(critical.sent_over_limit, 0, "{report}");

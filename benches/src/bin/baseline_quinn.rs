@@ -193,10 +193,7 @@ async fn session_task(conn: quinn::Connection, session: SessionId, args: &Args) 
             Ok(_) => return,
             Err(_) => return close(CloseCode::HelloTimeout),
         };
-        if reader
-            .feed(&buf[..n], |m| frames.push(m.to_vec()))
-            .is_err()
-        {
+        if reader.feed(&buf[..n], |m| frames.push(m.to_vec())).is_err() {
             return close(CloseCode::ProtocolViolation);
         }
     };
@@ -216,8 +213,10 @@ async fn session_task(conn: quinn::Connection, session: SessionId, args: &Args) 
                     player: ticket.player,
                     zone: ticket.zone,
                     tick_rate_hz: 30,
-                    datagram_message_bytes_max: DATAGRAM_MESSAGE_BYTES_MAX as u16,
-                    stream_message_bytes_max: STREAM_MESSAGE_BYTES_MAX as u32,
+                    datagram_message_bytes_max: u16::try_from(DATAGRAM_MESSAGE_BYTES_MAX)
+                        .expect("1100 fits in u16"),
+                    stream_message_bytes_max: u32::try_from(STREAM_MESSAGE_BYTES_MAX)
+                        .expect("16384 fits in u32"),
                     lane_limits: DEFAULT_LANE_LIMITS,
                 };
                 encode_frame(&Message::Welcome(welcome), &mut out);
@@ -274,15 +273,16 @@ async fn session_task(conn: quinn::Connection, session: SessionId, args: &Args) 
                 let Ok(stream) = uni else { return };
                 tokio::spawn(read_uni(stream, uni_tx.clone()));
             }
-            frame = uni_rx.recv() => match frame {
-                Some(UniFrame::Frame(frame)) => {
-                    if !echo.on_frame(frame) {
-                        return close(CloseCode::ProtocolViolation);
-                    }
+            frame = uni_rx.recv() => {
+                let valid = match frame {
+                    Some(UniFrame::Frame(frame)) => echo.on_frame(frame),
+                    Some(UniFrame::Violation) => false,
+                    None => true,
+                };
+                if !valid {
+                    return close(CloseCode::ProtocolViolation);
                 }
-                Some(UniFrame::Violation) => return close(CloseCode::ProtocolViolation),
-                None => {}
-            },
+            }
             () = sleep_until(wake) => {}
         }
     }
@@ -310,10 +310,7 @@ async fn read_uni(mut stream: quinn::RecvStream, tx: mpsc::Sender<UniFrame>) {
             }
             Err(_) => return,
         };
-        if reader
-            .feed(&buf[..n], |m| frames.push(m.to_vec()))
-            .is_err()
-        {
+        if reader.feed(&buf[..n], |m| frames.push(m.to_vec())).is_err() {
             let _ = tx.send(UniFrame::Violation).await;
             return;
         }

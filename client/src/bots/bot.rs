@@ -16,9 +16,9 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use super::{BotsConfig, DEFAULT_LANE_LIMITS, Live, Mode, RTT_US_MAX, TicketSource};
+use crate::ClientError;
 use crate::client::{Client, ConnectOptions, connect};
 use crate::session::Event;
-use crate::ClientError;
 
 /// Spreads the bots' schedules over a period (golden-ratio sequence), so a
 /// swarm does not send in lock step.

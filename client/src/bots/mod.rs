@@ -351,7 +351,13 @@ impl fmt::Display for Snapshot {
         )?;
         for lane in Lane::ALL {
             let i = lane.index();
-            write!(f, " | {} {}/{}", lane.name(), self.received[i], self.sent[i])?;
+            write!(
+                f,
+                " | {} {}/{}",
+                lane.name(),
+                self.received[i],
+                self.sent[i]
+            )?;
         }
         Ok(())
     }
@@ -422,10 +428,7 @@ pub async fn run(
 }
 
 /// [`run`] on a fresh current_thread runtime, for callers without one.
-pub fn run_blocking(
-    cfg: BotsConfig,
-    progress: impl FnMut(&Snapshot),
-) -> Result<Report, BotsError> {
+pub fn run_blocking(cfg: BotsConfig, progress: impl FnMut(&Snapshot)) -> Result<Report, BotsError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

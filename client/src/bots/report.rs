@@ -453,10 +453,10 @@ fn percentile_svg(report: &Report) -> String {
         .enumerate()
     {
         let px = MARGIN_L + n as f64 / NINES_MAX * inner_w;
-        let _ = write!(
+        let _ = writeln!(
             svg,
             "<line x1=\"{px:.1}\" y1=\"{MARGIN_T}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/>\
-             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>\n",
+             <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{label}</text>",
             MARGIN_T + inner_h,
             MARGIN_T + inner_h + 18.0,
         );
@@ -464,18 +464,18 @@ fn percentile_svg(report: &Report) -> String {
     for step in 0..=5 {
         let ms = y_max_ms * f64::from(step) / 5.0;
         let py = y(ms);
-        let _ = write!(
+        let _ = writeln!(
             svg,
             "<line x1=\"{MARGIN_L}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#eee\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>\n",
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>",
             MARGIN_L + inner_w,
             MARGIN_L - 6.0,
             py + 4.0,
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         svg,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">percentile</text>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">percentile</text>",
         MARGIN_L + inner_w / 2.0,
         PLOT_H - 8.0
     );
