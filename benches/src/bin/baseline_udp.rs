@@ -80,17 +80,32 @@ async fn reflect(listen: SocketAddr) -> anyhow::Result<()> {
             }
         };
         for (m, buf) in meta.iter().zip(&storage).take(received) {
-            let contents = &buf[..m.len];
-            let transmit = Transmit {
-                destination: m.addr,
-                ecn: None,
-                contents,
-                // `stride` < `len` means GRO coalesced same-size datagrams:
-                // send them back the same way, as one GSO batch.
-                segment_size: (m.stride < m.len).then_some(m.stride),
-                src_ip: m.dst_ip,
-            };
-            send(&socket, &state, &transmit).await;
+            echo(&socket, &state, m, &buf[..m.len]).await;
+        }
+    }
+}
+
+/// Sends `contents` back to where `meta` says it came from. A stride below
+/// the length means GRO coalesced same-size datagrams: they go back the same
+/// way, as one GSO send, when the socket can send that many segments at
+/// once, and one by one otherwise.
+async fn echo(socket: &UdpSocket, state: &UdpSocketState, meta: &RecvMeta, contents: &[u8]) {
+    let stride = meta.stride.max(1);
+    let segments = contents.len().div_ceil(stride);
+    let transmit = |contents, segment_size| Transmit {
+        destination: meta.addr,
+        ecn: None,
+        contents,
+        segment_size,
+        src_ip: meta.dst_ip,
+    };
+    if segments <= 1 {
+        send(socket, state, &transmit(contents, None)).await;
+    } else if segments <= state.max_gso_segments() {
+        send(socket, state, &transmit(contents, Some(stride))).await;
+    } else {
+        for datagram in contents.chunks(stride) {
+            send(socket, state, &transmit(datagram, None)).await;
         }
     }
 }
