@@ -13,11 +13,22 @@ use serde::{Deserialize, Serialize};
 use super::bot::{BotOutcome, LaneTally};
 use super::{BotsConfig, BotsError, DEFAULT_LANE_LIMITS, ERRORS_KEPT_MAX, Mode};
 
-/// Percentiles every lane reports, for the table and the plot: the classic
-/// HDR percentile spectrum, dense towards the tail.
-const PERCENTILES: [f64; 15] = [
-    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100.0,
-];
+/// Points per decade of the percentile spectrum ("nines"): 0 %, 20.6 %,
+/// 36.9 % ... 90 %, ... 99 %, ... up to five nines, evenly spaced on the
+/// plot's log axis, so the tail is drawn as finely as the body.
+const POINTS_PER_NINE: u32 = 10;
+
+/// The percentiles every lane reports for the plot: evenly spaced in
+/// nines from 0 to 99.999 %, then 100 % (the maximum).
+fn percentile_spectrum() -> impl Iterator<Item = f64> {
+    let steps = POINTS_PER_NINE * 5;
+    (0..=steps)
+        .map(|i| {
+            let p = 100.0 * (1.0 - 10f64.powf(-f64::from(i) / f64::from(POINTS_PER_NINE)));
+            (p * 1e6).round() / 1e6
+        })
+        .chain(std::iter::once(100.0))
+}
 
 /// What a swarm measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,7 +106,8 @@ pub struct LaneReport {
     pub loss_percent: f64,
     /// RTT figures, from the intended send time; `None` without replies.
     pub rtt: Option<RttSummary>,
-    /// RTT at each percentile of the spectrum (empty without replies).
+    /// RTT at percentiles evenly spaced in nines, 0 to 99.999, then 100
+    /// (empty without replies): the plot's curve.
     pub percentiles: Vec<PercentilePoint>,
 }
 
@@ -342,9 +354,8 @@ impl Collector {
                 max_us: h.max(),
             });
             let percentiles = if t.received > 0 {
-                PERCENTILES
-                    .iter()
-                    .map(|&p| PercentilePoint {
+                percentile_spectrum()
+                    .map(|p| PercentilePoint {
                         percentile: p,
                         rtt_us: h.value_at_percentile(p),
                     })
@@ -409,7 +420,7 @@ impl Collector {
 const PLOT_W: f64 = 860.0;
 const PLOT_H: f64 = 420.0;
 const MARGIN_L: f64 = 70.0;
-const MARGIN_R: f64 = 130.0;
+const MARGIN_R: f64 = 160.0;
 const MARGIN_T: f64 = 20.0;
 const MARGIN_B: f64 = 50.0;
 /// The plot's x axis ends at 99.999 % (five nines).
@@ -428,16 +439,17 @@ fn nines(percentile: f64) -> f64 {
 fn percentile_svg(report: &Report) -> String {
     let inner_w = PLOT_W - MARGIN_L - MARGIN_R;
     let inner_h = PLOT_H - MARGIN_T - MARGIN_B;
-    let y_max_ms = report
+    let data_max_ms = report
         .lanes
         .all()
         .iter()
         .flat_map(|l| l.percentiles.iter())
         .filter(|p| p.percentile <= 99.999)
         .map(|p| p.rtt_us as f64 / 1e3)
-        .fold(0.0_f64, f64::max)
-        .max(0.001)
-        * 1.1;
+        .fold(0.0_f64, f64::max);
+    let y_step_ms = nice_step(data_max_ms / 5.0);
+    let y_steps = (data_max_ms / y_step_ms).ceil().max(1.0);
+    let y_max_ms = y_steps * y_step_ms;
     let x = |p: f64| MARGIN_L + nines(p) / NINES_MAX * inner_w;
     let y = |ms: f64| MARGIN_T + inner_h - (ms / y_max_ms).min(1.0) * inner_h;
     let mut svg = String::new();
@@ -461,17 +473,19 @@ fn percentile_svg(report: &Report) -> String {
             MARGIN_T + inner_h + 18.0,
         );
     }
-    for step in 0..=5 {
-        let ms = y_max_ms * f64::from(step) / 5.0;
+    let mut ms = 0.0;
+    while ms <= y_max_ms + y_step_ms / 2.0 {
         let py = y(ms);
         let _ = writeln!(
             svg,
             "<line x1=\"{MARGIN_L}\" y1=\"{py:.1}\" x2=\"{:.1}\" y2=\"{py:.1}\" stroke=\"#eee\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.2} ms</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} ms</text>",
             MARGIN_L + inner_w,
             MARGIN_L - 6.0,
             py + 4.0,
+            (ms * 1e3).round() / 1e3,
         );
+        ms += y_step_ms;
     }
     let _ = writeln!(
         svg,
@@ -505,14 +519,26 @@ fn percentile_svg(report: &Report) -> String {
             ly + 4.0,
             l.lane.name(),
             if l.percentiles.is_empty() {
-                " (none)"
+                " (none)".to_owned()
             } else {
-                ""
+                format!(" ({})", l.received)
             },
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// A tick step of 1, 2 or 5 times a power of ten, at least `raw` (and at
+/// least 1 µs).
+fn nice_step(raw: f64) -> f64 {
+    let raw = raw.max(0.001);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(10.0 * magnitude)
 }
 
 /// Escapes text for HTML element content.
@@ -585,6 +611,25 @@ mod tests {
         assert!(html.contains("bulk (none)"));
         assert!(!html.contains("http://") || !html.contains("src="));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn the_spectrum_is_even_in_nines() {
+        let spectrum: Vec<f64> = percentile_spectrum().collect();
+        assert_eq!(spectrum.len(), 52);
+        assert_eq!(spectrum[0], 0.0);
+        assert_eq!(spectrum[10], 90.0);
+        assert_eq!(spectrum[30], 99.9);
+        assert_eq!(spectrum[50], 99.999);
+        assert_eq!(spectrum[51], 100.0);
+    }
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        assert_eq!(nice_step(6.1), 10.0);
+        assert_eq!(nice_step(1.3), 2.0);
+        assert_eq!(nice_step(0.04), 0.05);
+        assert_eq!(nice_step(0.0), 0.001);
     }
 
     #[test]
