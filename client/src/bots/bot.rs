@@ -3,8 +3,8 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
@@ -23,6 +23,10 @@ use crate::session::Event;
 /// Spreads the bots' schedules over a period (golden-ratio sequence), so a
 /// swarm does not send in lock step.
 const PHASE_STEP: f64 = 0.618_033_988_749_895;
+/// RTT samples a lane of a bot buffers before adding them to the swarm's
+/// shared histogram: one lock per batch, and a bot's memory stays a few KiB
+/// (a histogram of its own would be ~140 KiB per lane).
+const RTT_BATCH_SAMPLES: usize = 256;
 /// Bytes of a raw-UDP receive buffer: the largest datagram message.
 const UDP_RECV_BYTES: usize = 2048;
 
@@ -39,8 +43,9 @@ pub(super) struct BotOutcome {
     pub lanes: [LaneTally; Lane::COUNT],
 }
 
-/// One lane's counts and RTTs for one bot (and, merged, for the swarm).
-#[derive(Debug, Clone)]
+/// One lane's counts for one bot (and, merged, for the swarm). RTTs go to
+/// the swarm's shared histograms ([`Live::rtt_us`]) in batches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct LaneTally {
     pub sent: u64,
     pub received: u64,
@@ -49,32 +54,22 @@ pub(super) struct LaneTally {
     pub lost_over_limit: u64,
     /// Sends the GCRA mirror marked as over the lane's limit.
     pub sent_over_limit: u64,
-    /// RTT from the intended send time, microseconds.
-    pub rtt_us: Histogram<u64>,
 }
 
 impl LaneTally {
-    pub fn new() -> Self {
-        Self {
-            sent: 0,
-            received: 0,
-            lost: 0,
-            lost_over_limit: 0,
-            sent_over_limit: 0,
-            rtt_us: Histogram::new_with_bounds(1, RTT_US_MAX, 3)
-                .expect("constant histogram bounds are valid"),
-        }
-    }
-
     pub fn merge(&mut self, other: &LaneTally) {
         self.sent += other.sent;
         self.received += other.received;
         self.lost += other.lost;
         self.lost_over_limit += other.lost_over_limit;
         self.sent_over_limit += other.sent_over_limit;
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.rtt_us.add(&other.rtt_us);
     }
+}
+
+/// An empty RTT histogram: microseconds, 1 µs to [`RTT_US_MAX`], three
+/// significant digits.
+pub(super) fn rtt_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, RTT_US_MAX, 3).expect("constant histogram bounds are valid")
 }
 
 /// Plays one bot: waits for `connect_at`, connects, plays, reports.
@@ -89,7 +84,7 @@ pub(super) async fn play(
         connected: false,
         error: None,
         limits: DEFAULT_LANE_LIMITS,
-        lanes: std::array::from_fn(|_| LaneTally::new()),
+        lanes: [LaneTally::default(); Lane::COUNT],
     };
     let mut link = match Link::open(&cfg, index).await {
         Ok(link) => link,
@@ -175,11 +170,15 @@ async fn schedule(
                 let Some(run) = lanes.iter_mut().find(|r| r.ty == ty) else { continue };
                 if run.on_reply(&payload, Instant::now(), cfg.reply_deadline) {
                     live.received[run.lane.index()].fetch_add(1, Ordering::Relaxed);
+                    if run.rtt_batch.len() >= RTT_BATCH_SAMPLES {
+                        run.flush_rtts(&live.rtt_us[run.lane.index()]);
+                    }
                 }
             }
         }
     };
-    for (run, tally) in lanes.into_iter().zip(outcome.lanes.iter_mut()) {
+    for (mut run, tally) in lanes.into_iter().zip(outcome.lanes.iter_mut()) {
+        run.flush_rtts(&live.rtt_us[run.lane.index()]);
         *tally = run.finish();
     }
     result
@@ -325,6 +324,8 @@ struct LaneRun {
     outstanding: VecDeque<Slot>,
     limit: LimitMirror,
     tally: LaneTally,
+    /// RTTs (µs) not yet added to the shared histogram.
+    rtt_batch: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -349,7 +350,8 @@ impl LaneRun {
             base_seq: 0,
             outstanding: VecDeque::new(),
             limit: LimitMirror::new(limit),
-            tally: LaneTally::new(),
+            tally: LaneTally::default(),
+            rtt_batch: Vec::with_capacity(RTT_BATCH_SAMPLES),
         }
     }
 
@@ -398,8 +400,16 @@ impl LaneRun {
         slot.answered = true;
         self.tally.received += 1;
         let rtt_us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
-        self.tally.rtt_us.saturating_record(rtt_us.max(1));
+        self.rtt_batch.push(rtt_us.max(1));
         true
+    }
+
+    /// Adds the buffered RTTs to `histogram`.
+    fn flush_rtts(&mut self, histogram: &Mutex<Histogram<u64>>) {
+        let mut histogram = histogram.lock().unwrap_or_else(PoisonError::into_inner);
+        for rtt_us in self.rtt_batch.drain(..) {
+            histogram.saturating_record(rtt_us);
+        }
     }
 
     /// Retires sends older than the deadline, counting the unanswered ones.
@@ -507,8 +517,10 @@ mod tests {
             begin + Duration::from_millis(50),
             deadline
         ));
-        let tally = run.finish();
-        let p50 = tally.rtt_us.value_at_quantile(0.5);
+        let histogram = Mutex::new(rtt_histogram());
+        run.flush_rtts(&histogram);
+        assert!(run.rtt_batch.is_empty());
+        let p50 = histogram.lock().unwrap().value_at_quantile(0.5);
         assert!((49_900..=50_100).contains(&p50), "{p50}");
     }
 

@@ -28,8 +28,10 @@
 //! **Data flow.** [`run`] spawns the bots on the current tokio runtime,
 //! ramping connections at [`BotsConfig::connect_rate_per_s`]. Bots add to
 //! shared atomic counters, from which [`run`] builds a [`Snapshot`] for the
-//! progress callback every [`BotsConfig::progress_interval`]; at the end each
-//! bot hands back its per-lane HDR histograms, which [`run`] merges into the
+//! progress callback every [`BotsConfig::progress_interval`]. RTTs go into
+//! one HDR histogram per lane shared by all bots (each bot adds its samples
+//! in batches, so a bot costs a few KiB, not a histogram per lane); at the
+//! end [`run`] merges the bots' counts and the histograms into the
 //! [`Report`] (JSON with serde, a summary table as `Display`, an HTML page
 //! with percentile plots via [`Report::write_html`]).
 //!
@@ -58,10 +60,12 @@ mod report;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use lanegate_common::ids::ZoneId;
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::{LaneLimit, Transport};
@@ -87,6 +91,12 @@ pub const DATAGRAM_PAYLOAD_BYTES_MAX: usize = 1098;
 pub const STREAM_PAYLOAD_BYTES_MAX: usize = 16382;
 /// Largest RTT the histograms record (60 s); longer ones are clamped.
 pub const RTT_US_MAX: u64 = 60_000_000;
+/// Longest reply deadline: a bot keeps every send of the last deadline's
+/// worth (rate × deadline slots per lane).
+pub const REPLY_DEADLINE_MAX: Duration = Duration::from_secs(60);
+/// Longest dev-key ticket lifetime: the gateway's default `ttl_max`
+/// (`docs/protocol.md` §6.4) refuses longer ones.
+pub const TICKET_LIFETIME_MAX: Duration = Duration::from_secs(86_400);
 /// Distinct bot errors a report keeps (the rest are only counted).
 pub const ERRORS_KEPT_MAX: usize = 16;
 
@@ -306,14 +316,19 @@ impl BotsConfig {
         if self.duration.is_zero() {
             return bad("duration", "must be above zero".into());
         }
-        if self.reply_deadline.is_zero() {
-            return bad("reply_deadline", "must be above zero".into());
+        if self.reply_deadline.is_zero() || self.reply_deadline > REPLY_DEADLINE_MAX {
+            return bad(
+                "reply_deadline",
+                format!("must be above zero and at most {REPLY_DEADLINE_MAX:?}"),
+            );
         }
-        if self.progress_interval.is_zero() {
-            return bad("progress_interval", "must be above zero".into());
-        }
-        if !(self.connect_rate_per_s >= 0.0 && self.connect_rate_per_s.is_finite()) {
-            return bad("connect_rate_per_s", "must be a finite rate >= 0".into());
+        if let TicketSource::DevKey { lifetime, .. } = &self.tickets
+            && (lifetime.is_zero() || *lifetime > TICKET_LIFETIME_MAX)
+        {
+            return bad(
+                "tickets.lifetime",
+                format!("must be above zero and at most {TICKET_LIFETIME_MAX:?} (ttl_max)"),
+            );
         }
         for lane in Lane::ALL {
             let rate = self.rate_per_s(lane);
@@ -336,6 +351,35 @@ impl BotsConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl FromStr for Flood {
+    type Err = BotsError;
+
+    /// `LANE=RATE`, as `--flood-lane bulk=500` takes it.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: String| BotsError::Config {
+            field: "flood",
+            reason,
+        };
+        let (lane, rate) = text
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{text:?} is not LANE=RATE")))?;
+        let lane: Lane = lane
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{lane:?} is not critical, high, normal or bulk")))?;
+        let rate_per_s: f64 = rate
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("{rate:?} is not a rate")))?;
+        if !(0.0..=RATE_PER_S_MAX).contains(&rate_per_s) {
+            return Err(bad(format!(
+                "{rate_per_s} is not within 0 to {RATE_PER_S_MAX}"
+            )));
+        }
+        Ok(Flood { lane, rate_per_s })
     }
 }
 
@@ -363,16 +407,36 @@ impl fmt::Display for Snapshot {
     }
 }
 
-/// Counters the bots share with [`run`] while they play.
-#[derive(Debug, Default)]
+/// Counters and histograms the bots share with [`run`] while they play.
+#[derive(Debug)]
 struct Live {
     connected: AtomicU64,
     failed: AtomicU64,
     sent: [AtomicU64; Lane::COUNT],
     received: [AtomicU64; Lane::COUNT],
+    /// RTTs per lane, microseconds, from every bot (added in batches).
+    rtt_us: [Mutex<Histogram<u64>>; Lane::COUNT],
 }
 
 impl Live {
+    fn new() -> Self {
+        Self {
+            connected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            sent: Default::default(),
+            received: Default::default(),
+            rtt_us: std::array::from_fn(|_| Mutex::new(bot::rtt_histogram())),
+        }
+    }
+
+    /// The histograms, once every bot is done.
+    fn take_histograms(&self) -> [Histogram<u64>; Lane::COUNT] {
+        self.rtt_us.each_ref().map(|h| {
+            let mut h = h.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *h, bot::rtt_histogram())
+        })
+    }
+
     fn snapshot(&self, cfg: &BotsConfig, start: Instant, done: bool) -> Snapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Snapshot {
@@ -398,7 +462,7 @@ pub async fn run(
 ) -> Result<Report, BotsError> {
     cfg.check()?;
     let cfg = Arc::new(cfg);
-    let live = Arc::new(Live::default());
+    let live = Arc::new(Live::new());
     let start = Instant::now();
     let mut bots = JoinSet::new();
     for index in 0..cfg.clients {
@@ -422,7 +486,7 @@ pub async fn run(
             },
         }
     }
-    let report = report.finish(start.elapsed());
+    let report = report.finish(start.elapsed(), &live.take_histograms());
     progress(&live.snapshot(&cfg, start, true));
     Ok(report)
 }
@@ -489,6 +553,41 @@ mod tests {
         });
         assert_eq!(c.rate_per_s(Lane::Bulk), 500.0);
         assert_eq!(c.rate_per_s(Lane::Critical), 30.0);
+    }
+
+    #[test]
+    fn a_flood_parses_from_lane_equals_rate() {
+        let flood: Flood = "bulk=500".parse().unwrap();
+        assert_eq!(
+            flood,
+            Flood {
+                lane: Lane::Bulk,
+                rate_per_s: 500.0
+            }
+        );
+        assert!("bulk".parse::<Flood>().is_err());
+        assert!("loud=5".parse::<Flood>().is_err());
+        assert!("bulk=-5".parse::<Flood>().is_err());
+    }
+
+    #[test]
+    fn ticket_lifetime_and_deadline_are_bounded() {
+        let mut c = cfg();
+        c.tickets = TicketSource::DevKey {
+            first_player: 1,
+            zone: ZoneId(1),
+            lifetime: Duration::from_secs(86_401),
+        };
+        assert!(matches!(
+            c.check(),
+            Err(BotsError::Config {
+                field: "tickets.lifetime",
+                ..
+            })
+        ));
+        let mut c = cfg();
+        c.reply_deadline = Duration::from_secs(61);
+        assert!(c.check().is_err());
     }
 
     #[test]

@@ -10,6 +10,8 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::wire::{Transport, types};
 use serde::{Deserialize, Serialize};
 
+use hdrhistogram::Histogram;
+
 use super::bot::{BotOutcome, LaneTally};
 use super::{BotsConfig, BotsError, DEFAULT_LANE_LIMITS, ERRORS_KEPT_MAX, Mode};
 
@@ -311,7 +313,7 @@ impl Collector {
             failed: 0,
             errors: Vec::new(),
             errors_total: 0,
-            tallies: std::array::from_fn(|_| LaneTally::new()),
+            tallies: [LaneTally::default(); Lane::COUNT],
         }
     }
 
@@ -336,12 +338,13 @@ impl Collector {
         }
     }
 
-    pub fn finish(self, wall: Duration) -> Report {
+    /// The report, with `histograms` holding each lane's RTTs.
+    pub fn finish(self, wall: Duration, histograms: &[Histogram<u64>; Lane::COUNT]) -> Report {
         let limits = self.limits.unwrap_or(DEFAULT_LANE_LIMITS);
         let lane = |lane: Lane| {
             let i = lane.index();
             let t = &self.tallies[i];
-            let h = &t.rtt_us;
+            let h = &histograms[i];
             let rtt = (t.received > 0).then(|| RttSummary {
                 count: h.len(),
                 min_us: h.min(),
@@ -559,10 +562,11 @@ mod tests {
             ServerVerify::InsecureNoVerify,
         );
         let mut collector = Collector::new(&cfg);
-        let mut lanes: [LaneTally; Lane::COUNT] = std::array::from_fn(|_| LaneTally::new());
+        let mut lanes = [LaneTally::default(); Lane::COUNT];
+        let mut histograms = std::array::from_fn(|_| crate::bots::bot::rtt_histogram());
         for (i, tally) in lanes.iter_mut().take(3).enumerate() {
             for v in 1..=1000u64 {
-                tally.rtt_us.record(v * (i as u64 + 1)).unwrap();
+                histograms[i].record(v * (i as u64 + 1)).unwrap();
             }
             tally.sent = 1010;
             tally.received = 1000;
@@ -575,7 +579,7 @@ mod tests {
             lanes,
         });
         collector.add_error("boom".into());
-        collector.finish(Duration::from_secs(2))
+        collector.finish(Duration::from_secs(2), &histograms)
     }
 
     #[test]
