@@ -54,6 +54,10 @@ pub(super) struct LaneTally {
     pub lost_over_limit: u64,
     /// Sends the GCRA mirror marked as over the lane's limit.
     pub sent_over_limit: u64,
+    /// Sum of how late sends left after their intended time, µs.
+    pub send_lag_total_us: u64,
+    /// Latest send after its intended time, µs.
+    pub send_lag_max_us: u64,
 }
 
 impl LaneTally {
@@ -63,6 +67,10 @@ impl LaneTally {
         self.lost += other.lost;
         self.lost_over_limit += other.lost_over_limit;
         self.sent_over_limit += other.sent_over_limit;
+        self.send_lag_total_us = self
+            .send_lag_total_us
+            .saturating_add(other.send_lag_total_us);
+        self.send_lag_max_us = self.send_lag_max_us.max(other.send_lag_max_us);
     }
 }
 
@@ -376,6 +384,10 @@ impl LaneRun {
         self.seq += 1;
         self.tally.sent += 1;
         self.tally.sent_over_limit += u64::from(over_limit);
+        let lag_us =
+            u64::try_from(now.saturating_duration_since(intended).as_micros()).unwrap_or(u64::MAX);
+        self.tally.send_lag_total_us = self.tally.send_lag_total_us.saturating_add(lag_us);
+        self.tally.send_lag_max_us = self.tally.send_lag_max_us.max(lag_us);
     }
 
     /// Matches a reply; true if it answered a send in time.
@@ -511,6 +523,7 @@ mod tests {
         let (mut run, begin) = lane_run(10.0);
         // Sent 40 ms late; replied 10 ms after the actual send.
         run.record_send(begin, begin + Duration::from_millis(40));
+        assert_eq!(run.tally.send_lag_max_us, 40_000);
         let deadline = Duration::from_secs(1);
         assert!(run.on_reply(
             &0u64.to_be_bytes(),

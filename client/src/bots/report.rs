@@ -104,6 +104,12 @@ pub struct LaneReport {
     pub lost_over_limit: u64,
     /// Messages sent over the lane's limit, answered or not.
     pub sent_over_limit: u64,
+    /// Mean time sends left after their intended time, µs. The RTTs include
+    /// it (they count from the intended time); a mean well above zero says
+    /// the generator itself is saturated, not only the server.
+    pub send_lag_mean_us: f64,
+    /// Latest send after its intended time, µs.
+    pub send_lag_max_us: u64,
     /// `lost` in percent of `sent`.
     pub loss_percent: f64,
     /// RTT figures, from the intended send time; `None` without replies.
@@ -223,7 +229,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "{:<9} {:<8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<9} {:<8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "lane",
             "via",
             "rate/bot",
@@ -236,7 +242,8 @@ impl fmt::Display for Report {
             "p99",
             "p99.9",
             "p99.99",
-            "max"
+            "max",
+            "send-lag"
         )?;
         for l in self.lanes.all() {
             let ms = |v: Option<u64>| match v {
@@ -246,7 +253,7 @@ impl fmt::Display for Report {
             let r = l.rtt.as_ref();
             writeln!(
                 f,
-                "{:<9} {:<8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6.2}% {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "{:<9} {:<8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6.2}% {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 l.lane.name(),
                 l.transport,
                 format!("{}", l.rate_per_s_per_bot),
@@ -260,6 +267,7 @@ impl fmt::Display for Report {
                 ms(r.map(|r| r.p999_us)),
                 ms(r.map(|r| r.p9999_us)),
                 ms(r.map(|r| r.max_us)),
+                format!("{:.3}ms", l.send_lag_mean_us / 1e3),
             )?;
         }
         if self.errors_total > 0 {
@@ -384,6 +392,12 @@ impl Collector {
                 lost: t.lost,
                 lost_over_limit: t.lost_over_limit,
                 sent_over_limit: t.sent_over_limit,
+                send_lag_mean_us: if t.sent == 0 {
+                    0.0
+                } else {
+                    t.send_lag_total_us as f64 / t.sent as f64
+                },
+                send_lag_max_us: t.send_lag_max_us,
                 loss_percent: if t.sent == 0 {
                     0.0
                 } else {
