@@ -56,3 +56,15 @@ async fn refused_sessions_are_counted_not_fatal() {
     assert!(report.errors[0].contains("BAD_TICKET"), "{report}");
     assert!(report.lanes.all().iter().all(|l| l.sent == 0));
 }
+
+#[test]
+fn run_blocking_drives_a_swarm_on_its_own_multi_thread_runtime() {
+    // The stand-in needs a runtime of its own; it lives on a second one.
+    let server_rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let server = server_rt.block_on(async { EchoServer::start() });
+    let mut cfg = config(&server, 4);
+    cfg.duration = Duration::from_secs(1);
+    let report = lanegate_client::bots::run_blocking(cfg, 2, |_| {}).expect("the swarm runs");
+    assert_eq!(report.connected, 4, "{report}");
+    assert!(report.lanes.critical.received > 0, "{report}");
+}

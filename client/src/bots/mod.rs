@@ -491,11 +491,25 @@ pub async fn run(
     Ok(report)
 }
 
-/// [`run`] on a fresh current_thread runtime, for callers without one.
-pub fn run_blocking(cfg: BotsConfig, progress: impl FnMut(&Snapshot)) -> Result<Report, BotsError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+/// [`run`] on a fresh runtime, for callers without one: current_thread for
+/// `worker_threads <= 1`, else a multi-thread runtime with that many
+/// workers (the bots then spread over them; the progress callback stays on
+/// the calling thread).
+pub fn run_blocking(
+    cfg: BotsConfig,
+    worker_threads: usize,
+    progress: impl FnMut(&Snapshot),
+) -> Result<Report, BotsError> {
+    let runtime = if worker_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(worker_threads)
+            .enable_all()
+            .build()?
+    };
     runtime.block_on(run(cfg, progress))
 }
 
