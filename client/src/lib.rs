@@ -28,6 +28,10 @@
 //!   whichever call notices the connection is gone.
 //! - [`probe()`] measures each lane's round-trip time and loss with the
 //!   diagnostic echo; the gateway's `lanegate probe` prints its report.
+//! - [`bots`] is the load generator: a swarm of bots playing the Arena
+//!   traffic shape open-loop with the echo types, per-lane RTT histograms,
+//!   loss and rate-limit accounting, a JSON and an HTML report; also in a
+//!   raw-UDP mode against a plain reflector.
 //!
 //! The lane of a message is never the client's choice: the gateway derives
 //! it from the type. The client only chooses the transport.
@@ -62,6 +66,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bots;
 pub mod client;
 pub mod error;
 pub mod probe;
