@@ -10,6 +10,16 @@
 //! - `rings`: our ring wrapper on ringbuf against rtrb and crossbeam's
 //!   `ArrayQueue` for the same entry type.
 //!
-//! The end-to-end harness and the baseline servers (issue 5) will live here
-//! too. Results and the commands that produced them are in `BENCHMARKS.md`.
+//! Two baseline servers live here as binaries, for the end-to-end
+//! comparisons of issue 5; both take the same bots (`lanegate_client::bots`):
+//!
+//! - `baseline-quinn` (`src/bin/baseline_quinn.rs`): what a competent team
+//!   would write with quinn's high-level API, the same session handshake and
+//!   transport settings as Lanegate, every datagram echoed straight back;
+//! - `baseline-udp` (`src/bin/baseline_udp.rs`): a raw UDP reflector on
+//!   batched recvmmsg/sendmmsg, the ceiling for moving packets through this
+//!   kernel.
+//!
+//! The end-to-end harness that runs them against the gateway is still to
+//! come. Results and the commands that produced them are in `BENCHMARKS.md`.
 #![forbid(unsafe_code)]
