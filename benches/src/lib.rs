@@ -20,6 +20,13 @@
 //!   batched recvmmsg/sendmmsg, the ceiling for moving packets through this
 //!   kernel.
 //!
-//! The end-to-end harness that runs them against the gateway is still to
-//! come. Results and the commands that produced them are in `BENCHMARKS.md`.
+//! The end-to-end harness ([`e2e`], binary `e2e`) runs the gateway and both
+//! baselines pinned to one core and drives each in turn with the bots on
+//! another, interleaved, medians of repeats, ratios against the baselines
+//! (`target/bench/e2e.json`). The `pipeline` bench and the `pipeline-count`
+//! binary (for callgrind) compare the gateway's in-memory inbound path with
+//! a bare ring push. Results and the commands that produced them are in
+//! `BENCHMARKS.md`.
 #![forbid(unsafe_code)]
+
+pub mod e2e;

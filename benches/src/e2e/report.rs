@@ -1,0 +1,116 @@
+//! What the harness writes: `e2e.json` (headline ratios, every median and
+//! every run) and `e2e.md` (the same as Markdown tables).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The headline ratios of the issue; `None` (JSON `null`) where a figure is
+/// missing, e.g. the gateway did not start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Headline {
+    /// Server CPU per echoed datagram, lanegate ÷ baseline-quinn (150-byte
+    /// payloads, 1000 connections).
+    pub cpu_per_dgram_ratio_vs_quinn: Option<f64>,
+    /// The same, lanegate ÷ baseline-udp.
+    pub cpu_per_dgram_ratio_vs_udp: Option<f64>,
+    /// Critical-lane RTT p99 at the fixed load, lanegate ÷ baseline-quinn.
+    pub rtt_p99_ratio_vs_quinn: Option<f64>,
+    /// RSS per idle connection, lanegate ÷ baseline-quinn.
+    pub mem_per_conn_ratio_vs_quinn: Option<f64>,
+    /// Handshakes per second on one core, lanegate ÷ baseline-quinn.
+    pub handshakes_per_s_ratio_vs_quinn: Option<f64>,
+    /// Lanegate's critical p99 with a bulk flood ÷ without.
+    pub critical_p99_flood_ratio: Option<f64>,
+    /// The load generator fell behind or its core was saturated in some run:
+    /// the figures may understate what the servers can do.
+    pub bots_limited: bool,
+}
+
+/// One swarm run, as measured.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunRecord {
+    /// What was measured (`cpu`, `idle`, `isolation`).
+    pub kind: String,
+    /// Server (`lanegate`, `baseline-quinn`, `baseline-udp`).
+    pub server: String,
+    /// The case, e.g. `150B/1000c`.
+    pub case: String,
+    /// Repeat number.
+    pub round: usize,
+    /// Named figures of this run.
+    pub figures: BTreeMap<String, Option<f64>>,
+    /// Why the run has no figures, if it has none.
+    pub error: Option<String>,
+}
+
+/// Everything `e2e.json` holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct E2eReport {
+    /// The headline ratios.
+    pub headline: Headline,
+    /// Medians over the repeats, by `figure.server.case` name.
+    pub medians: BTreeMap<String, Option<f64>>,
+    /// How the run was set up (mode, load, machine).
+    pub setup: BTreeMap<String, String>,
+    /// Every run.
+    pub runs: Vec<RunRecord>,
+}
+
+impl E2eReport {
+    /// Pretty JSON. Missing numbers are `null`; non-finite ones too.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data serialises")
+    }
+
+    /// The headline, setup and medians as Markdown tables.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let h = &self.headline;
+        md.push_str("| headline | value |\n|---|---:|\n");
+        for (name, value) in [
+            (
+                "cpu_per_dgram_ratio_vs_quinn",
+                h.cpu_per_dgram_ratio_vs_quinn,
+            ),
+            ("cpu_per_dgram_ratio_vs_udp", h.cpu_per_dgram_ratio_vs_udp),
+            ("rtt_p99_ratio_vs_quinn", h.rtt_p99_ratio_vs_quinn),
+            ("mem_per_conn_ratio_vs_quinn", h.mem_per_conn_ratio_vs_quinn),
+            (
+                "handshakes_per_s_ratio_vs_quinn",
+                h.handshakes_per_s_ratio_vs_quinn,
+            ),
+            ("critical_p99_flood_ratio", h.critical_p99_flood_ratio),
+        ] {
+            let _ = writeln!(md, "| {name} | {} |", fmt_value(value));
+        }
+        let _ = writeln!(md, "| bots_limited | {} |", h.bots_limited);
+        md.push_str("\n| setup | |\n|---|---|\n");
+        for (k, v) in &self.setup {
+            let _ = writeln!(md, "| {k} | {v} |");
+        }
+        md.push_str("\n| median (figure.server.case) | value |\n|---|---:|\n");
+        for (k, v) in &self.medians {
+            let _ = writeln!(md, "| {k} | {} |", fmt_value(*v));
+        }
+        md
+    }
+
+    /// Writes `e2e.json` and `e2e.md` into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("e2e.json"), self.to_json())?;
+        std::fs::write(dir.join("e2e.md"), self.to_markdown())
+    }
+}
+
+/// A figure for the tables: 3 significant decimals, `—` when missing.
+pub fn fmt_value(v: Option<f64>) -> String {
+    match v {
+        None => "—".to_owned(),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.3}"),
+    }
+}
