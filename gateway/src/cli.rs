@@ -112,10 +112,20 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "TICKET")]
     pub ticket: Option<String>,
     /// Player of the minted dev ticket.
-    #[arg(long, value_name = "ID", default_value_t = 1, conflicts_with = "ticket")]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 1,
+        conflicts_with = "ticket"
+    )]
     pub player: u64,
     /// Zone of the minted dev ticket.
-    #[arg(long, value_name = "ID", default_value_t = 1, conflicts_with = "ticket")]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 1,
+        conflicts_with = "ticket"
+    )]
     pub zone: u32,
     /// Server name for TLS (SNI); any name works with a pinned fingerprint.
     #[arg(long, value_name = "NAME", default_value = "localhost")]

@@ -88,7 +88,10 @@ fn stderr(out: &Output) -> String {
 /// The plan: stdout before the `listening` line.
 fn plan(out: &Output) -> String {
     let text = stdout(out);
-    text.split("listening ").next().unwrap_or_default().to_owned()
+    text.split("listening ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn file(name: &str, text: &str) -> PathBuf {
@@ -148,11 +151,19 @@ fn listen_flag_overrides_the_file() {
     let config = config.to_str().expect("utf-8 tmp path");
     let out = serve(&["serve", "--config", config]);
     assert!(plan(&out).contains("127.0.0.2:0 (UDP"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("listening 127.0.0.2:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("listening 127.0.0.2:"),
+        "{}",
+        stdout(&out)
+    );
     let out = serve(&["--config", config, "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(plan(&out).contains("127.0.0.1:0 (UDP"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("listening 127.0.0.1:"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("listening 127.0.0.1:"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

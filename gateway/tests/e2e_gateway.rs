@@ -211,7 +211,10 @@ async fn datagram_echo_with_retries(client: &mut Client, tag: u8) {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(2), round).await.is_ok() {
+        if tokio::time::timeout(Duration::from_secs(2), round)
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -240,7 +243,11 @@ async fn handshake_and_echo_on_every_lane(backend: &str) {
         .expect("sent");
     let big = async {
         loop {
-            if let Event::Message { ty: 0x1fff, payload, .. } = client.recv().await.expect("up")
+            if let Event::Message {
+                ty: 0x1fff,
+                payload,
+                ..
+            } = client.recv().await.expect("up")
                 && payload.len() == 900
             {
                 break payload;

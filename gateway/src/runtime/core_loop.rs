@@ -124,9 +124,7 @@ struct TxMeta {
     src_ip: Option<IpAddr>,
 }
 
-fn start(
-    setup: CoreSetup,
-) -> Result<(Core, sys::BackendKind, SocketAddr), RuntimeError> {
+fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), RuntimeError> {
     let CoreSetup {
         index,
         cpu,
@@ -254,7 +252,13 @@ impl Core {
             }
         }
         steer.drain(self.steer_reads_max, |p| {
-            engine.handle_datagram(now, p.remote, p.local_ip, p.ecn.and_then(to_quinn_ecn), p.data());
+            engine.handle_datagram(
+                now,
+                p.remote,
+                p.local_ip,
+                p.ecn.and_then(to_quinn_ecn),
+                p.data(),
+            );
         });
 
         if let Some(mut port) = self.engine.sink_mut().take_port() {
@@ -311,7 +315,10 @@ impl Core {
     fn io_error(&self, what: &str, e: &std::io::Error) -> RuntimeError {
         RuntimeError::Core {
             core: self.index,
-            message: format!("{what} failed on the {} backend: {e}", self.io.kind().name()),
+            message: format!(
+                "{what} failed on the {} backend: {e}",
+                self.io.kind().name()
+            ),
         }
     }
 

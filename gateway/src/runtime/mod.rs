@@ -139,11 +139,8 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
     let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
     let mut handles: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)> = Vec::new();
     let mut start_error = None;
-    for (index, ((socket, ends), steer)) in sockets
-        .into_iter()
-        .zip(links.cores)
-        .zip(mesh)
-        .enumerate()
+    for (index, ((socket, ends), steer)) in
+        sockets.into_iter().zip(links.cores).zip(mesh).enumerate()
     {
         let core = CoreId(u16::try_from(index).unwrap_or(u16::MAX));
         let params = match EngineParams::from_config(&config, core, cores, plan.keys.clone()) {
@@ -243,7 +240,10 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
     }
     let stuck = shard_threads.stop(SHARD_STOP_GRACE);
     if !stuck.is_empty() {
-        warn!(?stuck, "shards still in a tick after the grace period were left behind");
+        warn!(
+            ?stuck,
+            "shards still in a tick after the grace period were left behind"
+        );
     }
     if result.is_ok() {
         info!("drained; exiting");

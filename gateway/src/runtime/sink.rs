@@ -94,7 +94,10 @@ impl ShardSink for PortSink {
                 session,
                 player,
                 zone,
-            } => port.join(session, player, zone).map(|_| ()).map_err(|_| ShardFull),
+            } => port
+                .join(session, player, zone)
+                .map(|_| ())
+                .map_err(|_| ShardFull),
             ToShard::Leave {
                 session,
                 player,

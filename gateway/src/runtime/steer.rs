@@ -253,7 +253,10 @@ mod tests {
             }
         );
         let mut got = Vec::new();
-        assert_eq!(ends[2].drain(10, |s| got.push((s.data().to_vec(), s.ecn))), 2);
+        assert_eq!(
+            ends[2].drain(10, |s| got.push((s.data().to_vec(), s.ecn))),
+            2
+        );
         assert_eq!(got, vec![(p.clone(), Some(Ecn::Ect0)); 2]);
         assert_eq!(ends[1].drain(10, |_| unreachable!()), 0);
     }
