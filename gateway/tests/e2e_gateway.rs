@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -40,6 +41,16 @@ impl Gateway {
     /// Starts `lanegate serve` on `backend` with `extra` appended to the
     /// `[gateway]` section of its configuration.
     fn start(backend: &str, name: &str, extra: &str) -> Gateway {
+        Self::start_with_env(backend, name, extra, &[])
+    }
+
+    /// As [`Gateway::start`], with extra environment variables.
+    fn start_with_env(
+        backend: &str,
+        name: &str,
+        extra: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Gateway {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let config = dir.join(format!("e2e-{name}-{backend}.toml"));
         let stderr = dir.join(format!("e2e-{name}-{backend}.log"));
@@ -54,6 +65,7 @@ impl Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
@@ -315,7 +327,26 @@ async fn probe_command_gets_every_lane(backend: &str) {
 }
 
 async fn sigterm_drains_clients_and_exits_0(backend: &str) {
-    let mut gw = Gateway::start(backend, "drain", "");
+    // A stand-in for systemd's notification socket.
+    let notify_path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-notify-{backend}.sock"));
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).expect("a notify socket");
+    notify
+        .set_read_timeout(Some(EXCHANGE_TIMEOUT))
+        .expect("a timeout");
+    let notified = || {
+        let mut buf = [0u8; 64];
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut gw = Gateway::start_with_env(
+        backend,
+        "drain",
+        "",
+        &[("NOTIFY_SOCKET", notify_path.as_os_str())],
+    );
+    assert_eq!(notified(), "READY=1");
     let mut client = connect(gw.options(&dev_ticket(3))).await.expect("welcome");
     echo_every_lane(&mut client, Transport::Datagram, 5).await;
     let started = Instant::now();
@@ -329,6 +360,7 @@ async fn sigterm_drains_clients_and_exits_0(backend: &str) {
     })
     .await
     .expect("the client hears of the drain");
+    assert_eq!(notified(), "STOPPING=1");
     assert_eq!(
         closed.closed().map(|c| c.code),
         Some(CloseCode::ServerDraining),

@@ -225,7 +225,11 @@ impl Core {
     fn turn(&mut self, drain_deadline: Option<Instant>) -> Result<(), RuntimeError> {
         let now = Instant::now();
         let mut wait = self.ring_poll;
-        if let Some(t) = self.engine.next_timeout() {
+        // One scan of the engine's timer table per turn: timers set while
+        // this turn's packets are handled are in the future, and the next
+        // turn's scan sees them.
+        let next_timeout = self.engine.next_timeout();
+        if let Some(t) = next_timeout {
             wait = wait.min(t.saturating_duration_since(now));
         }
         if let Some(d) = drain_deadline {
@@ -269,7 +273,7 @@ impl Core {
             self.engine.sink_mut().put_port(port);
         }
 
-        if self.engine.next_timeout().is_some_and(|t| t <= now) {
+        if next_timeout.is_some_and(|t| t <= now) {
             self.engine.handle_timeouts(now);
         }
         self.send(now)

@@ -210,17 +210,12 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             let _ = out.flush();
             drop(out);
             notify::notify("READY=1");
-            wait(&term, &handles)
+            wait(&term, &handles, config.gateway.drain_timeout_ms)
         }
     };
     if result.is_err() {
         // Stop the cores that did start: they drain like on a signal.
         term.store(true, Ordering::Relaxed);
-    } else {
-        info!(
-            "signal received: draining (up to {} ms)",
-            config.gateway.drain_timeout_ms
-        );
     }
     notify::notify("STOPPING=1");
     let mut result = result;
@@ -255,6 +250,7 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
 fn wait(
     term: &AtomicBool,
     handles: &[(usize, JoinHandle<Result<(), RuntimeError>>)],
+    drain_timeout_ms: u64,
 ) -> Result<(), RuntimeError> {
     while !term.load(Ordering::Relaxed) {
         if let Some((index, _)) = handles.iter().find(|(_, h)| h.is_finished()) {
@@ -265,5 +261,6 @@ fn wait(
         }
         thread::park_timeout(MAIN_WAKE);
     }
+    info!("signal received: draining (up to {drain_timeout_ms} ms); a second signal exits at once");
     Ok(())
 }
