@@ -113,6 +113,8 @@ struct Core {
     tx_buf: Vec<u8>,
     tx_pending: Option<TxMeta>,
     tx_blocked: u64,
+    /// Receives that failed for a passing reason (see [`is_transient`]).
+    recv_transient: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -182,6 +184,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_buf: Vec::with_capacity(segments * SEGMENT_BYTES),
         tx_pending: None,
         tx_blocked: 0,
+        recv_transient: 0,
     };
     Ok((core, backend, addr))
 }
@@ -235,9 +238,14 @@ impl Core {
         if let Some(d) = drain_deadline {
             wait = wait.min(d.saturating_duration_since(now));
         }
-        self.io
-            .recv_batch(&mut self.batch, Some(wait))
-            .map_err(|e| self.io_error("receive", &e))?;
+        if let Err(e) = self.io.recv_batch(&mut self.batch, Some(wait)) {
+            if !is_transient(&e) {
+                return Err(self.io_error("receive", &e));
+            }
+            // A signal or a queued ICMP error: nothing was received.
+            self.recv_transient += 1;
+            debug!(core = self.index, error = %e, "receive interrupted");
+        }
 
         let now = Instant::now();
         let Self {
@@ -350,10 +358,22 @@ impl Core {
             steer_dropped = s.full + s.oversize,
             ring_lost = ?lost,
             tx_blocked = self.tx_blocked,
+            recv_transient = self.recv_transient,
             "gateway core stopped"
         );
         debug!(core = self.index, counters = ?c, "engine counters");
     }
+}
+
+/// Receive errors that say nothing about the socket's health: a signal
+/// interrupted the wait, nothing was ready, or an ICMP error from an earlier
+/// send surfaced (a peer that went away). The loop goes on after them.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::Interrupted | K::WouldBlock | K::ConnectionRefused | K::ConnectionReset
+    )
 }
 
 fn to_quinn_ecn(ecn: Ecn) -> Option<EcnCodepoint> {
@@ -371,6 +391,14 @@ fn from_quinn_ecn(ecn: EcnCodepoint) -> Ecn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signals_and_peer_errors_do_not_stop_a_core() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_transient(&Error::from(ErrorKind::Interrupted)));
+        assert!(is_transient(&Error::from(ErrorKind::ConnectionRefused)));
+        assert!(!is_transient(&Error::from(ErrorKind::InvalidInput)));
+    }
 
     #[test]
     fn ecn_codepoints_convert_both_ways() {
