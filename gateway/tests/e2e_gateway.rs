@@ -34,6 +34,7 @@ struct Gateway {
     child: Child,
     addr: SocketAddr,
     fingerprint: String,
+    config: PathBuf,
     stderr: PathBuf,
 }
 
@@ -52,8 +53,10 @@ impl Gateway {
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Gateway {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let config = dir.join(format!("e2e-{name}-{backend}.toml"));
-        let stderr = dir.join(format!("e2e-{name}-{backend}.log"));
+        // The process id keeps concurrent runs of this suite apart.
+        let pid = std::process::id();
+        let config = dir.join(format!("e2e-{name}-{backend}-{pid}.toml"));
+        let stderr = dir.join(format!("e2e-{name}-{backend}-{pid}.log"));
         std::fs::write(
             &config,
             format!(
@@ -83,6 +86,7 @@ impl Gateway {
             child,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             fingerprint: String::new(),
+            config,
             stderr,
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -144,6 +148,11 @@ impl Drop for Gateway {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        // The log stays behind when the test failed, for a look.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.config);
+            let _ = std::fs::remove_file(&self.stderr);
         }
     }
 }
@@ -328,8 +337,10 @@ async fn probe_command_gets_every_lane(backend: &str) {
 
 async fn sigterm_drains_clients_and_exits_0(backend: &str) {
     // A stand-in for systemd's notification socket.
-    let notify_path =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-notify-{backend}.sock"));
+    let notify_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "e2e-notify-{backend}-{}.sock",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&notify_path);
     let notify = UnixDatagram::bind(&notify_path).expect("a notify socket");
     notify
@@ -376,6 +387,7 @@ async fn sigterm_drains_clients_and_exits_0(backend: &str) {
         "the drain ended as soon as the client left, not at the timeout"
     );
     assert!(gw.log().contains("drained; exiting"), "{}", gw.log());
+    let _ = std::fs::remove_file(&notify_path);
 }
 
 async fn rebinding_client_keeps_its_session(backend: &str) {

@@ -22,7 +22,9 @@
 //!
 //! 1. For each received UDP datagram: [`Engine::handle_datagram`].
 //! 2. For each message from the shards' return rings:
-//!    [`Engine::handle_from_shard`] (give back the returned `PoolBuf`).
+//!    [`Engine::handle_from_shard`] (give back the returned `PoolBuf`), or
+//!    [`Engine::deliver`] when the ring reader lends entries by reference
+//!    and recycles their buffers itself (the shard crate's `GatewayPort`).
 //! 3. When the clock passes [`Engine::next_timeout`]: [`Engine::handle_timeouts`].
 //! 4. [`Engine::poll_transmit`] until `None`, sending each datagram.
 //! 5. Sleep until the next packet, ring entry or [`Engine::next_timeout`].
