@@ -337,10 +337,8 @@ async fn probe_command_gets_every_lane(backend: &str) {
 
 async fn sigterm_drains_clients_and_exits_0(backend: &str) {
     // A stand-in for systemd's notification socket.
-    let notify_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "e2e-notify-{backend}-{}.sock",
-        std::process::id()
-    ));
+    let notify_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("e2e-notify-{backend}-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&notify_path);
     let notify = UnixDatagram::bind(&notify_path).expect("a notify socket");
     notify
