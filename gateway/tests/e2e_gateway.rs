@@ -389,28 +389,46 @@ async fn sigterm_drains_clients_and_exits_0(backend: &str) {
 }
 
 async fn rebinding_client_keeps_its_session(backend: &str) {
-    // Two gateway cores where the host has them, so a new client address
-    // may land on the other core and be steered back by connection id.
+    // Two gateway cores where the host has them: the kernel picks a core's
+    // socket by 4-tuple, so after a rebinding the client's packets land on
+    // either core, and those on the wrong one must be steered back.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let extra = if cores >= 2 { "cores = [0, 1]" } else { "" };
+    let two_cores = cores >= 2;
+    let extra = if two_cores { "cores = [0, 1]" } else { "" };
     let mut gw = Gateway::start(backend, "rebind", extra);
     let mut client = connect(gw.options(&dev_ticket(4))).await.expect("welcome");
     let session = client.info().session;
     datagram_echo_with_retries(&mut client, 10).await;
-    for round in 0..4u8 {
+    // Each new address lands on the other core with probability 1/2, so
+    // 16 rebindings all missing it has odds of 1 in 65536.
+    for round in 0..REBINDS {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("a new local socket");
         let before = client.local_addr().expect("bound");
         client.rebind(socket).expect("rebound");
         assert_ne!(client.local_addr().expect("bound"), before);
         datagram_echo_with_retries(&mut client, 20 + round * 8).await;
-        echo_every_lane(&mut client, Transport::Stream, 60 + round).await;
+        if round % 4 == 3 {
+            echo_every_lane(&mut client, Transport::Stream, 200 + round).await;
+        }
     }
     assert_eq!(client.info().session, session);
     client.close().await;
     gw.signal("TERM");
     let status = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(15)));
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{}", gw.log());
+    let log = gw.log();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+    if two_cores {
+        let steered: u64 = log
+            .split("steered_in=")
+            .skip(1)
+            .filter_map(|rest| rest.split(' ').next()?.trim().parse::<u64>().ok())
+            .sum();
+        assert!(steered > 0, "no packet was steered between cores:\n{log}");
+    }
 }
+
+/// Rebindings in [`rebinding_client_keeps_its_session`].
+const REBINDS: u8 = 16;
 
 async fn udp_garbage_does_not_hurt_the_gateway(backend: &str) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

@@ -70,3 +70,30 @@ fn on_stall(event: StallEvent) {
         other => warn!(?other, "shard watchdog event"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lanegate_common::config::{Config, HostInfo};
+
+    use super::*;
+
+    #[test]
+    fn shards_section_maps_onto_a_valid_shard_config() {
+        let mut config = Config::default();
+        config.shards.tick_rate_hz = 60;
+        config.shards.tick_budget_us = 10_000;
+        config.shards.ring_slots_max = 1024;
+        config.shards.lane_budget_per_tick.critical = 1024;
+        config.shards.lane_budget_per_tick.high = 1024;
+        config.shards.lane_budget_per_tick.bulk = 7;
+        let plan = Plan::new(config, &HostInfo { cores: 2 }).unwrap();
+        let cfg = shard_config(&plan);
+        cfg.validate().unwrap();
+        assert_eq!(cfg.tick_rate_hz, 60);
+        assert_eq!(cfg.tick_budget_us, 10_000);
+        assert_eq!(cfg.stall_after_ms, 1000);
+        assert_eq!(cfg.ring_slots_max, 1024);
+        assert_eq!(cfg.lane_budget_per_tick, [1024, 1024, 512, 7]);
+        assert_eq!(cfg.cpu_ids, vec![1]);
+    }
+}
