@@ -1191,4 +1191,31 @@ mod tests {
         let p = c.core_plan(&HostInfo { cores: 1 });
         assert_eq!(p.shards, vec![0], "nothing free: share the gateway's cores");
     }
+
+    #[test]
+    fn runtime_limits_are_checked_and_named() {
+        let host = HostInfo { cores: 2 };
+        let field = |edit: fn(&mut GatewayConfig)| {
+            let mut c = Config::default();
+            edit(&mut c.gateway);
+            c.validate(&host).err().map(|e| e.field().to_owned())
+        };
+        assert_eq!(field(|_| {}), None);
+        assert_eq!(
+            field(|g| g.ring_poll_us = 0).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.ring_poll_us = RING_POLL_US_MAX + 1).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.steer_slots_max = 1).as_deref(),
+            Some("gateway.steer_slots_max")
+        );
+        assert_eq!(
+            field(|g| g.handshake_ips_tracked_max = 0).as_deref(),
+            Some("gateway.handshake_ips_tracked_max")
+        );
+    }
 }

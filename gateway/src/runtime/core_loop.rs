@@ -46,6 +46,12 @@ use super::{Ready, RuntimeError};
 /// Bytes reserved per GSO segment in the transmit buffer: an Ethernet MTU.
 const SEGMENT_BYTES: usize = 1500;
 
+/// Transmits (datagrams or GSO trains) sent per loop turn at most, so a
+/// burst of output cannot keep the core from receiving: eight receive
+/// batches' worth. What is left goes out next turn, which then does not
+/// wait for packets.
+const TRANSMITS_PER_TURN_MAX: usize = 256;
+
 /// Everything one core needs, moved onto its thread.
 pub struct CoreSetup {
     /// Index among the gateway cores (the byte in its connection ids).
@@ -115,6 +121,8 @@ struct Core {
     tx_blocked: u64,
     /// Receives that failed for a passing reason (see [`is_transient`]).
     recv_transient: u64,
+    /// The last turn stopped sending at [`TRANSMITS_PER_TURN_MAX`].
+    tx_more: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -185,6 +193,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_pending: None,
         tx_blocked: 0,
         recv_transient: 0,
+        tx_more: false,
     };
     Ok((core, backend, addr))
 }
@@ -237,6 +246,9 @@ impl Core {
         }
         if let Some(d) = drain_deadline {
             wait = wait.min(d.saturating_duration_since(now));
+        }
+        if self.tx_more {
+            wait = Duration::ZERO;
         }
         if let Err(e) = self.io.recv_batch(&mut self.batch, Some(wait)) {
             if !is_transient(&e) {
@@ -291,7 +303,8 @@ impl Core {
     /// full (the rest waits for the next turn).
     fn send(&mut self, now: Instant) -> Result<(), RuntimeError> {
         let segments = self.io.max_gso_segments().max(1);
-        loop {
+        self.tx_more = false;
+        for _ in 0..=TRANSMITS_PER_TURN_MAX {
             if let Some(meta) = self.tx_pending {
                 let contents = &self.tx_buf[..meta.size.min(self.tx_buf.len())];
                 let transmit = Transmit {
@@ -322,6 +335,9 @@ impl Core {
                 src_ip: t.src_ip,
             });
         }
+        // The cap was reached with a transmit taken from the engine.
+        self.tx_more = true;
+        Ok(())
     }
 
     fn io_error(&self, what: &str, e: &std::io::Error) -> RuntimeError {
