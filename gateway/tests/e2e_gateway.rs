@@ -475,6 +475,34 @@ async fn udp_garbage_does_not_hurt_the_gateway(backend: &str) {
     client.close().await;
 }
 
+async fn many_clients_each_get_their_own_echoes(backend: &str) {
+    // The plain echo game this time; 16 clients stay within the handshake
+    // burst one source address gets (20).
+    let gw = Gateway::start(backend, "many", "[shards]\ngame = \"echo\"");
+    let mut tasks = Vec::new();
+    for player in 0..CLIENTS {
+        let opts = gw.options(&dev_ticket(100 + player));
+        tasks.push(tokio::spawn(async move {
+            let mut client = connect(opts).await.expect("welcome");
+            assert_eq!(client.info().player, PlayerId(100 + player));
+            let tag = u8::try_from(player).expect("few clients");
+            echo_every_lane(&mut client, Transport::Datagram, tag).await;
+            echo_every_lane(&mut client, Transport::Stream, tag.wrapping_add(100)).await;
+            client.info().session
+        }));
+    }
+    let mut sessions = Vec::new();
+    for task in tasks {
+        sessions.push(task.await.expect("a client task"));
+    }
+    sessions.sort_by_key(|s| s.0);
+    sessions.dedup();
+    assert_eq!(sessions.len(), usize::try_from(CLIENTS).expect("few"));
+}
+
+/// Clients in [`many_clients_each_get_their_own_echoes`].
+const CLIENTS: u64 = 16;
+
 /// One test per scenario and backend, so they run in parallel.
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
@@ -504,4 +532,5 @@ on_both_backends!(
     sigterm_drains_clients_and_exits_0,
     rebinding_client_keeps_its_session,
     udp_garbage_does_not_hurt_the_gateway,
+    many_clients_each_get_their_own_echoes,
 );
