@@ -32,6 +32,9 @@ pub enum Command {
     /// Measure round-trip time and loss per lane against a running gateway
     /// (diagnostic echo). Exits 0 only if every lane answered.
     Probe(ProbeArgs),
+    /// Drive a gateway with a swarm of game-shaped bots (open loop) and
+    /// report per-lane round-trip times and loss.
+    Bots(BotsArgs),
     /// Print or check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -128,6 +131,53 @@ pub struct ProbeArgs {
     )]
     pub zone: u32,
     /// Server name for TLS (SNI); any name works with a pinned fingerprint.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub server_name: String,
+}
+
+/// Flags of `lanegate bots`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("trust").args(["fingerprint", "insecure"])))]
+pub struct BotsArgs {
+    /// The server's UDP address, e.g. `127.0.0.1:4433`.
+    #[arg(long, value_name = "ADDR")]
+    pub server: SocketAddr,
+    /// SHA-256 fingerprint of the server's certificate, as `lanegate serve`
+    /// prints it.
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate (development only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Concurrent bots, each its own QUIC session.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub clients: usize,
+    /// How long each bot plays, e.g. `30s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Messages per second per bot in each lane, overriding the Arena shape:
+    /// `critical=30`, `high=20`, `normal=0.2`, `bulk=1`. Repeatable.
+    #[arg(long = "rate", value_name = "LANE=RATE")]
+    pub rates: Vec<String>,
+    /// An abusive extra load in one lane, per bot, e.g. `bulk=100`.
+    #[arg(long, value_name = "LANE=RATE")]
+    pub flood_lane: Option<String>,
+    /// New sessions per second while ramping up (0: all at once).
+    #[arg(long, value_name = "RATE", default_value_t = 50.0)]
+    pub connect_rate: f64,
+    /// Plain UDP datagrams instead of QUIC, for the `baseline-udp` reflector.
+    #[arg(long)]
+    pub udp: bool,
+    /// Runtime worker threads for the bots.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+    /// Write every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report with per-lane latency plots.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Server name for TLS (SNI).
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub server_name: String,
 }

@@ -17,6 +17,7 @@
 //! errors, and this file decides only how to report them.
 #![forbid(unsafe_code)]
 
+mod bots_cmd;
 mod cli;
 mod config_cmd;
 mod doctor;
@@ -73,6 +74,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe(args) => {
             logs::init(LogFormat::Text);
             probe_cmd::run(&args)
+        }
+        Command::Bots(args) => {
+            logs::init(LogFormat::Text);
+            bots_cmd::run(&args)
         }
         Command::Config(cmd) => {
             logs::init(LogFormat::Text);

@@ -335,6 +335,49 @@ async fn probe_command_gets_every_lane(backend: &str) {
     }
 }
 
+async fn bots_command_reports_every_lane(backend: &str) {
+    let gw = Gateway::start(backend, "bots", "");
+    let (addr, fingerprint) = (gw.addr.to_string(), gw.fingerprint.clone());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let json = dir.join(format!("e2e-bots-{backend}-{}.json", std::process::id()));
+    let html = dir.join(format!("e2e-bots-{backend}-{}.html", std::process::id()));
+    let (json_arg, html_arg) = (json.clone(), html.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_lanegate"))
+            .args(["bots", "--server", &addr, "--fingerprint", &fingerprint])
+            .args(["--clients", "4", "--duration", "2s", "--rate", "normal=2"])
+            .arg("--json")
+            .arg(&json_arg)
+            .arg("--report")
+            .arg(&html_arg)
+            .output()
+            .expect("lanegate bots runs")
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bots failed: {stdout}\n{}\ngateway log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("valid JSON");
+    for lane in ["critical", "high", "normal", "bulk"] {
+        let received = report["lanes"][lane]["received"].as_u64().unwrap_or(0);
+        assert!(received > 0, "no {lane} echoes came back: {report}");
+    }
+    assert!(
+        std::fs::read_to_string(&html)
+            .expect("the HTML report")
+            .contains("<svg")
+    );
+    let _ = std::fs::remove_file(json);
+    let _ = std::fs::remove_file(html);
+}
+
 async fn sigterm_drains_clients_and_exits_0(backend: &str) {
     // A stand-in for systemd's notification socket.
     let notify_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -529,6 +572,7 @@ on_both_backends!(
     handshake_and_echo_on_every_lane,
     bad_expired_and_forged_tickets_get_typed_close_codes,
     probe_command_gets_every_lane,
+    bots_command_reports_every_lane,
     sigterm_drains_clients_and_exits_0,
     rebinding_client_keeps_its_session,
     udp_garbage_does_not_hurt_the_gateway,
