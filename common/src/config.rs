@@ -112,6 +112,11 @@ pub struct GatewayConfig {
     /// Handshakes a source IP may make at once before the rate above
     /// applies. Default 20: a household or LAN party reconnecting together.
     pub handshake_burst: u32,
+    /// Source addresses whose handshake buckets each gateway core tracks at
+    /// once. Default 65536: far more than the addresses that reconnect
+    /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
+    /// spoofed flood fills it, untracked addresses share one bucket.
+    pub handshake_ips_tracked_max: usize,
     /// Time from the end of the QUIC handshake to the client's `Hello`
     /// before the connection is closed with HELLO_TIMEOUT, in ms. Default
     /// 5000: a client sends `Hello` in its first round trip, so this only
@@ -125,6 +130,18 @@ pub struct GatewayConfig {
     /// before connections are closed, in ms. Default 10000: tuned for
     /// clients that reconnect elsewhere within a few seconds.
     pub drain_timeout_ms: u64,
+    /// Longest a gateway core waits for packets before it looks at its
+    /// shard return rings (and its steering rings), in µs. Default 500: a
+    /// shard reply waits at most half a millisecond on an idle core, well
+    /// under one tick (33 ms at 30 Hz), for about 2000 wake-ups per second
+    /// per idle core. A busy core looks every loop turn anyway.
+    pub ring_poll_us: u64,
+    /// Packets that may wait in each ring between two gateway cores, for a
+    /// connection's packets that land on the wrong core (NAT rebinding).
+    /// Default 256: a few loop turns of one rebinding client's traffic,
+    /// at about 1.5 KiB per slot; more are dropped and counted (QUIC
+    /// retransmits them).
+    pub steer_slots_max: usize,
     /// Largest message (`type + payload`) accepted or sent in one QUIC
     /// datagram, in bytes. Default 1100, which leaves headroom under the
     /// hard limit of 1150 ([`DATAGRAM_MESSAGE_BYTES_LIMIT`]) for longer
@@ -157,9 +174,12 @@ impl Default for GatewayConfig {
             connections_max: 10_000,
             handshakes_per_ip_per_s: 10,
             handshake_burst: 20,
+            handshake_ips_tracked_max: 65_536,
             hello_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
             drain_timeout_ms: 10_000,
+            ring_poll_us: 500,
+            steer_slots_max: 256,
             datagram_message_bytes_max: 1100,
             stream_message_bytes_max: 16_384,
             cert_file: None,
@@ -662,6 +682,28 @@ impl Config {
             g.handshakes_per_ip_per_s.into(),
         )?;
         non_zero("gateway.handshake_burst", g.handshake_burst.into())?;
+        non_zero(
+            "gateway.handshake_ips_tracked_max",
+            g.handshake_ips_tracked_max as u64,
+        )?;
+        if !(1..=RING_POLL_US_MAX).contains(&g.ring_poll_us) {
+            return Err(ConfigError::invalid(
+                "gateway.ring_poll_us",
+                format!(
+                    "{} is outside 1-{RING_POLL_US_MAX}; longer delays shard replies on idle cores by that much",
+                    g.ring_poll_us
+                ),
+            ));
+        }
+        if !(2..=STEER_SLOTS_LIMIT).contains(&g.steer_slots_max) {
+            return Err(ConfigError::invalid(
+                "gateway.steer_slots_max",
+                format!(
+                    "{} is outside 2-{STEER_SLOTS_LIMIT} (each slot holds a whole packet)",
+                    g.steer_slots_max
+                ),
+            ));
+        }
         non_zero("gateway.hello_timeout_ms", g.hello_timeout_ms)?;
         non_zero("gateway.idle_timeout_ms", g.idle_timeout_ms)?;
         if g.hello_timeout_ms > g.idle_timeout_ms {
@@ -846,6 +888,12 @@ impl Config {
         Ok(())
     }
 }
+
+/// The longest `gateway.ring_poll_us`: 100 ms, three ticks at 30 Hz.
+const RING_POLL_US_MAX: u64 = 100_000;
+
+/// The most `gateway.steer_slots_max`: 64 Ki packets per core pair.
+const STEER_SLOTS_LIMIT: usize = 1 << 16;
 
 /// Socket buffers below this drop packets under any burst.
 const SOCKET_BUFFER_BYTES_MIN: usize = 64 << 10;
@@ -1142,5 +1190,32 @@ mod tests {
         c.gateway.cores = CoreSet::List(vec![0]);
         let p = c.core_plan(&HostInfo { cores: 1 });
         assert_eq!(p.shards, vec![0], "nothing free: share the gateway's cores");
+    }
+
+    #[test]
+    fn runtime_limits_are_checked_and_named() {
+        let host = HostInfo { cores: 2 };
+        let field = |edit: fn(&mut GatewayConfig)| {
+            let mut c = Config::default();
+            edit(&mut c.gateway);
+            c.validate(&host).err().map(|e| e.field().to_owned())
+        };
+        assert_eq!(field(|_| {}), None);
+        assert_eq!(
+            field(|g| g.ring_poll_us = 0).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.ring_poll_us = RING_POLL_US_MAX + 1).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.steer_slots_max = 1).as_deref(),
+            Some("gateway.steer_slots_max")
+        );
+        assert_eq!(
+            field(|g| g.handshake_ips_tracked_max = 0).as_deref(),
+            Some("gateway.handshake_ips_tracked_max")
+        );
     }
 }

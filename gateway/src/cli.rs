@@ -24,11 +24,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gateway (the default). For now: load and validate the
-    /// configuration, print what would run, and exit.
+    /// Run the gateway (the default): print the plan, serve until SIGTERM
+    /// or SIGINT, then drain (a second signal exits at once).
     Serve(ServeArgs),
     /// Mint a session ticket and print it on stdout.
     Ticket(TicketArgs),
+    /// Measure round-trip time and loss per lane against a running gateway
+    /// (diagnostic echo). Exits 0 only if every lane answered.
+    Probe(ProbeArgs),
+    /// Drive a gateway with a swarm of game-shaped bots (open loop) and
+    /// report per-lane round-trip times and loss.
+    Bots(BotsArgs),
     /// Print or check configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -83,6 +89,99 @@ pub struct TicketArgs {
     pub now: Option<u64>,
 }
 
+/// Flags of `lanegate probe`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("trust").required(true).args(["fingerprint", "insecure"])))]
+pub struct ProbeArgs {
+    /// The gateway's UDP address, e.g. `127.0.0.1:4433`.
+    #[arg(long, value_name = "ADDR")]
+    pub server: SocketAddr,
+    /// SHA-256 fingerprint of the gateway's certificate, as `lanegate serve`
+    /// prints it (`fingerprint ...`); `:` separators optional.
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate (development only: anyone on the path can
+    /// impersonate the gateway).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Echoes per lane.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub count: u32,
+    /// Time between rounds, e.g. `20ms`.
+    #[arg(long, value_name = "DURATION", default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Session ticket to present; without it one is minted with the public
+    /// dev key (accepted only by gateways without `[tickets]` keys).
+    #[arg(long, value_name = "TICKET")]
+    pub ticket: Option<String>,
+    /// Player of the minted dev ticket.
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 1,
+        conflicts_with = "ticket"
+    )]
+    pub player: u64,
+    /// Zone of the minted dev ticket.
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 1,
+        conflicts_with = "ticket"
+    )]
+    pub zone: u32,
+    /// Server name for TLS (SNI); any name works with a pinned fingerprint.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub server_name: String,
+}
+
+/// Flags of `lanegate bots`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("trust").args(["fingerprint", "insecure"])))]
+pub struct BotsArgs {
+    /// The server's UDP address, e.g. `127.0.0.1:4433`.
+    #[arg(long, value_name = "ADDR")]
+    pub server: SocketAddr,
+    /// SHA-256 fingerprint of the server's certificate, as `lanegate serve`
+    /// prints it.
+    #[arg(long, value_name = "SHA256")]
+    pub fingerprint: Option<String>,
+    /// Accept any certificate (development only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Concurrent bots, each its own QUIC session.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub clients: usize,
+    /// How long each bot plays, e.g. `30s`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Messages per second per bot in each lane, overriding the Arena shape:
+    /// `critical=30`, `high=20`, `normal=0.2`, `bulk=1`. Repeatable.
+    #[arg(long = "rate", value_name = "LANE=RATE")]
+    pub rates: Vec<String>,
+    /// An abusive extra load in one lane, per bot, e.g. `bulk=100`.
+    #[arg(long, value_name = "LANE=RATE")]
+    pub flood_lane: Option<String>,
+    /// New sessions per second while ramping up (0: all at once).
+    #[arg(long, value_name = "RATE", default_value_t = 50.0)]
+    pub connect_rate: f64,
+    /// Plain UDP datagrams instead of QUIC, for the `baseline-udp` reflector.
+    #[arg(long)]
+    pub udp: bool,
+    /// Runtime worker threads for the bots.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+    /// Write every figure as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report with per-lane latency plots.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Server name for TLS (SNI).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub server_name: String,
+}
+
 /// `lanegate config ...`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -111,6 +210,21 @@ mod tests {
         let cli = Cli::try_parse_from(["lanegate", "--listen", "127.0.0.1:1"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen, Some("127.0.0.1:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn probe_needs_a_way_to_trust_the_server() {
+        let base = ["lanegate", "probe", "--server", "127.0.0.1:4433"];
+        assert!(Cli::try_parse_from(base).is_err());
+        let insecure = [&base[..], &["--insecure"]].concat();
+        assert!(Cli::try_parse_from(insecure).is_ok());
+        let pinned = [&base[..], &["--fingerprint", "ab:cd"]].concat();
+        let cli = Cli::try_parse_from(pinned).unwrap();
+        let Some(Command::Probe(args)) = cli.command else {
+            panic!("probe parses as probe");
+        };
+        assert_eq!((args.count, args.player, args.zone), (10, 1, 1));
+        assert_eq!(args.interval, Duration::from_millis(20));
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //!
 //! `lanegate` (or `lanegate serve`) loads and validates the configuration,
 //! resolves cores, lane table and ticket keys into a [`serve::Plan`], and
-//! hands it to [`serve::run`]. Until the datapath lands (issue 4), `run`
-//! prints the plan and exits. `lanegate ticket` mints a ticket with the
-//! same key code the gateway verifies with; `lanegate config` prints and
-//! checks configuration files; `lanegate doctor` inspects the host.
+//! hands it to [`serve::run`], which prints the plan and serves until
+//! SIGTERM/SIGINT (see [`runtime`]). `lanegate ticket` mints a ticket with
+//! the same key code the gateway verifies with; `lanegate probe` measures a
+//! running gateway per lane; `lanegate config` prints and checks
+//! configuration files; `lanegate doctor` inspects the host.
 //!
 //! Exit codes: 0 success, 1 an IO or other runtime failure (such as an
 //! unreadable file), 2 invalid configuration or key, 64 a usage error
@@ -16,12 +17,15 @@
 //! errors, and this file decides only how to report them.
 #![forbid(unsafe_code)]
 
+mod bots_cmd;
 mod cli;
 mod config_cmd;
 mod doctor;
 mod load;
 mod logs;
 mod mint;
+mod probe_cmd;
+mod runtime;
 mod serve;
 
 use std::process::ExitCode;
@@ -66,6 +70,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ticket(args) => {
             logs::init(LogFormat::Text);
             mint::run(&args)
+        }
+        Command::Probe(args) => {
+            logs::init(LogFormat::Text);
+            probe_cmd::run(&args)
+        }
+        Command::Bots(args) => {
+            logs::init(LogFormat::Text);
+            bots_cmd::run(&args)
         }
         Command::Config(cmd) => {
             logs::init(LogFormat::Text);

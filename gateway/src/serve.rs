@@ -2,8 +2,8 @@
 //!
 //! [`Plan::new`] resolves everything start-up needs (cores, lane table,
 //! ticket keys) so that a bad key file fails before any socket opens.
-//! [`run`] is where the datapath (issue 4) will start the shard and gateway
-//! threads; until then it prints the plan and returns.
+//! [`run`] prints the plan and hands it to [`crate::runtime::run`], which
+//! starts the shard and gateway threads and serves until signalled.
 
 use std::fmt;
 
@@ -49,8 +49,8 @@ impl Plan {
     }
 }
 
-/// Runs the gateway described by `plan`. For now: reports the plan on
-/// stdout and returns.
+/// Runs the gateway described by `plan`: reports the plan on stdout, then
+/// serves until SIGTERM/SIGINT and a drain ([`crate::runtime`]).
 pub fn run(plan: &Plan) -> anyhow::Result<()> {
     if plan.uses_dev_key() {
         warn!("!!! NO TICKET KEYS CONFIGURED: using the built-in DEV key (id 0) !!!");
@@ -61,7 +61,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
     let findings = crate::doctor::evaluate(&facts, &plan.config, &plan.cores);
     info!("{}", crate::doctor::summary(&findings));
     print!("{plan}");
-    info!("the datapath is not built yet (issue 4); exiting after printing the plan");
+    crate::runtime::run(plan)?;
     Ok(())
 }
 
@@ -69,7 +69,7 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         let (g, s, t) = (&c.gateway, &c.shards, &c.tickets);
-        writeln!(f, "lanegate {} would serve:", env!("CARGO_PKG_VERSION"))?;
+        writeln!(f, "lanegate {} serves:", env!("CARGO_PKG_VERSION"))?;
         let row = |f: &mut fmt::Formatter<'_>, name: &str, value: fmt::Arguments<'_>| {
             writeln!(f, "  {name:<15}  {value}")
         };

@@ -1,15 +1,80 @@
 //! `lanegate serve` (and plain `lanegate`): loads, validates, prints the
-//! plan and exits 0, until the datapath lands.
+//! plan, serves (`listening ADDR`, `fingerprint HEX`) until SIGTERM, then
+//! drains and exits 0. Every test listens on an ephemeral loopback port.
 
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+/// Runs `lanegate ARGS` to completion (for commands that exit by themselves).
 fn lanegate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lanegate"))
         .args(args)
         .env_remove("RUST_LOG")
         .output()
         .expect("the lanegate binary runs")
+}
+
+/// Runs `lanegate ARGS` as a server: waits for its `fingerprint` line (it
+/// serves from then on), sends SIGTERM and collects everything. A process
+/// that neither serves nor exits within a minute is killed.
+fn serve(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the lanegate binary runs");
+    let pid = child.id().to_string();
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (done, pid) = (done.clone(), pid.clone());
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if done.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        })
+    };
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("stdout reads") == 0 {
+            break;
+        }
+        text.push_str(&line);
+        if line.starts_with("fingerprint ") {
+            let status = Command::new("kill").args(["-TERM", &pid]).status();
+            assert!(status.expect("kill runs").success());
+            break;
+        }
+    }
+    stdout.read_to_string(&mut text).expect("stdout reads");
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_end(&mut stderr)
+        .expect("stderr reads");
+    let status = child.wait().expect("waits");
+    done.store(true, Ordering::Relaxed);
+    let _ = watchdog.join();
+    assert!(status.signal().is_none(), "killed by {:?}", status.signal());
+    Output {
+        status,
+        stdout: text.into_bytes(),
+        stderr,
+    }
 }
 
 fn stdout(out: &Output) -> String {
@@ -20,6 +85,15 @@ fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("utf-8 stderr")
 }
 
+/// The plan: stdout before the `listening` line.
+fn plan(out: &Output) -> String {
+    let text = stdout(out);
+    text.split("listening ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn file(name: &str, text: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli_serve-{name}"));
     std::fs::write(&path, text).expect("the target tmp dir is writable");
@@ -27,12 +101,12 @@ fn file(name: &str, text: &str) -> PathBuf {
 }
 
 #[test]
-fn serve_with_defaults_prints_the_plan() {
-    let out = lanegate(&["serve"]);
+fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
+    let out = serve(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let plan = stdout(&out);
+    let plan = plan(&out);
     for want in [
-        "0.0.0.0:4433",
+        "127.0.0.1:0 (UDP, QUIC)",
         "gateway cores",
         "shard cores",
         "io backend",
@@ -44,31 +118,49 @@ fn serve_with_defaults_prints_the_plan() {
     ] {
         assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
     }
-    assert!(
-        stderr(&out).contains("DEV key"),
-        "warns loudly: {}",
-        stderr(&out)
-    );
+    let text = stdout(&out);
+    let listening = text
+        .lines()
+        .find_map(|l| l.strip_prefix("listening "))
+        .expect("a listening line");
+    let addr: std::net::SocketAddr = listening.parse().expect("an address");
+    assert_ne!(addr.port(), 0, "the real bound port");
+    let fingerprint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint "))
+        .expect("a fingerprint line");
+    assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    let logs = stderr(&out);
+    assert!(logs.contains("DEV key"), "warns loudly: {logs}");
+    assert!(logs.contains(&format!("listening on {addr}")), "{logs}");
+    assert!(logs.contains("drained; exiting"), "{logs}");
 }
 
 #[test]
 fn plain_lanegate_is_serve() {
-    let plain = lanegate(&[]);
-    let serve = lanegate(&["serve"]);
+    let plain = serve(&["--listen", "127.0.0.1:0"]);
+    let serve = serve(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(plain.status.code(), Some(0));
-    assert_eq!(stdout(&plain), stdout(&serve));
+    assert_eq!(plan(&plain), plan(&serve));
+    assert!(stdout(&plain).contains("\nlistening 127.0.0.1:"));
 }
 
 #[test]
 fn listen_flag_overrides_the_file() {
-    let config = file("listen.toml", "[gateway]\nlisten = \"127.0.0.1:5000\"\n");
+    let config = file("listen.toml", "[gateway]\nlisten = \"127.0.0.2:0\"\n");
     let config = config.to_str().expect("utf-8 tmp path");
-    let out = lanegate(&["serve", "--config", config]);
-    assert!(stdout(&out).contains("127.0.0.1:5000"), "{}", stdout(&out));
-    let out = lanegate(&["--config", config, "--listen", "127.0.0.1:6000"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = serve(&["serve", "--config", config]);
+    assert!(plan(&out).contains("127.0.0.2:0 (UDP"), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("127.0.0.1:6000 (UDP"),
+        stdout(&out).contains("listening 127.0.0.2:"),
+        "{}",
+        stdout(&out)
+    );
+    let out = serve(&["--config", config, "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(plan(&out).contains("127.0.0.1:0 (UDP"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("listening 127.0.0.1:"),
         "{}",
         stdout(&out)
     );
@@ -85,8 +177,10 @@ fn configured_keys_replace_the_dev_key() {
              [[tickets.keys]]\nid = 2\nsecret_file = {secret:?}\n"
         ),
     );
-    let out = lanegate(&[
+    let out = serve(&[
         "serve",
+        "--listen",
+        "127.0.0.1:0",
         "--config",
         config.to_str().expect("utf-8 tmp path"),
     ]);
@@ -116,8 +210,10 @@ fn invalid_config_exits_2() {
 #[test]
 fn json_logs_are_json() {
     let config = file("json.toml", "[observability]\nlog_format = \"json\"\n");
-    let out = lanegate(&[
+    let out = serve(&[
         "serve",
+        "--listen",
+        "127.0.0.1:0",
         "--config",
         config.to_str().expect("utf-8 tmp path"),
     ]);

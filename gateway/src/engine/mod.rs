@@ -22,7 +22,9 @@
 //!
 //! 1. For each received UDP datagram: [`Engine::handle_datagram`].
 //! 2. For each message from the shards' return rings:
-//!    [`Engine::handle_from_shard`] (give back the returned `PoolBuf`).
+//!    [`Engine::handle_from_shard`] (give back the returned `PoolBuf`), or
+//!    [`Engine::deliver`] when the ring reader lends entries by reference
+//!    and recycles their buffers itself (the shard crate's `GatewayPort`).
 //! 3. When the clock passes [`Engine::next_timeout`]: [`Engine::handle_timeouts`].
 //! 4. [`Engine::poll_transmit`] until `None`, sending each datagram.
 //! 5. Sleep until the next packet, ring entry or [`Engine::next_timeout`].
@@ -506,26 +508,35 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     /// of the zone's control streams. Returns the message's pool buffer, if
     /// it had one, for the caller to give back to its pool.
     pub fn handle_from_shard(&mut self, now: Instant, message: ToGateway) -> Option<PoolBuf> {
-        let _ = now;
+        self.deliver(now, &message);
         match message {
-            ToGateway::Unicast { session, body, .. } => {
-                match self.slot_of(session) {
-                    Some(idx) => {
-                        self.send_body(idx, body.ty, body.transport, body.payload.as_slice())
-                    }
-                    None => self.counters.unknown_session += 1,
-                }
+            ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } => {
                 body.payload.into_pooled()
             }
+            _ => None,
+        }
+    }
+
+    /// As [`Engine::handle_from_shard`], by reference: for a ring reader
+    /// that lends its entries and takes their buffers back itself (the
+    /// shard crate's `GatewayPort::poll`). The payload is copied into QUIC
+    /// (datagram) or the control stream's backlog before this returns.
+    pub fn deliver(&mut self, now: Instant, message: &ToGateway) {
+        let _ = now;
+        match message {
+            ToGateway::Unicast { session, body, .. } => match self.slot_of(*session) {
+                Some(idx) => self.send_body(idx, body.ty, body.transport, body.payload.as_slice()),
+                None => self.counters.unknown_session += 1,
+            },
             ToGateway::Broadcast { zone, body } => {
                 for idx in 0..self.slots.len() {
-                    if self.zone_of(idx) == Some(zone) {
+                    if self.zone_of(idx) == Some(*zone) {
                         self.send_body(idx, body.ty, body.transport, body.payload.as_slice());
                     }
                 }
-                body.payload.into_pooled()
             }
             ToGateway::ZoneReset { zone } => {
+                let zone = *zone;
                 let mut message = std::mem::take(&mut self.scratch);
                 let mut frame = std::mem::take(&mut self.scratch_frame);
                 message.clear();
@@ -543,12 +554,8 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
                 }
                 self.scratch = message;
                 self.scratch_frame = frame;
-                None
             }
-            _ => {
-                self.counters.unhandled_from_shard += 1;
-                None
-            }
+            _ => self.counters.unhandled_from_shard += 1,
         }
     }
 

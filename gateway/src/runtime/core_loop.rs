@@ -1,0 +1,426 @@
+//! One gateway core's thread: the loop that drives its engine.
+//!
+//! Each turn, in the order `engine`'s module doc prescribes:
+//!
+//! 1. receive a batch (waiting at most until the engine's next timer or
+//!    `gateway.ring_poll_us`, whichever is sooner, so shard replies never
+//!    wait longer than that on an idle core);
+//! 2. split GRO trains into packets; a packet whose connection id names
+//!    another core goes to that core's steering ring, the rest to the
+//!    engine;
+//! 3. feed the packets other cores steered here;
+//! 4. read the shards' return rings into the engine (at most
+//!    `shards.ring_slots_max` entries a turn);
+//! 5. run due timers;
+//! 6. send everything the engine has to send (GSO trains when the backend
+//!    supports them). With io_uring the sends are queued and reach the
+//!    kernel with the next receive, one syscall for both directions.
+//!
+//! When the stop flag rises the engine drains (`SERVER_DRAINING` to every
+//! client, new connections refused) and the loop runs on until the core has
+//! no connection left or `gateway.drain_timeout_ms` passes.
+//!
+//! Steady state allocates nothing here: the receive batch, the transmit
+//! buffer, the steering slots and the engine's arenas are all reused.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lanegate_common::config::Config;
+use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
+use lanegate_gateway::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
+use lanegate_gateway::sys::{self, BoundSocket, Ecn, IoLimits, RecvBatch, Transmit, UdpIo};
+use lanegate_shard::ShardConfig;
+use lanegate_shard::link::CoreEnds;
+use lanegate_shard::port::GatewayPort;
+use quinn_proto::EcnCodepoint;
+use tracing::{debug, info, warn};
+
+use super::sink::PortSink;
+use super::steer::SteerEnds;
+use super::{Ready, RuntimeError};
+
+/// Bytes reserved per GSO segment in the transmit buffer: an Ethernet MTU.
+const SEGMENT_BYTES: usize = 1500;
+
+/// Transmits (datagrams or GSO trains) sent per loop turn at most, so a
+/// burst of output cannot keep the core from receiving: eight receive
+/// batches' worth. What is left goes out next turn, which then does not
+/// wait for packets.
+const TRANSMITS_PER_TURN_MAX: usize = 256;
+
+/// Everything one core needs, moved onto its thread.
+pub struct CoreSetup {
+    /// Index among the gateway cores (the byte in its connection ids).
+    pub index: usize,
+    /// CPU to pin to, if known.
+    pub cpu: Option<usize>,
+    /// Its socket of the `SO_REUSEPORT` group.
+    pub socket: BoundSocket,
+    /// Its ends of the shard rings.
+    pub ends: CoreEnds,
+    /// The shard runtime's limits (the port's backlog and hold sizes).
+    pub shard_cfg: ShardConfig,
+    /// Its ends of the steering mesh.
+    pub steer: SteerEnds,
+    /// Its engine's parameters.
+    pub params: EngineParams,
+    /// The QUIC server configuration all cores share.
+    pub server: Arc<quinn_proto::ServerConfig>,
+    /// The whole configuration.
+    pub config: Arc<Config>,
+    /// Rises on the first SIGTERM/SIGINT.
+    pub term: Arc<AtomicBool>,
+    /// Where to say "serving" (or why not).
+    pub ready: Sender<Ready>,
+}
+
+type CoreEngine = Engine<GovernorAdmission, PortSink>;
+
+/// Runs the core until it has drained. Errors before serving are also sent
+/// on `ready`.
+pub fn run(setup: CoreSetup) -> Result<(), RuntimeError> {
+    let index = setup.index;
+    let ready = setup.ready.clone();
+    match start(setup) {
+        Ok((core, backend, addr)) => {
+            let _ = ready.send(Ok((index, addr, backend)));
+            drop(ready);
+            core.serve()
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let _ = ready.send(Err(e));
+            Err(RuntimeError::Core {
+                core: index,
+                message,
+            })
+        }
+    }
+}
+
+struct Core {
+    index: usize,
+    engine: CoreEngine,
+    io: Box<dyn UdpIo>,
+    batch: RecvBatch,
+    steer: SteerEnds,
+    term: Arc<AtomicBool>,
+    ring_poll: Duration,
+    drain_timeout: Duration,
+    /// Entries read from the shards' rings per turn, at most.
+    ring_reads_max: usize,
+    /// Steered-in packets handled per turn, at most.
+    steer_reads_max: usize,
+    /// The engine's next datagram, and one that `send_batch` could not take.
+    tx_buf: Vec<u8>,
+    tx_pending: Option<TxMeta>,
+    tx_blocked: u64,
+    /// Receives that failed for a passing reason (see [`is_transient`]).
+    recv_transient: u64,
+    /// The last turn stopped sending at [`TRANSMITS_PER_TURN_MAX`].
+    tx_more: bool,
+}
+
+#[derive(Clone, Copy)]
+struct TxMeta {
+    destination: SocketAddr,
+    ecn: Option<Ecn>,
+    size: usize,
+    segment_size: Option<usize>,
+    src_ip: Option<IpAddr>,
+}
+
+fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), RuntimeError> {
+    let CoreSetup {
+        index,
+        cpu,
+        socket,
+        ends,
+        shard_cfg,
+        steer,
+        params,
+        server,
+        config,
+        term,
+        ready: _,
+    } = setup;
+    if let Some(cpu) = cpu
+        && let Err(e) = sys::pin_current_thread(cpu)
+    {
+        warn!(core = index, cpu, "cannot pin the gateway thread: {e}");
+    }
+    socket.warn_if_clamped(index);
+    let limits = IoLimits::default();
+    let (io, backend) = sys::open(&config.gateway, index, socket, &limits)?;
+    let addr = io.local_addr();
+
+    let now = Instant::now();
+    let unix_now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // The admission table is indexed by the engine's connection slot:
+    // `connections_max` per core plus the engine's overflow slots.
+    let conn_slots_max = params.connections_max + OVERFLOW_SLOTS;
+    let admission = GovernorAdmission {
+        table: AdmissionTable::new(&config.lanes.limits, &config.admission, conn_slots_max, now)
+            .map_err(|e| RuntimeError::Admission(e.to_string()))?,
+        handshakes: HandshakeLimiter::new(
+            &config.gateway,
+            config.gateway.handshake_ips_tracked_max,
+            now,
+        )
+        .map_err(|e| RuntimeError::Admission(e.to_string()))?,
+    };
+    let sink = PortSink::new(GatewayPort::new(ends, &shard_cfg));
+    let engine = Engine::new(params, server, admission, sink, now, unix_now_s)?;
+    let segments = io.max_gso_segments().max(1);
+    let core = Core {
+        index,
+        engine,
+        batch: RecvBatch::for_limits(&limits),
+        io,
+        steer,
+        term,
+        ring_poll: Duration::from_micros(config.gateway.ring_poll_us),
+        drain_timeout: Duration::from_millis(config.gateway.drain_timeout_ms),
+        ring_reads_max: usize::try_from(config.shards.ring_slots_max).unwrap_or(usize::MAX),
+        steer_reads_max: config.gateway.steer_slots_max,
+        tx_buf: Vec::with_capacity(segments * SEGMENT_BYTES),
+        tx_pending: None,
+        tx_blocked: 0,
+        recv_transient: 0,
+        tx_more: false,
+    };
+    Ok((core, backend, addr))
+}
+
+impl Core {
+    fn serve(mut self) -> Result<(), RuntimeError> {
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if drain_deadline.is_none() && self.term.load(Ordering::Relaxed) {
+                self.engine.begin_drain(now);
+                drain_deadline = Some(now + self.drain_timeout);
+                info!(
+                    core = self.index,
+                    connections = self.engine.connections_open(),
+                    "draining"
+                );
+                // SERVER_DRAINING closes go out before the wait below.
+                self.send(now)?;
+            }
+            if let Some(deadline) = drain_deadline {
+                if self.engine.connections_open() == 0 {
+                    break;
+                }
+                if now >= deadline {
+                    warn!(
+                        core = self.index,
+                        connections = self.engine.connections_open(),
+                        "drain timeout: closing with connections still open"
+                    );
+                    break;
+                }
+            }
+            self.turn(drain_deadline)?;
+        }
+        let _ = self.io.flush();
+        self.report();
+        Ok(())
+    }
+
+    fn turn(&mut self, drain_deadline: Option<Instant>) -> Result<(), RuntimeError> {
+        let now = Instant::now();
+        let mut wait = self.ring_poll;
+        // One scan of the engine's timer table per turn: timers set while
+        // this turn's packets are handled are in the future, and the next
+        // turn's scan sees them.
+        let next_timeout = self.engine.next_timeout();
+        if let Some(t) = next_timeout {
+            wait = wait.min(t.saturating_duration_since(now));
+        }
+        if let Some(d) = drain_deadline {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        if self.tx_more {
+            wait = Duration::ZERO;
+        }
+        if let Err(e) = self.io.recv_batch(&mut self.batch, Some(wait)) {
+            if !is_transient(&e) {
+                return Err(self.io_error("receive", &e));
+            }
+            // A signal or a queued ICMP error: nothing was received.
+            self.recv_transient += 1;
+            debug!(core = self.index, error = %e, "receive interrupted");
+        }
+
+        let now = Instant::now();
+        let Self {
+            engine,
+            batch,
+            steer,
+            ..
+        } = self;
+        for d in batch.iter() {
+            let ecn = d.ecn.and_then(to_quinn_ecn);
+            for packet in d.segments() {
+                match steer.owner_elsewhere(packet) {
+                    Some(owner) => steer.send(owner, d.remote, d.local_ip, d.ecn, packet),
+                    None => engine.handle_datagram(now, d.remote, d.local_ip, ecn, packet),
+                }
+            }
+        }
+        steer.drain(self.steer_reads_max, |p| {
+            engine.handle_datagram(
+                now,
+                p.remote,
+                p.local_ip,
+                p.ecn.and_then(to_quinn_ecn),
+                p.data(),
+            );
+        });
+
+        if let Some(mut port) = self.engine.sink_mut().take_port() {
+            let engine = &mut self.engine;
+            port.poll(self.ring_reads_max, |_shard, message| {
+                engine.deliver(now, message);
+            });
+            self.engine.sink_mut().put_port(port);
+        }
+
+        if next_timeout.is_some_and(|t| t <= now) {
+            self.engine.handle_timeouts(now);
+        }
+        self.send(now)
+    }
+
+    /// Sends what the engine has, until it has nothing or the backend is
+    /// full (the rest waits for the next turn).
+    fn send(&mut self, now: Instant) -> Result<(), RuntimeError> {
+        let segments = self.io.max_gso_segments().max(1);
+        self.tx_more = false;
+        for _ in 0..=TRANSMITS_PER_TURN_MAX {
+            if let Some(meta) = self.tx_pending {
+                let contents = &self.tx_buf[..meta.size.min(self.tx_buf.len())];
+                let transmit = Transmit {
+                    destination: meta.destination,
+                    ecn: meta.ecn,
+                    contents,
+                    segment_size: meta.segment_size,
+                    src_ip: meta.src_ip,
+                };
+                let taken = self
+                    .io
+                    .send_batch(std::slice::from_ref(&transmit))
+                    .map_err(|e| self.io_error("send", &e))?;
+                if taken == 0 {
+                    self.tx_blocked += 1;
+                    return Ok(());
+                }
+                self.tx_pending = None;
+            }
+            let Some(t) = self.engine.poll_transmit(now, segments, &mut self.tx_buf) else {
+                return Ok(());
+            };
+            self.tx_pending = Some(TxMeta {
+                destination: t.destination,
+                ecn: t.ecn.map(from_quinn_ecn),
+                size: t.size,
+                segment_size: t.segment_size.filter(|&s| s < t.size),
+                src_ip: t.src_ip,
+            });
+        }
+        // The cap was reached with a transmit taken from the engine.
+        self.tx_more = true;
+        Ok(())
+    }
+
+    fn io_error(&self, what: &str, e: &std::io::Error) -> RuntimeError {
+        RuntimeError::Core {
+            core: self.index,
+            message: format!(
+                "{what} failed on the {} backend: {e}",
+                self.io.kind().name()
+            ),
+        }
+    }
+
+    fn report(&mut self) {
+        let lost = self
+            .engine
+            .sink_mut()
+            .port()
+            .map(GatewayPort::lost)
+            .unwrap_or_default();
+        let c = self.engine.counters();
+        let s = self.steer.counters;
+        info!(
+            core = self.index,
+            udp_in = c.udp_in,
+            sessions_opened = c.sessions_opened,
+            messages_to_shard = c.messages_to_shard,
+            datagrams_out = c.datagrams_out,
+            stream_messages_out = c.stream_messages_out,
+            tickets_bad = c.tickets_bad,
+            tickets_expired = c.tickets_expired,
+            refused = c.refused,
+            steered_out = s.out,
+            steered_in = s.r#in,
+            steer_dropped = s.full + s.oversize,
+            ring_lost = ?lost,
+            tx_blocked = self.tx_blocked,
+            recv_transient = self.recv_transient,
+            "gateway core stopped"
+        );
+        debug!(core = self.index, counters = ?c, "engine counters");
+    }
+}
+
+/// Receive errors that say nothing about the socket's health: a signal
+/// interrupted the wait, nothing was ready, or an ICMP error from an earlier
+/// send surfaced (a peer that went away). The loop goes on after them.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::Interrupted | K::WouldBlock | K::ConnectionRefused | K::ConnectionReset
+    )
+}
+
+fn to_quinn_ecn(ecn: Ecn) -> Option<EcnCodepoint> {
+    EcnCodepoint::from_bits(ecn.bits())
+}
+
+fn from_quinn_ecn(ecn: EcnCodepoint) -> Ecn {
+    match ecn {
+        EcnCodepoint::Ect0 => Ecn::Ect0,
+        EcnCodepoint::Ect1 => Ecn::Ect1,
+        EcnCodepoint::Ce => Ecn::Ce,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_and_peer_errors_do_not_stop_a_core() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_transient(&Error::from(ErrorKind::Interrupted)));
+        assert!(is_transient(&Error::from(ErrorKind::ConnectionRefused)));
+        assert!(!is_transient(&Error::from(ErrorKind::InvalidInput)));
+    }
+
+    #[test]
+    fn ecn_codepoints_convert_both_ways() {
+        for ecn in [Ecn::Ect0, Ecn::Ect1, Ecn::Ce] {
+            let q = to_quinn_ecn(ecn).unwrap();
+            assert_eq!(from_quinn_ecn(q), ecn);
+        }
+    }
+}
