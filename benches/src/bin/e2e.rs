@@ -1,1 +1,498 @@
-fn main() {}
+//! `e2e`: the gateway against the baseline servers, end to end, on this
+//! machine, as ratios measured in one run.
+//!
+//! ```sh
+//! cargo run --release -p lanegate-benches --bin e2e -- --quick
+//! ```
+//!
+//! Each server under test (`lanegate serve`, `baseline-quinn`,
+//! `baseline-udp`) runs alone, pinned to `--server-core` (default 0) with
+//! `taskset`; the bots run in this process on one thread pinned to
+//! `--bot-core` (default 1). Candidates are interleaved (A B C, B C A, C A B,
+//! …), every figure is the median of `--repeats` runs, and each server is
+//! started fresh for every run. Measured:
+//!
+//! - server CPU per echoed datagram (utime + stime from `/proc/PID/stat` over
+//!   the stretch with every bot connected ÷ replies received in it), at a
+//!   fixed offered load (`--rate`, messages per second in total, in the
+//!   critical lane) for each payload size and connection count;
+//! - critical-lane RTT p50/p99/p99.9 in the same runs;
+//! - RSS per connection (`VmRSS` after N connections minus before, ÷ N; the
+//!   connections send one message a second, so they stay open) and
+//!   handshakes per second (N connections offered at once, time until all
+//!   have a session), QUIC servers only;
+//! - lane isolation, lanegate only: critical p99 with and without a bulk
+//!   flood at 10× the bulk limit;
+//! - `bots_limited`: some run's send lag or bot-core load says the generator
+//!   could not keep up.
+//!
+//! Writes `target/bench/e2e.json` and `target/bench/e2e.md`. A server that
+//! cannot start (the gateway not built, say) gets `null` figures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use lanegate_benches::e2e::harness::{
+    RunOutcome, Server, ServerKind, ServerSpec, bots_limited, measure,
+};
+use lanegate_benches::e2e::procfs;
+use lanegate_benches::e2e::report::{E2eReport, RunRecord, fmt_value};
+use lanegate_benches::e2e::stats::rotation;
+use lanegate_client::bots::{BotsConfig, Flood};
+use lanegate_common::lanes::Lane;
+use lanegate_common::wire::Transport;
+
+/// Connections offered per second in the handshake runs: "at once", but
+/// spread over 0.1 ms steps so the server's socket buffer is not the test.
+const HANDSHAKE_OFFER_PER_S: f64 = 10_000.0;
+/// Connections ramp in the throughput runs.
+const RAMP_PER_S: f64 = 2_000.0;
+/// Bulk limit of the default configuration; the flood is 10× it.
+const BULK_LIMIT_PER_S: f64 = 10.0;
+
+struct Args {
+    quick: bool,
+    rate_total: f64,
+    repeats: usize,
+    out: PathBuf,
+    lanegate: Option<PathBuf>,
+    build: bool,
+    server_core: usize,
+    bot_core: usize,
+}
+
+/// What one invocation measures.
+struct Plan {
+    payloads: Vec<usize>,
+    conns: Vec<usize>,
+    duration: Duration,
+    idle_conns: Vec<usize>,
+    isolation_conns: usize,
+    isolation_duration: Duration,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let plan = if args.quick {
+        Plan {
+            payloads: vec![150],
+            conns: vec![100, 1000],
+            duration: Duration::from_secs(2),
+            idle_conns: vec![1000],
+            isolation_conns: 100,
+            isolation_duration: Duration::from_secs(2),
+        }
+    } else {
+        Plan {
+            payloads: vec![40, 150, 300],
+            conns: vec![100, 1000],
+            duration: Duration::from_secs(5),
+            idle_conns: vec![1000, 10_000],
+            isolation_conns: 100,
+            isolation_duration: Duration::from_secs(5),
+        }
+    };
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("the executable has a directory")?
+        .to_path_buf();
+    let exe = |name: &str| bin_dir.join(name);
+    let lanegate_exe = args.lanegate.clone().unwrap_or_else(|| exe("lanegate"));
+    if args.build {
+        build_missing(&[
+            (exe("baseline-quinn"), "lanegate-benches", "baseline-quinn"),
+            (exe("baseline-udp"), "lanegate-benches", "baseline-udp"),
+            (lanegate_exe.clone(), "lanegate-gateway", "lanegate"),
+        ]);
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let throughput_toml = args.out.join("e2e-lanegate-throughput.toml");
+    let isolation_toml = args.out.join("e2e-lanegate-isolation.toml");
+    std::fs::write(&throughput_toml, lanegate_config(args.server_core, true))?;
+    std::fs::write(&isolation_toml, lanegate_config(args.server_core, false))?;
+    let core = Some(args.server_core);
+    let lanegate_spec = |toml: &Path| ServerSpec {
+        kind: ServerKind::Lanegate,
+        exe: lanegate_exe.clone(),
+        args: vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--config".into(),
+            toml.display().to_string(),
+        ],
+        core,
+    };
+    let quinn = ServerSpec {
+        kind: ServerKind::Quinn,
+        exe: exe("baseline-quinn"),
+        args: vec![],
+        core,
+    };
+    let udp = ServerSpec {
+        kind: ServerKind::Udp,
+        exe: exe("baseline-udp"),
+        args: vec![],
+        core,
+    };
+
+    let mut setup = BTreeMap::new();
+    // Probe every server once: a missing one gets null figures, not a
+    // failed run.
+    let mut available = BTreeMap::new();
+    for spec in [&lanegate_spec(&throughput_toml), &quinn, &udp] {
+        let status = match Server::start(spec) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("missing: {e:#}"),
+        };
+        eprintln!("{}: {status}", spec.kind.name());
+        available.insert(spec.kind.name(), status == "ok");
+        setup.insert(format!("server.{}", spec.kind.name()), status);
+    }
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: args.bot_core }) {
+        eprintln!("could not pin the bots to core {}", args.bot_core);
+        setup.insert("bot_core_pinned".into(), "no".into());
+    }
+    let ticks_per_s = procfs::clock_ticks_per_s();
+    setup.insert(
+        "mode".into(),
+        if args.quick { "quick" } else { "full" }.into(),
+    );
+    setup.insert("server_core".into(), args.server_core.to_string());
+    setup.insert("bot_core".into(), args.bot_core.to_string());
+    setup.insert("repeats".into(), args.repeats.to_string());
+    setup.insert(
+        "offered_load".into(),
+        format!(
+            "{} msg/s total, critical lane datagrams, {}s per run, ramp {RAMP_PER_S}/s",
+            args.rate_total,
+            plan.duration.as_secs_f64()
+        ),
+    );
+    setup.insert("machine".into(), machine());
+    setup.insert(
+        "lanegate_config".into(),
+        "cores=[0] gateway+shard, io_backend auto, limits raised (throughput), \
+         defaults + abuse_drops_max raised (isolation)"
+            .into(),
+    );
+
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut any_limited = false;
+    let all = [ServerKind::Lanegate, ServerKind::Quinn, ServerKind::Udp];
+    let spec_of = |kind: ServerKind| match kind {
+        ServerKind::Lanegate => lanegate_spec(&throughput_toml),
+        ServerKind::Quinn => quinn.clone(),
+        ServerKind::Udp => udp.clone(),
+    };
+
+    // 1. CPU per echoed datagram and RTT at the fixed load.
+    for &payload in &plan.payloads {
+        for &conns in &plan.conns {
+            let case = format!("{payload}B/{conns}c");
+            for round in 0..args.repeats {
+                for i in rotation(all.len(), round) {
+                    let kind = all[i];
+                    let mut rec = record("cpu", kind, &case, round);
+                    if available[kind.name()] {
+                        let load = |mut cfg: BotsConfig| {
+                            cfg.clients = conns;
+                            cfg.duration = plan.duration;
+                            cfg.connect_rate_per_s = RAMP_PER_S;
+                            cfg.reply_deadline = Duration::from_millis(500);
+                            only_lane(&mut cfg, Lane::Critical, args.rate_total / conns as f64);
+                            cfg.lanes[Lane::Critical.index()].payload_bytes = payload;
+                            cfg
+                        };
+                        match run_one(
+                            &spec_of(kind),
+                            load,
+                            Duration::from_millis(100),
+                            ticks_per_s,
+                        ) {
+                            Ok(out) => {
+                                any_limited |= throughput_figures(&mut rec, &out);
+                            }
+                            Err(e) => rec.error = Some(format!("{e:#}")),
+                        }
+                    } else {
+                        rec.error = Some("server missing".into());
+                    }
+                    eprintln!("{}", line(&rec));
+                    runs.push(rec);
+                }
+            }
+        }
+    }
+
+    // 2. Memory per connection and handshakes per second (QUIC servers).
+    let quic = [ServerKind::Lanegate, ServerKind::Quinn];
+    for &n in &plan.idle_conns {
+        let case = n.to_string();
+        for round in 0..args.repeats {
+            for i in rotation(quic.len(), round) {
+                let kind = quic[i];
+                let mut rec = record("idle", kind, &case, round);
+                if available[kind.name()] {
+                    let load = |mut cfg: BotsConfig| {
+                        cfg.clients = n;
+                        cfg.connect_rate_per_s = HANDSHAKE_OFFER_PER_S;
+                        // Every bot must still be connected when the last
+                        // one arrives: a bot leaves after its last send.
+                        cfg.duration = Duration::from_secs_f64(3.0 + n as f64 / 500.0);
+                        cfg.reply_deadline = Duration::from_millis(500);
+                        only_lane(&mut cfg, Lane::Critical, 1.0);
+                        cfg.lanes[Lane::Critical.index()].payload_bytes = 8;
+                        cfg
+                    };
+                    match run_one(&spec_of(kind), load, Duration::from_millis(20), ticks_per_s) {
+                        Ok(out) => {
+                            let limited = bots_limited(&out);
+                            let peak = out.peak_connected;
+                            let per_conn = match (out.rss_before, out.rss_peak_connected) {
+                                (Some(a), Some(b)) if peak > 0 => {
+                                    Some((b as f64 - a as f64) / peak as f64)
+                                }
+                                _ => None,
+                            };
+                            let fig = &mut rec.figures;
+                            fig.insert("rss_per_conn_bytes".into(), per_conn);
+                            fig.insert(
+                                "handshakes_per_s".into(),
+                                out.all_connected_s.map(|s| n as f64 / s),
+                            );
+                            fig.insert("peak_connected".into(), Some(peak as f64));
+                            fig.insert("failed".into(), Some(out.report.failed as f64));
+                            fig.insert("bots_limited".into(), Some(f64::from(u8::from(limited))));
+                        }
+                        Err(e) => rec.error = Some(format!("{e:#}")),
+                    }
+                } else {
+                    rec.error = Some("server missing".into());
+                }
+                eprintln!("{}", line(&rec));
+                runs.push(rec);
+            }
+        }
+    }
+
+    // 3. Lane isolation, lanegate only: critical p99 without and with a
+    // bulk flood at 10× the bulk limit.
+    for round in 0..args.repeats {
+        for i in rotation(2, round) {
+            let flood = i == 1;
+            let case = if flood { "flood" } else { "noflood" };
+            let mut rec = record("isolation", ServerKind::Lanegate, case, round);
+            if available[ServerKind::Lanegate.name()] {
+                let load = |mut cfg: BotsConfig| {
+                    cfg.clients = plan.isolation_conns;
+                    cfg.duration = plan.isolation_duration;
+                    cfg.connect_rate_per_s = RAMP_PER_S;
+                    cfg.reply_deadline = Duration::from_millis(500);
+                    only_lane(&mut cfg, Lane::Critical, 30.0);
+                    if flood {
+                        cfg.flood = Some(Flood {
+                            lane: Lane::Bulk,
+                            rate_per_s: 10.0 * BULK_LIMIT_PER_S,
+                        });
+                    }
+                    cfg
+                };
+                match run_one(
+                    &lanegate_spec(&isolation_toml),
+                    load,
+                    Duration::from_millis(100),
+                    ticks_per_s,
+                ) {
+                    Ok(out) => {
+                        any_limited |= throughput_figures(&mut rec, &out);
+                        let bulk = &out.report.lanes.bulk;
+                        rec.figures
+                            .insert("bulk_sent".into(), Some(bulk.sent as f64));
+                        rec.figures
+                            .insert("bulk_received".into(), Some(bulk.received as f64));
+                    }
+                    Err(e) => rec.error = Some(format!("{e:#}")),
+                }
+            } else {
+                rec.error = Some("server missing".into());
+            }
+            eprintln!("{}", line(&rec));
+            runs.push(rec);
+        }
+    }
+
+    let report = E2eReport::summarise(runs, setup, any_limited);
+    report.write(&args.out)?;
+    println!("{}", report.to_markdown());
+    println!(
+        "wrote {} and {}",
+        args.out.join("e2e.json").display(),
+        args.out.join("e2e.md").display()
+    );
+    Ok(())
+}
+
+/// Starts a fresh server, runs the swarm `load` makes of its config, and
+/// stops the server.
+fn run_one(
+    spec: &ServerSpec,
+    load: impl FnOnce(BotsConfig) -> BotsConfig,
+    sample_every: Duration,
+    ticks_per_s: u64,
+) -> anyhow::Result<RunOutcome> {
+    let mut server = Server::start(spec)?;
+    let cfg = load(server.bots()?);
+    let out = measure(&server, cfg, sample_every, ticks_per_s)?;
+    if !server.alive() {
+        bail!("{} exited during the run", spec.kind.name());
+    }
+    Ok(out)
+}
+
+/// Sets every lane's rate to 0 except `lane`, a datagram lane at `rate`.
+fn only_lane(cfg: &mut BotsConfig, lane: Lane, rate: f64) {
+    for l in &mut cfg.lanes {
+        l.rate_per_s = 0.0;
+    }
+    let l = &mut cfg.lanes[lane.index()];
+    l.rate_per_s = rate;
+    l.transport = Transport::Datagram;
+}
+
+fn record(kind: &str, server: ServerKind, case: &str, round: usize) -> RunRecord {
+    RunRecord {
+        kind: kind.into(),
+        server: server.name().into(),
+        case: case.into(),
+        round,
+        ..RunRecord::default()
+    }
+}
+
+/// CPU, RTT, loss and generator figures of a throughput run; returns
+/// whether the generator was the limit.
+fn throughput_figures(rec: &mut RunRecord, out: &RunOutcome) -> bool {
+    let limited = bots_limited(out);
+    let critical = &out.report.lanes.critical;
+    let rtt = critical.rtt;
+    let fig = &mut rec.figures;
+    fig.insert("cpu_us_per_dgram".into(), out.cpu_us_per_dgram);
+    fig.insert("rtt_p50_us".into(), rtt.map(|r| r.p50_us as f64));
+    fig.insert("rtt_p99_us".into(), rtt.map(|r| r.p99_us as f64));
+    fig.insert("rtt_p999_us".into(), rtt.map(|r| r.p999_us as f64));
+    fig.insert("loss_percent".into(), Some(critical.loss_percent));
+    fig.insert("sent".into(), Some(critical.sent as f64));
+    fig.insert("send_lag_mean_us".into(), Some(critical.send_lag_mean_us));
+    fig.insert("bot_cpu_load".into(), out.bot_cpu_load);
+    fig.insert("failed".into(), Some(out.report.failed as f64));
+    fig.insert("bots_limited".into(), Some(f64::from(u8::from(limited))));
+    limited
+}
+
+/// One progress line per run, on stderr.
+fn line(rec: &RunRecord) -> String {
+    let mut s = format!("{} {} {} #{}:", rec.kind, rec.server, rec.case, rec.round);
+    for (k, v) in &rec.figures {
+        s.push_str(&format!(" {k}={}", fmt_value(*v)));
+    }
+    if let Some(e) = &rec.error {
+        s.push_str(&format!(" error={e}"));
+    }
+    s
+}
+
+/// The lanegate configuration under test: gateway and shard on one core,
+/// metrics off, handshake limits out of the way (every bot shares one
+/// address). `throughput` raises the critical lane's limit so admission
+/// passes the whole offered load; otherwise the lane limits are the
+/// defaults and only the abuse close is disabled, so a flood is dropped by
+/// admission for the whole run rather than closed.
+pub fn lanegate_config(core: usize, throughput: bool) -> String {
+    let mut toml = format!(
+        "[gateway]\ncores = [{core}]\nhandshakes_per_ip_per_s = 1000000\n\
+         handshake_burst = 1000000\nconnections_max = 20000\n\n\
+         [shards]\ncores = [{core}]\n\n\
+         [admission]\nabuse_drops_max = 1000000000\n\n\
+         [observability]\nmetrics_listen = \"off\"\n"
+    );
+    if throughput {
+        toml.push_str("\n[lanes.limits.critical]\nrate_per_s = 1000000\nburst = 1000000\n");
+    }
+    toml
+}
+
+/// Builds the binaries that are missing, with the cargo that runs us (if
+/// any). A failed build leaves the server missing.
+fn build_missing(bins: &[(PathBuf, &str, &str)]) {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return;
+    };
+    for (path, package, bin) in bins {
+        if path.exists() {
+            continue;
+        }
+        eprintln!("building {bin} (release)…");
+        let status = std::process::Command::new(&cargo)
+            .args(["build", "--release", "-p", package, "--bin", bin])
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("could not build {bin}; its figures will be missing");
+        }
+    }
+}
+
+/// CPU model, core count and load average, for the record.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    format!("{model}, {cpus} CPUs, loadavg at start {}", load.join(" "))
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        quick: false,
+        rate_total: 5_000.0,
+        repeats: 3,
+        out: PathBuf::from("target/bench"),
+        lanegate: None,
+        build: true,
+        server_core: 0,
+        bot_core: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--quick" => args.quick = true,
+            "--rate" => args.rate_total = value()?.parse().context("--rate")?,
+            "--repeats" => args.repeats = value()?.parse().context("--repeats")?,
+            "--out" => args.out = value()?.into(),
+            "--lanegate" => args.lanegate = Some(value()?.into()),
+            "--no-build" => args.build = false,
+            "--server-core" => args.server_core = value()?.parse().context("--server-core")?,
+            "--bot-core" => args.bot_core = value()?.parse().context("--bot-core")?,
+            "-h" | "--help" => {
+                println!(
+                    "e2e [--quick] [--rate MSG_PER_S] [--repeats N] [--out DIR] \
+                     [--lanegate PATH] [--no-build] [--server-core N] [--bot-core N]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown flag {other}; see --help"),
+        }
+    }
+    if args.repeats == 0 || args.rate_total <= 0.0 {
+        bail!("--repeats and --rate must be above zero");
+    }
+    Ok(args)
+}

@@ -7,6 +7,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::stats::{median, ratio};
+
+/// The case the headline CPU and RTT ratios use.
+pub const HEADLINE_CASE: &str = "150B/1000c";
+/// The connection count the headline memory and handshake ratios use.
+pub const HEADLINE_IDLE: usize = 1000;
+
 /// The headline ratios of the issue; `None` (JSON `null`) where a figure is
 /// missing, e.g. the gateway did not start.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -60,6 +67,66 @@ pub struct E2eReport {
 }
 
 impl E2eReport {
+    /// Medians per `figure.server.case` over the rounds, and the headline.
+    pub fn summarise(
+        runs: Vec<RunRecord>,
+        setup: BTreeMap<String, String>,
+        bots_limited: bool,
+    ) -> Self {
+        let mut groups: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+        for r in &runs {
+            for (k, v) in &r.figures {
+                groups
+                    .entry(format!("{k}.{}.{}", r.server, r.case))
+                    .or_default()
+                    .push(*v);
+            }
+        }
+        let medians: BTreeMap<String, Option<f64>> =
+            groups.iter().map(|(k, v)| (k.clone(), median(v))).collect();
+        let m = |figure: &str, server: &str, case: &str| {
+            medians
+                .get(&format!("{figure}.{server}.{case}"))
+                .copied()
+                .flatten()
+        };
+        let (lg, qn, ud) = ("lanegate", "baseline-quinn", "baseline-udp");
+        let idle = HEADLINE_IDLE.to_string();
+        let headline = Headline {
+            cpu_per_dgram_ratio_vs_quinn: ratio(
+                m("cpu_us_per_dgram", lg, HEADLINE_CASE),
+                m("cpu_us_per_dgram", qn, HEADLINE_CASE),
+            ),
+            cpu_per_dgram_ratio_vs_udp: ratio(
+                m("cpu_us_per_dgram", lg, HEADLINE_CASE),
+                m("cpu_us_per_dgram", ud, HEADLINE_CASE),
+            ),
+            rtt_p99_ratio_vs_quinn: ratio(
+                m("rtt_p99_us", lg, HEADLINE_CASE),
+                m("rtt_p99_us", qn, HEADLINE_CASE),
+            ),
+            mem_per_conn_ratio_vs_quinn: ratio(
+                m("rss_per_conn_bytes", lg, &idle),
+                m("rss_per_conn_bytes", qn, &idle),
+            ),
+            handshakes_per_s_ratio_vs_quinn: ratio(
+                m("handshakes_per_s", lg, &idle),
+                m("handshakes_per_s", qn, &idle),
+            ),
+            critical_p99_flood_ratio: ratio(
+                m("rtt_p99_us", lg, "flood"),
+                m("rtt_p99_us", lg, "noflood"),
+            ),
+            bots_limited,
+        };
+        Self {
+            headline,
+            medians,
+            setup,
+            runs,
+        }
+    }
+
     /// Pretty JSON. Missing numbers are `null`; non-finite ones too.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("plain data serialises")
