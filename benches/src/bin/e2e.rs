@@ -81,10 +81,10 @@ fn main() -> anyhow::Result<()> {
         Plan {
             payloads: vec![150],
             conns: vec![100, 1000],
-            duration: Duration::from_secs(2),
+            duration: Duration::from_millis(1500),
             idle_conns: vec![1000],
             isolation_conns: 100,
-            isolation_duration: Duration::from_secs(2),
+            isolation_duration: Duration::from_millis(1500),
         }
     } else {
         Plan {
@@ -201,8 +201,9 @@ fn main() -> anyhow::Result<()> {
                     if available[kind.name()] {
                         let load = |mut cfg: BotsConfig| {
                             cfg.clients = conns;
-                            cfg.duration = plan.duration;
                             cfg.connect_rate_per_s = RAMP_PER_S;
+                            // Every bot plays through the measured stretch.
+                            cfg.duration = cfg.ramp() + Duration::from_secs(1) + plan.duration;
                             cfg.reply_deadline = Duration::from_millis(500);
                             only_lane(&mut cfg, Lane::Critical, args.rate_total / conns as f64);
                             cfg.lanes[Lane::Critical.index()].payload_bytes = payload;
@@ -243,7 +244,7 @@ fn main() -> anyhow::Result<()> {
                         cfg.connect_rate_per_s = HANDSHAKE_OFFER_PER_S;
                         // Every bot must still be connected when the last
                         // one arrives: a bot leaves after its last send.
-                        cfg.duration = Duration::from_secs_f64(3.0 + n as f64 / 500.0);
+                        cfg.duration = Duration::from_secs_f64(2.0 + n as f64 / 250.0);
                         cfg.reply_deadline = Duration::from_millis(500);
                         only_lane(&mut cfg, Lane::Critical, 1.0);
                         cfg.lanes[Lane::Critical.index()].payload_bytes = 8;
@@ -270,6 +271,10 @@ fn main() -> anyhow::Result<()> {
                             fig.insert("peak_connected".into(), Some(peak as f64));
                             fig.insert("failed".into(), Some(out.report.failed as f64));
                             fig.insert("bots_limited".into(), Some(f64::from(u8::from(limited))));
+                            fig.insert(
+                                "bot_cpu_load_connecting".into(),
+                                out.bot_cpu_load_connecting,
+                            );
                         }
                         Err(e) => rec.error = Some(format!("{e:#}")),
                     }
@@ -292,8 +297,8 @@ fn main() -> anyhow::Result<()> {
             if available[ServerKind::Lanegate.name()] {
                 let load = |mut cfg: BotsConfig| {
                     cfg.clients = plan.isolation_conns;
-                    cfg.duration = plan.isolation_duration;
                     cfg.connect_rate_per_s = RAMP_PER_S;
+                    cfg.duration = cfg.ramp() + Duration::from_secs(1) + plan.isolation_duration;
                     cfg.reply_deadline = Duration::from_millis(500);
                     only_lane(&mut cfg, Lane::Critical, 30.0);
                     if flood {

@@ -226,6 +226,9 @@ pub struct RunOutcome {
     pub cpu_us_per_dgram: Option<f64>,
     /// Bot-side CPU use over the steady stretch (1.0 = one core).
     pub bot_cpu_load: Option<f64>,
+    /// Bot-side CPU use from the first sample until the connection peak
+    /// (the handshakes).
+    pub bot_cpu_load_connecting: Option<f64>,
 }
 
 /// The indices of the steady stretch: from the first sample with at least
@@ -257,7 +260,10 @@ pub fn measure(
     cfg.progress_interval = sample_every;
     let pid = server.pid();
     let clients = cfg.clients as u64;
-    let steady_until = (cfg.ramp() + cfg.duration).as_secs_f64();
+    // The first bot starts at once and stops sending `duration` after its
+    // session starts: past that, the offered load falls off. Callers make
+    // `duration` longer than the ramp so the stretch exists.
+    let steady_until = cfg.duration.as_secs_f64();
     let rss_before = procfs::rss_bytes(&pid);
     let mut samples = Vec::new();
     let mut peak_connected = 0;
@@ -294,8 +300,16 @@ pub fn measure(
         let wall = b.elapsed_s - a.elapsed_s;
         (wall > 0.0).then(|| ticks as f64 / ticks_per_s as f64 / wall)
     });
+    let peak_at = samples.iter().position(|s| s.connected >= peak_connected);
+    let bot_cpu_load_connecting = peak_at.and_then(|b| {
+        let (a, b) = (samples.first()?, &samples[b]);
+        let ticks = b.bot_ticks?.checked_sub(a.bot_ticks?)?;
+        let wall = b.elapsed_s - a.elapsed_s;
+        (wall > 0.0).then(|| ticks as f64 / ticks_per_s as f64 / wall)
+    });
     Ok(RunOutcome {
         report,
+        bot_cpu_load_connecting,
         samples,
         rss_before,
         rss_peak_connected,
@@ -321,5 +335,6 @@ pub fn bots_limited(outcome: &RunOutcome) -> bool {
         .all()
         .iter()
         .any(|l| l.sent > 0 && l.send_lag_mean_us > SEND_LAG_LIMITED_US);
-    lagging || outcome.bot_cpu_load.is_some_and(|l| l > 0.9)
+    let busy = |load: Option<f64>| load.is_some_and(|l| l > 0.9);
+    lagging || busy(outcome.bot_cpu_load) || busy(outcome.bot_cpu_load_connecting)
 }
