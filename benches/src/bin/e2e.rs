@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
                             cfg.clients = conns;
                             cfg.connect_rate_per_s = RAMP_PER_S;
                             // Every bot plays through the measured stretch.
-                            cfg.duration = cfg.ramp() + Duration::from_secs(1) + plan.duration;
+                            cfg.duration = cfg.ramp() + Duration::from_millis(500) + plan.duration;
                             cfg.reply_deadline = Duration::from_millis(500);
                             only_lane(&mut cfg, Lane::Critical, args.rate_total / conns as f64);
                             cfg.lanes[Lane::Critical.index()].payload_bytes = payload;
@@ -244,7 +244,7 @@ fn main() -> anyhow::Result<()> {
                         cfg.connect_rate_per_s = HANDSHAKE_OFFER_PER_S;
                         // Every bot must still be connected when the last
                         // one arrives: a bot leaves after its last send.
-                        cfg.duration = Duration::from_secs_f64(2.0 + n as f64 / 250.0);
+                        cfg.duration = Duration::from_secs_f64(2.0 + n as f64 / 400.0);
                         cfg.reply_deadline = Duration::from_millis(500);
                         only_lane(&mut cfg, Lane::Critical, 1.0);
                         cfg.lanes[Lane::Critical.index()].payload_bytes = 8;
@@ -252,7 +252,9 @@ fn main() -> anyhow::Result<()> {
                     };
                     match run_one(&spec_of(kind), load, Duration::from_millis(20), ticks_per_s) {
                         Ok(out) => {
-                            let limited = bots_limited(&out);
+                            let limited = bots_limited(&out)
+                                || out.bot_cpu_load_connecting.is_some_and(|l| l > 0.9);
+                            any_limited |= limited;
                             let peak = out.peak_connected;
                             let per_conn = match (out.rss_before, out.rss_peak_connected) {
                                 (Some(a), Some(b)) if peak > 0 => {
@@ -298,7 +300,8 @@ fn main() -> anyhow::Result<()> {
                 let load = |mut cfg: BotsConfig| {
                     cfg.clients = plan.isolation_conns;
                     cfg.connect_rate_per_s = RAMP_PER_S;
-                    cfg.duration = cfg.ramp() + Duration::from_secs(1) + plan.isolation_duration;
+                    cfg.duration =
+                        cfg.ramp() + Duration::from_millis(500) + plan.isolation_duration;
                     cfg.reply_deadline = Duration::from_millis(500);
                     only_lane(&mut cfg, Lane::Critical, 30.0);
                     if flood {
@@ -463,7 +466,11 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("model name"))
         .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
         .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    // Not `available_parallelism`: that honours this thread's pinning.
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     format!("{model}, {cpus} CPUs, loadavg at start {}", load.join(" "))

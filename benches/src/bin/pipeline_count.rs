@@ -4,15 +4,16 @@
 //! ```sh
 //! cargo build --release -p lanegate-benches --bin pipeline-count
 //! valgrind --tool=callgrind --callgrind-out-file=target/bench/pipeline.cg \
-//!     --toggle-collect='*Pipeline::full_batch*' --toggle-collect='*Pipeline::bare_batch*' \
 //!     target/release/pipeline-count 2000
-//! callgrind_annotate target/bench/pipeline.cg | grep batch
+//! callgrind_annotate --inclusive=yes target/bench/pipeline.cg | grep _batch
 //! ```
 //!
-//! Each kernel runs `BATCHES` (argument, default 2000) batches of 64 after a
-//! warm-up of the same size; per message instructions are the kernel's
-//! inclusive Ir ÷ (2 × BATCHES × 64), since the warm-up is collected too.
-//! The binary prints the message counts so the division is explicit.
+//! Each kernel runs 2 × `BATCHES` (argument, default 2000) batches of 64;
+//! per message instructions are the kernel's inclusive Ir (the
+//! `Pipeline::full_batch` / `Pipeline::bare_batch` lines) ÷ the message
+//! count this binary prints. Both kernels are `#[inline(never)]`, so
+//! callgrind attributes every instruction of a batch to them; the table
+//! set-up is outside both.
 
 use std::hint::black_box;
 

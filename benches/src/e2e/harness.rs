@@ -325,9 +325,11 @@ pub fn measure(
 /// has 1 ms granularity, so a keeping-up generator shows 0.5–1.5 ms.
 pub const SEND_LAG_LIMITED_US: f64 = 5_000.0;
 
-/// Did the generator fall behind? Mean send lag over
-/// [`SEND_LAG_LIMITED_US`] in a lane that sent, or the bot core above 90 %
-/// busy.
+/// Did the generator fall behind in the measured stretch? Mean send lag
+/// over [`SEND_LAG_LIMITED_US`] in a lane that sent, or the bot core above
+/// 90 % busy over the steady stretch (throughput runs) or while connecting
+/// (handshake runs, which have no steady stretch). The bots are always busy
+/// while a throughput run connects; that stretch is not measured.
 pub fn bots_limited(outcome: &RunOutcome) -> bool {
     let lagging = outcome
         .report
@@ -336,5 +338,6 @@ pub fn bots_limited(outcome: &RunOutcome) -> bool {
         .iter()
         .any(|l| l.sent > 0 && l.send_lag_mean_us > SEND_LAG_LIMITED_US);
     let busy = |load: Option<f64>| load.is_some_and(|l| l > 0.9);
-    lagging || busy(outcome.bot_cpu_load) || busy(outcome.bot_cpu_load_connecting)
+    let load = outcome.bot_cpu_load.or(outcome.bot_cpu_load_connecting);
+    lagging || busy(load)
 }
