@@ -437,8 +437,15 @@ async fn rebinding_client_keeps_its_session(backend: &str) {
     // either core, and those on the wrong one must be steered back.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let two_cores = cores >= 2;
-    let extra = if two_cores { "cores = [0, 1]" } else { "" };
-    let mut gw = Gateway::start(backend, "rebind", extra);
+    let cores_line = if two_cores { "cores = [0, 1]\n" } else { "" };
+    // Echo rounds come back within milliseconds, so the test would outrun
+    // the default normal and bulk limits (burst 20); limits are not what it
+    // tests.
+    let extra = format!(
+        "{cores_line}[lanes.limits.normal]\nrate_per_s = 10000\nburst = 10000\n\
+         [lanes.limits.bulk]\nrate_per_s = 10000\nburst = 10000\n"
+    );
+    let mut gw = Gateway::start(backend, "rebind", &extra);
     let mut client = connect(gw.options(&dev_ticket(4))).await.expect("welcome");
     let session = client.info().session;
     datagram_echo_with_retries(&mut client, 10).await;

@@ -772,7 +772,7 @@ fn a_message_pass_replies_between_ticks_without_ticking() {
         &[7; 8],
     )
     .unwrap();
-    h.clock.advance(std::time::Duration::from_micros(500));
+    h.clock.advance(Duration::from_micros(500));
     h.shards[0].run_messages(&h.clock);
     h.poll();
     let got = h.take(0);
