@@ -17,5 +17,6 @@
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod steer;
 #[allow(unsafe_code)]
 pub mod sys;

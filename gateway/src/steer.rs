@@ -21,8 +21,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use lanegate_gateway::engine::cid::{CID_BYTES, owner_of};
-use lanegate_gateway::sys::Ecn;
+use crate::engine::cid::{CID_BYTES, owner_of};
+use crate::sys::Ecn;
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
