@@ -13,6 +13,10 @@
 //!   allowed `unsafe`, and every `unsafe` block there carries a `// SAFETY:`
 //!   comment.
 //!
+//! Between the two, [`steer`] hands packets that reach the wrong gateway
+//! core (after a client's address changed) to the core that owns their
+//! connection, over preallocated rings.
+//!
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![deny(unsafe_code)]
 
