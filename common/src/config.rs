@@ -407,13 +407,17 @@ pub struct ShardsConfig {
     /// `[shards.lane_budget_per_tick]`: messages a shard takes from each
     /// lane per tick, so a flood in one lane cannot starve the others.
     pub lane_budget_per_tick: LaneBudgets,
-    /// Most zones one shard owns. Default 512: at the default budget, about
-    /// 40 µs of game logic per zone per tick.
-    pub zones_max: u32,
+    /// Between ticks, how often a shard hands newly arrived messages to its
+    /// game and sends what it replied, in µs; 0 = only at ticks. Default 500:
+    /// a reply that needs no simulation step (an echo, an ack, chat) leaves
+    /// within half a millisecond instead of waiting up to a tick (33 ms at
+    /// 30 Hz); costs an idle shard 2000 wake-ups a second. Must be below the
+    /// tick period.
+    pub message_pass_us: u32,
     /// The game logic shards run. Default `"demo"`.
     pub game: GameKind,
-    /// The watchdog declares a shard stalled (and restarts its zones) when a
-    /// tick has not finished for this long, in ms. Default 1000: 30 ticks at
+    /// The watchdog reports a shard stalled (in its health, and in the log)
+    /// when a tick has not finished for this long, in ms. Default 1000: 30 ticks at
     /// 30 Hz, far beyond any overrun, short enough that players notice little.
     pub stall_after_ms: u64,
 }
@@ -426,7 +430,7 @@ impl Default for ShardsConfig {
             tick_budget_us: 20_000,
             ring_slots_max: 4096,
             lane_budget_per_tick: LaneBudgets::default(),
-            zones_max: 512,
+            message_pass_us: 500,
             game: GameKind::Demo,
             stall_after_ms: 1_000,
         }
@@ -875,7 +879,15 @@ impl Config {
                 ));
             }
         }
-        non_zero("shards.zones_max", s.zones_max.into())?;
+        if s.message_pass_us >= period_us {
+            return Err(ConfigError::invalid(
+                "shards.message_pass_us",
+                format!(
+                    "{} us is not below the tick period of {period_us} us; lower it, or set 0 to hand messages to the game only at ticks",
+                    s.message_pass_us
+                ),
+            ));
+        }
         if s.stall_after_ms.saturating_mul(1000) <= u64::from(period_us) {
             return Err(ConfigError::invalid(
                 "shards.stall_after_ms",

@@ -77,7 +77,6 @@ fn counts_and_rates_are_non_zero() {
         ),
         ("[shards]\ntick_budget_us = 0", "shards.tick_budget_us"),
         ("[shards]\nring_slots_max = 0", "shards.ring_slots_max"),
-        ("[shards]\nzones_max = 0", "shards.zones_max"),
     ] {
         assert_eq!(
             invalid(text),
@@ -264,9 +263,9 @@ fn watchdog_outlasts_a_tick() {
 
 #[test]
 fn errors_expose_their_field() {
-    let c = Config::from_toml_str("[shards]\nzones_max = 0").unwrap();
+    let c = Config::from_toml_str("[shards]\nmessage_pass_us = 40000").unwrap();
     assert_eq!(
         c.validate(&TWO_CORES).unwrap_err().field(),
-        "shards.zones_max"
+        "shards.message_pass_us"
     );
 }

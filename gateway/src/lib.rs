@@ -13,9 +13,14 @@
 //!   allowed `unsafe`, and every `unsafe` block there carries a `// SAFETY:`
 //!   comment.
 //!
+//! Between the two, [`steer`] hands packets that reach the wrong gateway
+//! core (after a client's address changed) to the core that owns their
+//! connection, over preallocated rings.
+//!
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![deny(unsafe_code)]
 
 pub mod engine;
+pub mod steer;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -90,11 +90,11 @@ impl fmt::Display for Plan {
             f,
             "game",
             format_args!(
-                "{} at {} Hz, tick budget {} us, {} zones per shard, watchdog {} ms",
+                "{} at {} Hz, tick budget {} us, messages every {} us between ticks, watchdog {} ms",
                 s.game.name(),
                 s.tick_rate_hz,
                 s.tick_budget_us,
-                s.zones_max,
+                s.message_pass_us,
                 s.stall_after_ms
             ),
         )?;

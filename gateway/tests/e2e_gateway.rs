@@ -437,8 +437,15 @@ async fn rebinding_client_keeps_its_session(backend: &str) {
     // either core, and those on the wrong one must be steered back.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let two_cores = cores >= 2;
-    let extra = if two_cores { "cores = [0, 1]" } else { "" };
-    let mut gw = Gateway::start(backend, "rebind", extra);
+    let cores_line = if two_cores { "cores = [0, 1]\n" } else { "" };
+    // Echo rounds come back within milliseconds, so the test would outrun
+    // the default normal and bulk limits (burst 20); limits are not what it
+    // tests.
+    let extra = format!(
+        "{cores_line}[lanes.limits.normal]\nrate_per_s = 10000\nburst = 10000\n\
+         [lanes.limits.bulk]\nrate_per_s = 10000\nburst = 10000\n"
+    );
+    let mut gw = Gateway::start(backend, "rebind", &extra);
     let mut client = connect(gw.options(&dev_ticket(4))).await.expect("welcome");
     let session = client.info().session;
     datagram_echo_with_retries(&mut client, 10).await;
@@ -518,6 +525,61 @@ async fn udp_garbage_does_not_hurt_the_gateway(backend: &str) {
     client.close().await;
 }
 
+/// Malformed stream frames from an established session close that session
+/// with `PROTOCOL_VIOLATION` (the stream cannot be resynchronised), and
+/// malformed game datagrams are dropped while it stays up; other sessions
+/// and the process are untouched.
+async fn malformed_frames_close_the_session_and_nothing_else(backend: &str) {
+    let gw = Gateway::start(backend, "frames", "");
+    let mut bystander = connect(gw.options(&dev_ticket(60))).await.expect("welcome");
+
+    // Datagrams that are not messages: dropped, the session stays up.
+    let mut client = connect(gw.options(&dev_ticket(61))).await.expect("welcome");
+    for junk in [&[][..], &[0x1f][..], &[0x00, 0x7f, 1, 2][..]] {
+        client
+            .connection()
+            .send_datagram(bytes::Bytes::copy_from_slice(junk))
+            .expect("datagram sent");
+    }
+    echo_every_lane(&mut client, Transport::Datagram, 61).await;
+
+    // Frames of impossible lengths on a unidirectional stream.
+    for (i, frame) in [
+        &[0x00u8][..],
+        &[0x01, 0x1f][..],
+        &[0x80, 0x10, 0x00, 0x00][..],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut client = connect(gw.options(&dev_ticket(70 + i as u64)))
+            .await
+            .expect("welcome");
+        let mut uni = client.connection().open_uni().await.expect("a uni stream");
+        uni.write_all(frame).await.expect("written");
+        let _ = uni.finish();
+        let closed = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            loop {
+                match client.recv().await {
+                    Ok(_) => continue,
+                    Err(e) => break e,
+                }
+            }
+        })
+        .await
+        .expect("the gateway closes the session");
+        assert_eq!(
+            closed.closed().map(|c| c.code),
+            Some(CloseCode::ProtocolViolation),
+            "frame {frame:02x?}: {closed:?}"
+        );
+    }
+
+    echo_every_lane(&mut bystander, Transport::Stream, 62).await;
+    bystander.close().await;
+    client.close().await;
+}
+
 async fn many_clients_each_get_their_own_echoes(backend: &str) {
     // The plain echo game this time; 16 clients stay within the handshake
     // burst one source address gets (20).
@@ -576,5 +638,6 @@ on_both_backends!(
     sigterm_drains_clients_and_exits_0,
     rebinding_client_keeps_its_session,
     udp_garbage_does_not_hurt_the_gateway,
+    malformed_frames_close_the_session_and_nothing_else,
     many_clients_each_get_their_own_echoes,
 );

@@ -187,6 +187,21 @@ impl<G: Game> Shard<G> {
         }
     }
 
+    /// A message pass between ticks: takes what the rings hold, hands it to
+    /// the game in lane order with the same per-lane budgets as a tick, and
+    /// flushes what the game sent, without advancing the simulation
+    /// (`Game::on_tick` is not called and the tick count does not move).
+    /// Replies that need no simulation step leave at once instead of waiting
+    /// for the next tick. Watched by the stall watchdog like a tick.
+    pub fn run_messages(&mut self, clock: &impl Clock) {
+        self.health.tick_started(clock.now());
+        self.intake();
+        self.handle_messages();
+        self.finish_drains();
+        self.flush();
+        self.health.tick_ended();
+    }
+
     /// Builds the health snapshot, publishes it and returns it.
     pub fn publish_health(&mut self) -> ShardHealth {
         let (p50, p99, max) = self.stats.percentiles();

@@ -43,6 +43,7 @@ pub fn spawn<G: Game + 'static>(
     let stop = Arc::new(AtomicBool::new(false));
     let slots: Vec<Arc<HealthSlot>> = shards.iter().map(Shard::health_slot).collect();
     let interval = cfg.tick_interval();
+    let pass = cfg.message_pass();
     let mut threads = ShardThreads {
         stop: stop.clone(),
         shards: Vec::new(),
@@ -71,11 +72,17 @@ pub fn spawn<G: Game + 'static>(
                         // rather than run them back to back.
                         next = now;
                     }
-                    // `park_timeout` may return early (spuriously, or on
-                    // `stop`): wait out the rest of the interval.
+                    // Between ticks, hand new messages to the game every
+                    // `message_pass` (if enabled). `park_timeout` may return
+                    // early (spuriously, or on `stop`): wait out the rest.
                     while now < next && !stop.load(Ordering::Relaxed) {
-                        thread::park_timeout(next - now);
+                        let wait = pass.map_or(next - now, |p| p.min(next - now));
+                        thread::park_timeout(wait);
                         now = Instant::now();
+                        if pass.is_some() && now < next {
+                            shard.run_messages(&SystemClock);
+                            now = Instant::now();
+                        }
                     }
                 }
             })?;

@@ -750,3 +750,48 @@ fn a_zone_move_through_full_rings_delivers_what_was_accepted_in_order() {
     let lost: u64 = h.ports.iter().flat_map(|p| p.lost()).sum();
     assert_eq!(lost, refused);
 }
+
+/// Between ticks, a message pass hands new messages to the game and flushes
+/// its replies at once, without advancing the simulation: an echo does not
+/// wait for the next tick, and the arena's tick-driven positions do not move.
+#[test]
+fn a_message_pass_replies_between_ticks_without_ticking() {
+    let mut h = Harness::new(small_cfg(), 1, 1, |_| Demo::default());
+    h.join(0, 1, 0);
+    h.step();
+    h.take(0);
+    let ticks_before = h.health(0).ticks;
+
+    h.send(
+        0,
+        1,
+        0,
+        Lane::Critical,
+        Transport::Datagram,
+        types::ECHO_CRITICAL,
+        &[7; 8],
+    )
+    .unwrap();
+    h.clock.advance(Duration::from_micros(500));
+    h.shards[0].run_messages(&h.clock);
+    h.poll();
+    let got = h.take(0);
+    assert!(
+        got.iter().any(|g| matches!(
+            g,
+            Got::Unicast { player: PlayerId(1), ty: types::ECHO_CRITICAL, payload, .. } if payload == &[7; 8]
+        )),
+        "the echo did not leave before the next tick: {got:?}"
+    );
+    assert!(
+        !got.iter().any(|g| matches!(
+            g,
+            Got::Unicast {
+                ty: arena::POSITIONS,
+                ..
+            }
+        )),
+        "a message pass must not run the game's tick: {got:?}"
+    );
+    assert_eq!(h.shards[0].publish_health().ticks, ticks_before);
+}

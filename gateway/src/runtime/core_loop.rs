@@ -32,6 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lanegate_common::config::Config;
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
 use lanegate_gateway::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
+use lanegate_gateway::steer::SteerEnds;
 use lanegate_gateway::sys::{self, BoundSocket, Ecn, IoLimits, RecvBatch, Transmit, UdpIo};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::link::CoreEnds;
@@ -40,7 +41,6 @@ use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
 use super::sink::PortSink;
-use super::steer::SteerEnds;
 use super::{Ready, RuntimeError};
 
 /// Bytes reserved per GSO segment in the transmit buffer: an Ethernet MTU.

@@ -10,7 +10,7 @@
 //!    (`lanegate_shard::link::build`) and starts one pinned thread per shard
 //!    running the configured game ([`shards`]);
 //! 4. binds one `SO_REUSEPORT` socket per gateway core, builds the steering
-//!    mesh between the cores ([`steer`]) and starts one pinned thread per
+//!    mesh between the cores (`lanegate_gateway::steer`) and starts one pinned thread per
 //!    gateway core ([`core_loop`]), each with its own engine, admission
 //!    policy, shard port ([`sink`]) and IO backend;
 //! 5. once every core serves: prints `listening ADDR` and `fingerprint HEX`
@@ -32,15 +32,14 @@
 //!   └──────────────────────────────────────────┘
 //! ```
 //!
-//! Nothing here is on the per-packet path except [`core_loop`], [`steer`]
-//! and [`sink`], which allocate nothing per packet in steady state.
+//! Nothing here is on the per-packet path except [`core_loop`], the
+//! steering rings and [`sink`], which allocate nothing per packet in steady state.
 
 mod core_loop;
 mod notify;
 mod shards;
 mod signals;
 mod sink;
-mod steer;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -53,6 +52,7 @@ use std::time::{Duration, Instant};
 use lanegate_common::ids::CoreId;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{EngineError, EngineParams};
+use lanegate_gateway::steer;
 use lanegate_gateway::sys::{self, BackendKind, SocketOptions, SysError};
 use lanegate_shard::link;
 use tracing::{error, info, warn};

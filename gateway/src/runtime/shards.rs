@@ -23,6 +23,7 @@ pub fn shard_config(plan: &Plan) -> ShardConfig {
         tick_rate_hz: s.tick_rate_hz,
         tick_budget_us: s.tick_budget_us,
         stall_after_ms: u32::try_from(s.stall_after_ms).unwrap_or(u32::MAX),
+        message_pass_us: s.message_pass_us,
         ring_slots_max: s.ring_slots_max,
         lane_budget_per_tick: Lane::ALL.map(|lane| s.lane_budget_per_tick.get(lane)),
         cpu_ids: plan.cores.shards.clone(),

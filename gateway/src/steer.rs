@@ -21,8 +21,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use lanegate_gateway::engine::cid::{CID_BYTES, owner_of};
-use lanegate_gateway::sys::Ecn;
+use crate::engine::cid::{CID_BYTES, owner_of};
+use crate::sys::Ecn;
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
@@ -159,11 +159,14 @@ impl SteerEnds {
         let mut taken = 0;
         for rx in &mut self.from {
             while taken < max {
-                let Some(packet) = rx.try_pop() else {
+                // Handled in its slot, then released: a `try_pop` would
+                // copy the whole 1.5 KB slot out first.
+                let Some(packet) = rx.first() else {
                     break;
                 };
+                handle(packet);
+                rx.skip(1);
                 taken += 1;
-                handle(&packet);
             }
         }
         self.counters.r#in += taken as u64;

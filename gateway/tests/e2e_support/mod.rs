@@ -1,0 +1,231 @@
+//! What the `e2e_*` suites share: the real `lanegate` binary started on a
+//! loopback port with a configuration file, a guard that kills it when a
+//! test fails, tickets, and waits with deadlines.
+//!
+//! Adapted from `e2e_gateway.rs` (which keeps its own copy). The address
+//! and certificate fingerprint are read from the gateway's stdout
+//! (`listening ADDR`, `fingerprint HEX`); nothing waits on a sleep where an
+//! event exists.
+
+// Each suite uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lanegate_client::{Client, ClientError, CloseCode, ConnectOptions, Event, ServerVerify};
+use lanegate_common::ids::{PlayerId, ZoneId};
+use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
+
+/// How long the gateway may take to start (debug build, self-signed cert).
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one client exchange may take.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to start a gateway.
+pub struct Launch<'a> {
+    /// `gateway.io_backend`.
+    pub backend: &'a str,
+    /// Names the config and log files.
+    pub name: &'a str,
+    /// `gateway.drain_timeout_ms`.
+    pub drain_timeout_ms: u64,
+    /// Appended to the `[gateway]` section; may open further sections.
+    pub extra: &'a str,
+}
+
+/// A running gateway; killed on drop unless it already exited.
+pub struct Gateway {
+    child: Child,
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    config: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Gateway {
+    /// Starts `lanegate serve` as `launch` says and waits until it listens.
+    pub fn start(launch: &Launch<'_>) -> Gateway {
+        let Launch {
+            backend,
+            name,
+            drain_timeout_ms,
+            extra,
+        } = *launch;
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // The process id keeps concurrent runs of a suite apart.
+        let pid = std::process::id();
+        let config = dir.join(format!("e2e-{name}-{backend}-{pid}.toml"));
+        let stderr = dir.join(format!("e2e-{name}-{backend}-{pid}.log"));
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nio_backend = \"{backend}\"\ndrain_timeout_ms = {drain_timeout_ms}\n\
+                 {extra}\n[observability]\nmetrics_listen = \"off\"\n"
+            ),
+        )
+        .expect("the target tmp dir is writable");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("log file"))
+            .spawn()
+            .expect("the lanegate binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut gateway = Gateway {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            fingerprint: String::new(),
+            config,
+            stderr,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while gateway.addr.port() == 0 || gateway.fingerprint.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "no `listening`/`fingerprint` lines within {START_TIMEOUT:?}; log:\n{}",
+                    gateway.log()
+                )
+            });
+            if let Some(addr) = line.strip_prefix("listening ") {
+                gateway.addr = addr.parse().expect("`listening` names an address");
+            } else if let Some(fp) = line.strip_prefix("fingerprint ") {
+                gateway.fingerprint = fp.to_owned();
+            }
+        }
+        gateway
+    }
+
+    /// Options to connect to this gateway with `ticket`.
+    pub fn options(&self, ticket: &str) -> ConnectOptions {
+        let verify = ServerVerify::fingerprint_hex(&self.fingerprint).expect("a printed pin");
+        let mut opts = ConnectOptions::new(self.addr, "localhost", ticket, verify);
+        opts.handshake_timeout = EXCHANGE_TIMEOUT;
+        opts
+    }
+
+    /// What the gateway logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends signal `name` (`TERM`, `INT`) to the gateway.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Polling a child's exit: there is no portable exit event to
+            // wait on with a timeout.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // The log stays behind when the test failed, for a look.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.config);
+            let _ = std::fs::remove_file(&self.stderr);
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// A dev-key ticket for `player` in `zone`, valid for an hour.
+pub fn ticket(player: u64, zone: u32) -> String {
+    let now = unix_now_s();
+    KeySet::dev()
+        .mint(&Ticket {
+            key_id: DEV_KEY_ID,
+            player: PlayerId(player),
+            zone: ZoneId(zone),
+            issued_at_s: now,
+            expires_at_s: now + 3600,
+        })
+        .expect("mintable")
+}
+
+/// The typed close of a failed call.
+pub fn close_code(e: &ClientError) -> CloseCode {
+    e.closed().unwrap_or_else(|| panic!("untyped: {e}")).code
+}
+
+/// The next event that `pick` maps to `Some`, skipping the others, before
+/// `deadline`; `None` when the deadline passes first.
+pub async fn next_matching<T>(
+    client: &mut Client,
+    deadline: tokio::time::Instant,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> Option<T> {
+    let wanted = async {
+        loop {
+            let event = client.recv().await.expect("the session stays up");
+            if let Some(t) = pick(event) {
+                break t;
+            }
+        }
+    };
+    tokio::time::timeout_at(deadline, wanted).await.ok()
+}
+
+/// One test per scenario and backend, so they run in parallel.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod io_uring {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario("io_uring").await;
+                }
+            )*
+        }
+        mod portable {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario("portable").await;
+                }
+            )*
+        }
+    };
+}
