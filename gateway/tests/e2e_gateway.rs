@@ -7,161 +7,45 @@
 //! test fails. Nothing waits on a sleep where an event exists: tests wait
 //! for stdout lines, client events and the process's exit.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use lanegate_client::{
-    Client, ClientError, CloseCode, ConnectOptions, Event, ServerVerify, Transport, connect,
-};
+use lanegate_client::{Client, ClientError, CloseCode, Event, Transport, connect};
 use lanegate_common::ids::{KeyId, PlayerId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret, Ticket};
 use lanegate_common::wire::types;
 
-/// How long the gateway may take to start (debug build, self-signed cert).
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long one client exchange may take.
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The drain the tests configure: short, so the SIGTERM test is quick.
 const DRAIN_TIMEOUT_MS: u64 = 5000;
 
-/// A running gateway; killed on drop unless it already exited.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    fingerprint: String,
-    config: PathBuf,
-    stderr: PathBuf,
+#[macro_use]
+mod e2e_support;
+
+use e2e_support::{EXCHANGE_TIMEOUT, Gateway, Launch, unix_now_s};
+
+/// Starts `lanegate serve` on `backend` with `extra` appended to the
+/// `[gateway]` section of its configuration.
+fn start(backend: &str, name: &str, extra: &str) -> Gateway {
+    start_with_env(backend, name, extra, &[])
 }
 
-impl Gateway {
-    /// Starts `lanegate serve` on `backend` with `extra` appended to the
-    /// `[gateway]` section of its configuration.
-    fn start(backend: &str, name: &str, extra: &str) -> Gateway {
-        Self::start_with_env(backend, name, extra, &[])
-    }
-
-    /// As [`Gateway::start`], with extra environment variables.
-    fn start_with_env(
-        backend: &str,
-        name: &str,
-        extra: &str,
-        env: &[(&str, &std::ffi::OsStr)],
-    ) -> Gateway {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        // The process id keeps concurrent runs of this suite apart.
-        let pid = std::process::id();
-        let config = dir.join(format!("e2e-{name}-{backend}-{pid}.toml"));
-        let stderr = dir.join(format!("e2e-{name}-{backend}-{pid}.log"));
-        std::fs::write(
-            &config,
-            format!(
-                "[gateway]\nio_backend = \"{backend}\"\ndrain_timeout_ms = {DRAIN_TIMEOUT_MS}\n\
-                 {extra}\n[observability]\nmetrics_listen = \"off\"\n"
-            ),
-        )
-        .expect("the target tmp dir is writable");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("log file"))
-            .spawn()
-            .expect("the lanegate binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut gateway = Gateway {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            fingerprint: String::new(),
-            config,
-            stderr,
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while gateway.addr.port() == 0 || gateway.fingerprint.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "no `listening`/`fingerprint` lines within {START_TIMEOUT:?}; log:\n{}",
-                    gateway.log()
-                )
-            });
-            if let Some(addr) = line.strip_prefix("listening ") {
-                gateway.addr = addr.parse().expect("`listening` names an address");
-            } else if let Some(fp) = line.strip_prefix("fingerprint ") {
-                gateway.fingerprint = fp.to_owned();
-            }
-        }
-        gateway
-    }
-
-    fn options(&self, ticket: &str) -> ConnectOptions {
-        let verify = ServerVerify::fingerprint_hex(&self.fingerprint).expect("a printed pin");
-        let mut opts = ConnectOptions::new(self.addr, "localhost", ticket, verify);
-        opts.handshake_timeout = EXCHANGE_TIMEOUT;
-        opts
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, at most `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            // Polling a child's exit: there is no portable exit event to
-            // wait on with a timeout.
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        // The log stays behind when the test failed, for a look.
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.config);
-            let _ = std::fs::remove_file(&self.stderr);
-        }
-    }
-}
-
-fn unix_now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
+/// As [`start`], with extra environment variables.
+fn start_with_env(
+    backend: &str,
+    name: &str,
+    extra: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Gateway {
+    let launch = Launch {
+        backend,
+        name,
+        drain_timeout_ms: DRAIN_TIMEOUT_MS,
+        extra,
+    };
+    Gateway::start_with_env(&launch, env)
 }
 
 fn ticket_with(keys: &KeySet, key_id: KeyId, player: u64, issued: u64, expires: u64) -> String {
@@ -250,7 +134,7 @@ fn close_code(result: Result<Client, ClientError>) -> CloseCode {
 }
 
 async fn handshake_and_echo_on_every_lane(backend: &str) {
-    let gw = Gateway::start(backend, "echo", "");
+    let gw = start(backend, "echo", "");
     let mut client = connect(gw.options(&dev_ticket(11))).await.expect("welcome");
     assert_eq!(client.info().player, PlayerId(11));
     assert_eq!(client.info().zone, ZoneId(7));
@@ -283,7 +167,7 @@ async fn handshake_and_echo_on_every_lane(backend: &str) {
 }
 
 async fn bad_expired_and_forged_tickets_get_typed_close_codes(backend: &str) {
-    let gw = Gateway::start(backend, "tickets", "");
+    let gw = start(backend, "tickets", "");
     let bad = connect(gw.options("this is not a ticket")).await;
     assert_eq!(close_code(bad), CloseCode::BadTicket);
 
@@ -312,7 +196,7 @@ async fn bad_expired_and_forged_tickets_get_typed_close_codes(backend: &str) {
 }
 
 async fn probe_command_gets_every_lane(backend: &str) {
-    let gw = Gateway::start(backend, "probe", "");
+    let gw = start(backend, "probe", "");
     let (addr, fingerprint) = (gw.addr.to_string(), gw.fingerprint.clone());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_lanegate"))
@@ -336,7 +220,7 @@ async fn probe_command_gets_every_lane(backend: &str) {
 }
 
 async fn bots_command_reports_every_lane(backend: &str) {
-    let gw = Gateway::start(backend, "bots", "");
+    let gw = start(backend, "bots", "");
     let (addr, fingerprint) = (gw.addr.to_string(), gw.fingerprint.clone());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let json = dir.join(format!("e2e-bots-{backend}-{}.json", std::process::id()));
@@ -392,7 +276,7 @@ async fn sigterm_drains_clients_and_exits_0(backend: &str) {
         let n = notify.recv(&mut buf).expect("a notification");
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
-    let mut gw = Gateway::start_with_env(
+    let mut gw = start_with_env(
         backend,
         "drain",
         "",
@@ -445,7 +329,7 @@ async fn rebinding_client_keeps_its_session(backend: &str) {
         "{cores_line}[lanes.limits.normal]\nrate_per_s = 10000\nburst = 10000\n\
          [lanes.limits.bulk]\nrate_per_s = 10000\nburst = 10000\n"
     );
-    let mut gw = Gateway::start(backend, "rebind", &extra);
+    let mut gw = start(backend, "rebind", &extra);
     let mut client = connect(gw.options(&dev_ticket(4))).await.expect("welcome");
     let session = client.info().session;
     datagram_echo_with_retries(&mut client, 10).await;
@@ -483,7 +367,7 @@ const REBINDS: u8 = 16;
 async fn udp_garbage_does_not_hurt_the_gateway(backend: &str) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let extra = if cores >= 2 { "cores = [0, 1]" } else { "" };
-    let gw = Gateway::start(backend, "garbage", extra);
+    let gw = start(backend, "garbage", extra);
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bound");
     let mut junk: Vec<Vec<u8>> = vec![
         vec![],
@@ -530,7 +414,7 @@ async fn udp_garbage_does_not_hurt_the_gateway(backend: &str) {
 /// malformed game datagrams are dropped while it stays up; other sessions
 /// and the process are untouched.
 async fn malformed_frames_close_the_session_and_nothing_else(backend: &str) {
-    let gw = Gateway::start(backend, "frames", "");
+    let gw = start(backend, "frames", "");
     let mut bystander = connect(gw.options(&dev_ticket(60))).await.expect("welcome");
 
     // Datagrams that are not messages: dropped, the session stays up.
@@ -583,7 +467,7 @@ async fn malformed_frames_close_the_session_and_nothing_else(backend: &str) {
 async fn many_clients_each_get_their_own_echoes(backend: &str) {
     // The plain echo game this time; 16 clients stay within the handshake
     // burst one source address gets (20).
-    let gw = Gateway::start(backend, "many", "[shards]\ngame = \"echo\"");
+    let gw = start(backend, "many", "[shards]\ngame = \"echo\"");
     let mut tasks = Vec::new();
     for player in 0..CLIENTS {
         let opts = gw.options(&dev_ticket(100 + player));
@@ -607,28 +491,6 @@ async fn many_clients_each_get_their_own_echoes(backend: &str) {
 
 /// Clients in [`many_clients_each_get_their_own_echoes`].
 const CLIENTS: u64 = 16;
-
-/// One test per scenario and backend, so they run in parallel.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod io_uring {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario("io_uring").await;
-                }
-            )*
-        }
-        mod portable {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    super::$scenario("portable").await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     handshake_and_echo_on_every_lane,

@@ -2,7 +2,7 @@
 //! loopback port with a configuration file, a guard that kills it when a
 //! test fails, tickets, and waits with deadlines.
 //!
-//! Adapted from `e2e_gateway.rs` (which keeps its own copy). The address
+//! Every `e2e_*` suite starts its gateways through this module. The address
 //! and certificate fingerprint are read from the gateway's stdout
 //! (`listening ADDR`, `fingerprint HEX`); nothing waits on a sleep where an
 //! event exists.
@@ -50,6 +50,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `lanegate serve` as `launch` says and waits until it listens.
     pub fn start(launch: &Launch<'_>) -> Gateway {
+        Self::start_with_env(launch, &[])
+    }
+
+    /// As [`Gateway::start`], with extra environment variables (such as
+    /// `NOTIFY_SOCKET`).
+    pub fn start_with_env(launch: &Launch<'_>, env: &[(&str, &std::ffi::OsStr)]) -> Gateway {
         let Launch {
             backend,
             name,
@@ -72,6 +78,7 @@ impl Gateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
             .args(["serve", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
