@@ -449,25 +449,7 @@ impl<G: Game> Shard<G> {
     /// call's sends and restarts the game. Returns whether it completed.
     fn call(&mut self, f: impl FnOnce(&mut G, &mut Outbox<'_>)) -> bool {
         let mark = self.out.mark();
-        let result = {
-            let Self {
-                game,
-                world,
-                out,
-                tick,
-                tick_interval,
-                ..
-            } = self;
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut outbox = Outbox {
-                    world,
-                    out,
-                    tick: *tick,
-                    tick_interval: *tick_interval,
-                };
-                f(game, &mut outbox);
-            }))
-        };
+        let result = self.catch_game(f);
         match result {
             Ok(()) => true,
             Err(panic) => {
@@ -476,6 +458,27 @@ impl<G: Game> Shard<G> {
                 false
             }
         }
+    }
+
+    /// Runs `f` on the game with an outbox, catching a panic.
+    fn catch_game(&mut self, f: impl FnOnce(&mut G, &mut Outbox<'_>)) -> std::thread::Result<()> {
+        let Self {
+            game,
+            world,
+            out,
+            tick,
+            tick_interval,
+            ..
+        } = self;
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut outbox = Outbox {
+                world,
+                out,
+                tick: *tick,
+                tick_interval: *tick_interval,
+            };
+            f(game, &mut outbox);
+        }))
     }
 
     /// Replaces the game with a fresh instance and re-joins every player.
@@ -507,27 +510,11 @@ impl<G: Game> Shard<G> {
             self.restarts += 1;
             self.game = (self.factory)();
             let mark = self.out.mark();
-            let rejoined = {
-                let Self {
-                    game,
-                    world,
-                    out,
-                    tick,
-                    tick_interval,
-                    ..
-                } = self;
-                catch_unwind(AssertUnwindSafe(|| {
-                    let mut outbox = Outbox {
-                        world,
-                        out,
-                        tick: *tick,
-                        tick_interval: *tick_interval,
-                    };
-                    for &(zone, player) in &memberships {
-                        game.on_join(&mut outbox, zone, player);
-                    }
-                }))
-            };
+            let rejoined = self.catch_game(|game, outbox| {
+                for &(zone, player) in &memberships {
+                    game.on_join(outbox, zone, player);
+                }
+            });
             if rejoined.is_ok() {
                 return;
             }
