@@ -315,11 +315,16 @@ pub struct LaneLimits {
 
 impl Default for LaneLimits {
     fn default() -> Self {
+        // The protocol's announced defaults (docs/protocol.md §8).
+        let d = |lane: Lane| {
+            let l = crate::wire::DEFAULT_LANE_LIMITS[lane.index()];
+            LaneLimit::new(l.rate_per_s, l.burst)
+        };
         Self {
-            critical: LaneLimit::new(240, 60),
-            high: LaneLimit::new(120, 60),
-            normal: LaneLimit::new(20, 20),
-            bulk: LaneLimit::new(10, 20),
+            critical: d(Lane::Critical),
+            high: d(Lane::High),
+            normal: d(Lane::Normal),
+            bulk: d(Lane::Bulk),
         }
     }
 }

@@ -171,6 +171,28 @@ pub struct LaneLimit {
     pub burst: u32,
 }
 
+/// The default per-lane limits of `docs/protocol.md` §8, in lane order
+/// (critical, high, normal, bulk): what a gateway with no `[lanes.limits]`
+/// announces, and what clients without a `Welcome` assume.
+pub const DEFAULT_LANE_LIMITS: [LaneLimit; WELCOME_LANES] = [
+    LaneLimit {
+        rate_per_s: 240,
+        burst: 60,
+    },
+    LaneLimit {
+        rate_per_s: 120,
+        burst: 60,
+    },
+    LaneLimit {
+        rate_per_s: 20,
+        burst: 20,
+    },
+    LaneLimit {
+        rate_per_s: 10,
+        burst: 20,
+    },
+];
+
 /// `Welcome { ... }`: everything a client needs to pace itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Welcome {

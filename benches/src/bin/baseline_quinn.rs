@@ -72,25 +72,7 @@ const UNI_FRAMES_QUEUED_MAX: usize = 1024;
 /// Bytes read from a stream at a time.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
-/// The default lane limits of `docs/protocol.md` §8, announced in `Welcome`.
-const DEFAULT_LANE_LIMITS: [LaneLimit; Lane::COUNT] = [
-    LaneLimit {
-        rate_per_s: 240,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 120,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 20,
-        burst: 20,
-    },
-    LaneLimit {
-        rate_per_s: 10,
-        burst: 20,
-    },
-];
+use lanegate_common::wire::DEFAULT_LANE_LIMITS;
 
 /// Command-line flags.
 #[derive(Debug, Clone, Default)]

@@ -68,7 +68,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use lanegate_common::ids::ZoneId;
 use lanegate_common::lanes::Lane;
-use lanegate_common::wire::{LaneLimit, Transport};
+use lanegate_common::wire::Transport;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -100,26 +100,7 @@ pub const TICKET_LIFETIME_MAX: Duration = Duration::from_secs(86_400);
 /// Distinct bot errors a report keeps (the rest are only counted).
 pub const ERRORS_KEPT_MAX: usize = 16;
 
-/// The default lane limits of `docs/protocol.md` §8, which the raw-UDP mode
-/// (no `Welcome`) assumes for its over-limit accounting.
-pub const DEFAULT_LANE_LIMITS: [LaneLimit; Lane::COUNT] = [
-    LaneLimit {
-        rate_per_s: 240,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 120,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 20,
-        burst: 20,
-    },
-    LaneLimit {
-        rate_per_s: 10,
-        burst: 20,
-    },
-];
+pub use lanegate_common::wire::DEFAULT_LANE_LIMITS;
 
 /// What the swarm does.
 #[derive(Clone, Debug)]

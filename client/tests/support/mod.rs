@@ -29,25 +29,7 @@ pub const SESSION: SessionId = SessionId(0x0100_0000_0000_0001);
 /// Clock skew the stand-in tolerates, as the gateway's default.
 const SKEW_S: u64 = 30;
 
-/// The default lane limits of `docs/protocol.md` §8.
-pub const DEFAULT_LANE_LIMITS: [LaneLimit; 4] = [
-    LaneLimit {
-        rate_per_s: 240,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 120,
-        burst: 60,
-    },
-    LaneLimit {
-        rate_per_s: 20,
-        burst: 20,
-    },
-    LaneLimit {
-        rate_per_s: 10,
-        burst: 20,
-    },
-];
+pub use lanegate_common::wire::DEFAULT_LANE_LIMITS;
 
 /// A running stand-in gateway on 127.0.0.1.
 pub struct EchoServer {
