@@ -69,6 +69,7 @@
 pub mod bots;
 pub mod client;
 pub mod error;
+pub mod limit;
 pub mod probe;
 pub mod session;
 pub mod verify;

@@ -40,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use lanegate_client::limit::LaneGcra;
 use lanegate_common::frame::{FrameReader, put_frame};
 use lanegate_common::ids::SessionId;
 use lanegate_common::lanes::Lane;
@@ -313,7 +314,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// A connection's echo: optional per-lane limits and delay, then the replies.
 struct Echo {
-    limits: [Option<Gcra>; Lane::COUNT],
+    limits: [Option<LaneGcra>; Lane::COUNT],
     delay: Duration,
     /// Echoes waiting for their release time, oldest first.
     delayed: VecDeque<(Instant, Reply)>,
@@ -330,7 +331,7 @@ enum Reply {
 impl Echo {
     fn new(args: &Args) -> Self {
         Self {
-            limits: args.limits.map(|l| l.map(Gcra::new)),
+            limits: args.limits.map(|l| l.map(LaneGcra::new)),
             delay: args.delay,
             delayed: VecDeque::new(),
             ready: Vec::new(),
@@ -370,7 +371,7 @@ impl Echo {
             _ => Lane::Bulk,
         };
         match &mut self.limits[lane.index()] {
-            Some(gcra) => gcra.admit(Instant::now()),
+            Some(gcra) => gcra.admit(std::time::Instant::now()),
             None => true,
         }
     }
@@ -413,37 +414,6 @@ impl Echo {
             send.write_all(&framed).await?;
         }
         Ok(())
-    }
-}
-
-/// GCRA with the gateway's semantics: `burst` at once, then one per
-/// `1 / rate_per_s`.
-struct Gcra {
-    emission: Option<Duration>,
-    tolerance: Duration,
-    tat: Option<Instant>,
-}
-
-impl Gcra {
-    fn new(limit: LaneLimit) -> Self {
-        let emission = (limit.rate_per_s > 0).then(|| Duration::from_secs(1) / limit.rate_per_s);
-        Self {
-            emission,
-            tolerance: emission.map_or(Duration::ZERO, |e| e * limit.burst.saturating_sub(1)),
-            tat: None,
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> bool {
-        let Some(emission) = self.emission else {
-            return false;
-        };
-        let tat = self.tat.unwrap_or(now).max(now);
-        if tat.saturating_duration_since(now) > self.tolerance {
-            return false;
-        }
-        self.tat = Some(tat + emission);
-        true
     }
 }
 

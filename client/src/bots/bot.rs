@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::{BotsConfig, DEFAULT_LANE_LIMITS, Live, Mode, RTT_US_MAX, TicketSource};
 use crate::ClientError;
 use crate::client::{Client, ConnectOptions, connect};
+use crate::limit::LaneGcra;
 use crate::session::Event;
 
 /// Spreads the bots' schedules over a period (golden-ratio sequence), so a
@@ -330,7 +331,7 @@ struct LaneRun {
     base_seq: u64,
     /// Sends not yet expired, in sequence order.
     outstanding: VecDeque<Slot>,
-    limit: LimitMirror,
+    limit: LaneGcra,
     tally: LaneTally,
     /// RTTs (µs) not yet added to the shared histogram.
     rtt_batch: Vec<u64>,
@@ -357,7 +358,7 @@ impl LaneRun {
             seq: 0,
             base_seq: 0,
             outstanding: VecDeque::new(),
-            limit: LimitMirror::new(limit),
+            limit: LaneGcra::new(limit),
             tally: LaneTally::default(),
             rtt_batch: Vec::with_capacity(RTT_BATCH_SAMPLES),
         }
@@ -375,7 +376,7 @@ impl LaneRun {
     }
 
     fn record_send(&mut self, intended: Instant, now: Instant) {
-        let over_limit = !self.limit.admit(now);
+        let over_limit = !self.limit.admit(now.into_std());
         self.outstanding.push_back(Slot {
             intended,
             answered: false,
@@ -456,39 +457,6 @@ impl LaneRun {
     }
 }
 
-/// A mirror of the gateway's per-lane GCRA (`docs/protocol.md` §8): `burst`
-/// messages at once, then one per `1 / rate_per_s`. It does not pace; it
-/// only says whether the gateway would have admitted a send.
-struct LimitMirror {
-    /// `None` for a zero-rate lane, which admits nothing.
-    emission: Option<Duration>,
-    tolerance: Duration,
-    tat: Option<Instant>,
-}
-
-impl LimitMirror {
-    fn new(limit: LaneLimit) -> Self {
-        let emission = (limit.rate_per_s > 0).then(|| Duration::from_secs(1) / limit.rate_per_s);
-        Self {
-            emission,
-            tolerance: emission.map_or(Duration::ZERO, |e| e * limit.burst.saturating_sub(1)),
-            tat: None,
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> bool {
-        let Some(emission) = self.emission else {
-            return false;
-        };
-        let tat = self.tat.unwrap_or(now).max(now);
-        if tat.saturating_duration_since(now) > self.tolerance {
-            return false;
-        }
-        self.tat = Some(tat + emission);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,23 +530,23 @@ mod tests {
 
     #[test]
     fn the_limit_mirror_admits_the_burst_then_the_rate() {
-        let mut mirror = LimitMirror::new(LaneLimit {
+        let mut mirror = LaneGcra::new(LaneLimit {
             rate_per_s: 10,
             burst: 20,
         });
         let t0 = Instant::now();
-        let admitted = (0..30).filter(|_| mirror.admit(t0)).count();
+        let admitted = (0..30).filter(|_| mirror.admit(t0.into_std())).count();
         assert_eq!(admitted, 20);
-        assert!(mirror.admit(t0 + Duration::from_millis(100)));
-        assert!(!mirror.admit(t0 + Duration::from_millis(100)));
-        let mut closed = LimitMirror::new(LaneLimit::default());
-        assert!(!closed.admit(t0));
+        assert!(mirror.admit((t0 + Duration::from_millis(100)).into_std()));
+        assert!(!mirror.admit((t0 + Duration::from_millis(100)).into_std()));
+        let mut closed = LaneGcra::new(LaneLimit::default());
+        assert!(!closed.admit(t0.into_std()));
     }
 
     #[test]
     fn over_limit_losses_are_split_out() {
         let (mut run, begin) = lane_run(10.0);
-        run.limit = LimitMirror::new(LaneLimit {
+        run.limit = LaneGcra::new(LaneLimit {
             rate_per_s: 1,
             burst: 1,
         });

@@ -8,17 +8,18 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use lanegate_client::limit::LaneGcra;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lanegate_client::{ConnectOptions, ServerVerify};
 use lanegate_common::frame::{FrameReader, put_frame};
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{
-    ALPN, CloseCode, LaneLimit, Message, PROTOCOL_VERSION, Welcome, ZoneReset, reject,
+    ALPN, CloseCode, Message, PROTOCOL_VERSION, Welcome, ZoneReset, reject,
 };
 use quinn::VarInt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -198,7 +199,7 @@ async fn serve(conn: &quinn::Connection, dropped: &AtomicU64) {
     let mut reader = FrameReader::new(16 * 1024);
     let mut buf = vec![0u8; 4096];
     let mut zone = None;
-    let mut limits = DEFAULT_LANE_LIMITS.map(Gcra::new);
+    let mut limits = DEFAULT_LANE_LIMITS.map(LaneGcra::new);
     let mut admit = |ty: u16| {
         let ok = limits[lane_index(ty)].admit(Instant::now());
         if !ok {
@@ -304,33 +305,5 @@ fn lane_index(ty: u16) -> usize {
         0x2000..=0x2fff => 1,
         0x3000..=0x3fff => 2,
         _ => 3,
-    }
-}
-
-/// GCRA with the gateway's semantics (as `governor`'s quota): `burst`
-/// messages at once, then one per `1 / rate_per_s`.
-struct Gcra {
-    emission: Duration,
-    tolerance: Duration,
-    tat: Option<Instant>,
-}
-
-impl Gcra {
-    fn new(limit: LaneLimit) -> Self {
-        let emission = Duration::from_secs(1) / limit.rate_per_s;
-        Self {
-            emission,
-            tolerance: emission * (limit.burst - 1),
-            tat: None,
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> bool {
-        let tat = self.tat.unwrap_or(now).max(now);
-        if tat.saturating_duration_since(now) > self.tolerance {
-            return false;
-        }
-        self.tat = Some(tat + self.emission);
-        true
     }
 }
