@@ -489,6 +489,48 @@ async fn many_clients_each_get_their_own_echoes(backend: &str) {
     assert_eq!(sessions.len(), usize::try_from(CLIENTS).expect("few"));
 }
 
+/// Shards on the gateway cores' CPUs run on those cores' threads
+/// (`shards.run_on_gateway_thread`): every lane still echoes over both
+/// transports, for clients spread over the cores, and a drain still ends
+/// as soon as the clients are gone.
+async fn hosted_shards_echo_and_drain(backend: &str) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let list: Vec<String> = (0..cpus).map(|c| c.to_string()).collect();
+    let list = list.join(", ");
+    let extra = format!("cores = [{list}]\n[shards]\ncores = [{list}]\n");
+    let mut gw = start(backend, "hosted", &extra);
+    let log = gw.log();
+    assert_eq!(
+        log.matches("shard runs on the gateway core's thread").count(),
+        cpus,
+        "every shard is hosted; log:\n{log}"
+    );
+    let mut clients = Vec::new();
+    for player in 0..4u64 {
+        let mut client = connect(gw.options(&dev_ticket(40 + player)))
+            .await
+            .expect("welcome");
+        let tag = u8::try_from(player).unwrap_or(0);
+        echo_every_lane(&mut client, Transport::Datagram, tag).await;
+        echo_every_lane(&mut client, Transport::Stream, tag + 10).await;
+        clients.push(client);
+    }
+    for client in clients {
+        client.close().await;
+    }
+    let started = Instant::now();
+    gw.signal("TERM");
+    let status = tokio::task::block_in_place(|| {
+        gw.wait_exit(Duration::from_millis(DRAIN_TIMEOUT_MS) + Duration::from_secs(5))
+    })
+    .unwrap_or_else(|| panic!("still running after the drain; log:\n{}", gw.log()));
+    assert_eq!(status.code(), Some(0), "log:\n{}", gw.log());
+    assert!(
+        started.elapsed() < Duration::from_millis(DRAIN_TIMEOUT_MS),
+        "hosting cores stop once every core has drained, not at the timeout"
+    );
+}
+
 /// Clients in [`many_clients_each_get_their_own_echoes`].
 const CLIENTS: u64 = 16;
 
@@ -502,4 +544,5 @@ on_both_backends!(
     udp_garbage_does_not_hurt_the_gateway,
     malformed_frames_close_the_session_and_nothing_else,
     many_clients_each_get_their_own_echoes,
+    hosted_shards_echo_and_drain,
 );

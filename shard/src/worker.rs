@@ -5,6 +5,15 @@
 //! [`Shard::run_tick`] at the tick rate and sleeps until the next tick. One
 //! more thread runs the [`Watchdog`] every quarter of `stall_after_ms`.
 //!
+//! A shard can instead be *hosted* by a thread its embedder already runs
+//! ([`HostedShard`]): the gateway does this for a shard placed on the same
+//! CPU as one of its cores, because two threads pinned to one CPU only add
+//! a context switch to every hand-off between them (measured in
+//! `BENCHMARKS.md`). The host calls [`HostedShard::run`] each loop turn and
+//! wakes by [`HostedShard::next_tick`]; the tick schedule ([`TickPacer`]) is
+//! the same as a thread's, and the watchdog watches hosted shards too
+//! ([`spawn_watching`]).
+//!
 //! A shard whose game code never returns cannot be stopped: Rust has no safe
 //! way to preempt or kill a thread. The watchdog reports it (in
 //! `ShardHealth::stalled` and through the callback), and
@@ -33,15 +42,130 @@ pub struct ShardThreads {
     slots: Vec<Arc<HealthSlot>>,
 }
 
+/// When a shard's next tick is due: every `tick_interval`, skipping ticks
+/// missed by more than one interval (a long overrun) rather than running
+/// them back to back.
+#[derive(Clone, Copy, Debug)]
+pub struct TickPacer {
+    next: Instant,
+    interval: Duration,
+}
+
+impl TickPacer {
+    /// The first tick is due at `now`.
+    pub fn new(now: Instant, interval: Duration) -> Self {
+        Self {
+            next: now,
+            interval,
+        }
+    }
+
+    /// When the next tick is due.
+    pub fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// Whether a tick is due at `now`; if so, schedules the one after it.
+    pub fn take(&mut self, now: Instant) -> bool {
+        if now < self.next {
+            return false;
+        }
+        self.next += self.interval;
+        if now > self.next && now - self.next > self.interval {
+            self.next = now;
+        }
+        true
+    }
+}
+
+/// A shard run by a thread the embedder owns instead of its own (see the
+/// module doc). Type-erased so the host's loop need not know the game.
+pub struct HostedShard {
+    shard: Box<dyn Drive>,
+    pacer: TickPacer,
+}
+
+/// The two calls a host makes on a shard, whatever its game.
+trait Drive: Send {
+    fn tick(&mut self);
+    fn messages(&mut self);
+    fn id(&self) -> ShardId;
+}
+
+impl<G: Game> Drive for Shard<G> {
+    fn tick(&mut self) {
+        self.run_tick(&SystemClock);
+    }
+    fn messages(&mut self) {
+        self.run_messages(&SystemClock);
+    }
+    fn id(&self) -> ShardId {
+        Shard::id(self)
+    }
+}
+
+impl HostedShard {
+    /// Hosts `shard`; its first tick is due at `now`.
+    pub fn new<G: Game + 'static>(shard: Shard<G>, cfg: &ShardConfig, now: Instant) -> Self {
+        Self {
+            shard: Box::new(shard),
+            pacer: TickPacer::new(now, cfg.tick_interval()),
+        }
+    }
+
+    /// The shard's id.
+    pub fn id(&self) -> ShardId {
+        self.shard.id()
+    }
+
+    /// When the host must call [`HostedShard::run`] again at the latest.
+    pub fn next_tick(&self) -> Instant {
+        self.pacer.next()
+    }
+
+    /// Runs the tick if one is due at `now`, else a message pass (hands
+    /// what the rings hold to the game and sends its replies at once).
+    pub fn run(&mut self, now: Instant) {
+        if self.pacer.take(now) {
+            self.shard.tick();
+        } else {
+            self.shard.messages();
+        }
+    }
+}
+
+impl std::fmt::Debug for HostedShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedShard")
+            .field("shard", &self.id())
+            .field("next_tick", &self.pacer.next())
+            .finish()
+    }
+}
+
 /// Starts one thread per shard and the watchdog. `on_stall` runs on the
 /// watchdog thread for each stall and recovery.
 pub fn spawn<G: Game + 'static>(
     shards: Vec<Shard<G>>,
     cfg: &ShardConfig,
+    on_stall: impl FnMut(StallEvent) + Send + 'static,
+) -> io::Result<ShardThreads> {
+    spawn_watching(shards, Vec::new(), cfg, on_stall)
+}
+
+/// Like [`spawn`], and the watchdog also watches `hosted`: the health slots
+/// of shards run as [`HostedShard`]s. `cfg.cpu_ids` names the CPUs of
+/// `shards` (the threaded ones), in order.
+pub fn spawn_watching<G: Game + 'static>(
+    shards: Vec<Shard<G>>,
+    hosted: Vec<Arc<HealthSlot>>,
+    cfg: &ShardConfig,
     mut on_stall: impl FnMut(StallEvent) + Send + 'static,
 ) -> io::Result<ShardThreads> {
     let stop = Arc::new(AtomicBool::new(false));
-    let slots: Vec<Arc<HealthSlot>> = shards.iter().map(Shard::health_slot).collect();
+    let mut slots: Vec<Arc<HealthSlot>> = shards.iter().map(Shard::health_slot).collect();
+    slots.extend(hosted);
+    slots.sort_by_key(|s| s.shard());
     let interval = cfg.tick_interval();
     let pass = cfg.message_pass();
     let mut threads = ShardThreads {
@@ -62,16 +186,12 @@ pub fn spawn<G: Game + 'static>(
                 {
                     tracing::warn!(shard = %id, cpu, "could not pin shard thread");
                 }
-                let mut next = Instant::now();
+                let mut pacer = TickPacer::new(Instant::now(), interval);
                 while !stop.load(Ordering::Relaxed) {
+                    pacer.take(Instant::now());
                     shard.run_tick(&SystemClock);
-                    next += interval;
+                    let next = pacer.next();
                     let mut now = Instant::now();
-                    if now > next && now - next > interval {
-                        // Far behind (a long overrun): skip the missed ticks
-                        // rather than run them back to back.
-                        next = now;
-                    }
                     // Between ticks, hand new messages to the game every
                     // `message_pass` (if enabled). `park_timeout` may return
                     // early (spuriously, or on `stop`): wait out the rest.
@@ -135,5 +255,28 @@ impl ShardThreads {
             }
         }
         stuck
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_ticks_every_interval_and_skips_a_long_overrun() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = TickPacer::new(t0, ms(10));
+        assert!(p.take(t0));
+        assert_eq!(p.next(), t0 + ms(10));
+        assert!(!p.take(t0 + ms(9)));
+        // A little late: the schedule keeps its phase.
+        assert!(p.take(t0 + ms(12)));
+        assert_eq!(p.next(), t0 + ms(20));
+        // More than an interval behind: restart from now, do not catch up.
+        assert!(p.take(t0 + ms(55)));
+        assert_eq!(p.next(), t0 + ms(55));
+        assert!(p.take(t0 + ms(55)));
+        assert_eq!(p.next(), t0 + ms(65));
     }
 }

@@ -191,3 +191,59 @@ fn a_panic_on_one_shard_thread_leaves_the_other_running() {
     assert_eq!(threads.health_slots()[1].read().restarts, 0);
     assert!(threads.stop(Duration::from_secs(5)).is_empty());
 }
+
+/// A hosted shard runs on the caller's thread: its message passes answer
+/// at once, its ticks follow the pacer, and the watchdog watches it.
+#[test]
+fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
+    let cfg = cfg();
+    let start = Instant::now();
+    let mut links = link::build(&cfg, 1, 2, start).unwrap();
+    let mut shards: Vec<Shard<Echo>> = links
+        .shards
+        .drain(..)
+        .map(|ends| Shard::new(ends, &cfg, || Echo))
+        .collect();
+    let hosted_shard = shards.remove(1);
+    let slot = hosted_shard.health_slot();
+    let mut hosted = worker::HostedShard::new(hosted_shard, &cfg, start);
+    assert_eq!(hosted.id(), ShardId(1));
+    let mut threaded_cfg = cfg.clone();
+    threaded_cfg.cpu_ids.clear();
+    let threads = worker::spawn_watching(shards, vec![slot], &threaded_cfg, |_| {}).unwrap();
+    assert_eq!(threads.health_slots().len(), 2, "the hosted shard is watched");
+    assert_eq!(threads.health_slots()[1].shard(), ShardId(1));
+
+    let mut port = GatewayPort::new(links.cores.remove(0), &cfg);
+    port.join(SessionId(2), PlayerId(2), ZoneId(1)).unwrap();
+    // The first run is the first tick (it takes the join).
+    hosted.run(start);
+    assert_eq!(hosted.next_tick(), start + cfg.tick_interval());
+    port.send(
+        SessionId(2),
+        PlayerId(2),
+        ZoneId(1),
+        Lane::Critical,
+        Transport::Datagram,
+        types::ECHO_CRITICAL,
+        b"hosted",
+    )
+    .unwrap();
+    // Nothing runs the hosted shard but this thread: no answer yet.
+    let mut answered = false;
+    port.poll(usize::MAX, |_, e| answered |= matches!(e, ToGateway::Unicast { .. }));
+    assert!(!answered);
+    // A message pass before the next tick answers without ticking.
+    hosted.run(start);
+    assert_eq!(hosted.next_tick(), start + cfg.tick_interval());
+    port.poll(usize::MAX, |shard, e| {
+        if let ToGateway::Unicast { player, body, .. } = e {
+            assert_eq!((shard, *player, body.payload.as_slice()), (ShardId(1), PlayerId(2), &b"hosted"[..]));
+            answered = true;
+        }
+    });
+    assert!(answered, "the message pass answered");
+    hosted.run(start + cfg.tick_interval());
+    assert_eq!(hosted.next_tick(), start + 2 * cfg.tick_interval());
+    assert!(threads.stop(Duration::from_secs(2)).is_empty());
+}

@@ -41,6 +41,7 @@ pub mod admit;
 pub mod cid;
 pub mod hook;
 pub mod session;
+pub mod timers;
 pub mod tls;
 
 use std::collections::VecDeque;
@@ -63,6 +64,7 @@ use quinn_proto::{
 
 use self::cid::CoreCidGenerator;
 use self::hook::Router;
+use self::timers::TimerQueue;
 pub use self::hook::{Admission, AdmitAll, AdmitDecision, ConnSlot, ShardFull, ShardSink};
 use self::session::{
     Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef, WelcomeParams,
@@ -258,9 +260,8 @@ pub struct Engine<A: Admission, S: ShardSink> {
     params: EngineParams,
     slots: Vec<Slot>,
     /// Per slot, the earliest of its connection's QUIC timer and its `Hello`
-    /// deadline, as of the last time the slot was polled; kept apart from
-    /// the (large) slots so a scan stays in cache.
-    timers: Vec<Option<Instant>>,
+    /// deadline, as of the last time the slot was polled.
+    timers: TimerQueue,
     /// Connections whose transmits must be polled, each at most once.
     dirty: VecDeque<usize>,
     responses: VecDeque<(Transmit, Vec<u8>)>,
@@ -377,7 +378,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
             endpoint,
             params,
             slots,
-            timers: vec![None; slot_count],
+            timers: TimerQueue::new(slot_count),
             dirty: VecDeque::with_capacity(slot_count),
             responses: VecDeque::with_capacity(RESPONSES_MAX),
             spare_buffers: Vec::with_capacity(RESPONSES_MAX + 1),
@@ -437,13 +438,14 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     /// and the sessions' `Hello` deadlines.
     pub fn handle_timeouts(&mut self, now: Instant) {
         self.refresh_dirty_timers();
-        for idx in 0..self.timers.len() {
-            if self.timers[idx].is_none_or(|t| t > now) {
-                continue;
-            }
+        // A connection whose timer is still due after handling it is seen
+        // again next turn, not in a loop here: one pass per slot at most.
+        for _ in 0..self.slots.len() {
+            let Some(idx) = self.timers.pop_due(now) else {
+                break;
+            };
             let slot = &mut self.slots[idx];
             let Some(conn) = slot.conn.as_mut() else {
-                self.timers[idx] = None;
                 continue;
             };
             if conn.poll_timeout().is_some_and(|t| t <= now) {
@@ -461,11 +463,11 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
 
     /// The earliest moment [`Engine::handle_timeouts`] has work, if any.
     ///
-    /// A scan of one `Option<Instant>` per slot (the cached earliest timer of
-    /// each connection), not of the connections themselves.
+    /// The top of a heap of each connection's cached earliest timer
+    /// ([`timers::TimerQueue`]), refreshed for the connections touched since.
     pub fn next_timeout(&mut self) -> Option<Instant> {
         self.refresh_dirty_timers();
-        self.timers.iter().flatten().min().copied()
+        self.timers.next()
     }
 
     /// The next UDP datagram to send (at most `max_datagrams` segments of
@@ -962,7 +964,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
         slot.control = None;
         slot.pending.clear();
         slot.close_after_flush = None;
-        self.timers[idx] = None;
+        self.timers.set(idx, None);
         self.counters.connections_open = self.counters.connections_open.saturating_sub(1);
     }
 
@@ -977,13 +979,14 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
 
     fn refresh_timer(&mut self, idx: usize) {
         let slot = &mut self.slots[idx];
-        self.timers[idx] = match slot.conn.as_mut() {
+        let deadline = match slot.conn.as_mut() {
             Some(conn) => {
                 let hello = slot.session.as_ref().and_then(Session::deadline);
                 [conn.poll_timeout(), hello].into_iter().flatten().min()
             }
             None => None,
         };
+        self.timers.set(idx, deadline);
     }
 
     /// Moves the session's reply into the control stream.

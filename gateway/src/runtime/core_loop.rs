@@ -9,23 +9,27 @@
 //!    another core goes to that core's steering ring, the rest to the
 //!    engine;
 //! 3. feed the packets other cores steered here;
-//! 4. read the shards' return rings into the engine (at most
+//! 4. run the shards this core hosts (a tick when one is due, else a
+//!    message pass), so their replies are in the return rings at once;
+//! 5. read the shards' return rings into the engine (at most
 //!    `shards.ring_slots_max` entries a turn);
-//! 5. run due timers;
-//! 6. send everything the engine has to send (GSO trains when the backend
+//! 6. run due timers;
+//! 7. send everything the engine has to send (GSO trains when the backend
 //!    supports them). With io_uring the sends are queued and reach the
 //!    kernel with the next receive, one syscall for both directions.
 //!
 //! When the stop flag rises the engine drains (`SERVER_DRAINING` to every
 //! client, new connections refused) and the loop runs on until the core has
-//! no connection left or `gateway.drain_timeout_ms` passes.
+//! no connection left or `gateway.drain_timeout_ms` passes; a core hosting
+//! shards runs on until every core has drained, since other cores' sessions
+//! may still be talking to its shards.
 //!
 //! Steady state allocates nothing here: the receive batch, the transmit
 //! buffer, the steering slots and the engine's arenas are all reused.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,6 +41,7 @@ use lanegate_gateway::sys::{self, BoundSocket, Ecn, IoLimits, RecvBatch, Transmi
 use lanegate_shard::ShardConfig;
 use lanegate_shard::link::CoreEnds;
 use lanegate_shard::port::GatewayPort;
+use lanegate_shard::worker::HostedShard;
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
@@ -66,6 +71,10 @@ pub struct CoreSetup {
     pub shard_cfg: ShardConfig,
     /// Its ends of the steering mesh.
     pub steer: SteerEnds,
+    /// Shards on this core's CPU, run by its thread.
+    pub hosted: Vec<HostedShard>,
+    /// Gateway cores that have not finished draining.
+    pub cores_busy: Arc<AtomicUsize>,
     /// Its engine's parameters.
     pub params: EngineParams,
     /// The QUIC server configuration all cores share.
@@ -108,6 +117,8 @@ struct Core {
     io: Box<dyn UdpIo>,
     batch: RecvBatch,
     steer: SteerEnds,
+    hosted: Vec<HostedShard>,
+    cores_busy: Arc<AtomicUsize>,
     term: Arc<AtomicBool>,
     ring_poll: Duration,
     drain_timeout: Duration,
@@ -142,6 +153,8 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         ends,
         shard_cfg,
         steer,
+        hosted,
+        cores_busy,
         params,
         server,
         config,
@@ -184,6 +197,8 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         batch: RecvBatch::for_limits(&limits),
         io,
         steer,
+        hosted,
+        cores_busy,
         term,
         ring_poll: Duration::from_micros(config.gateway.ring_poll_us),
         drain_timeout: Duration::from_millis(config.gateway.drain_timeout_ms),
@@ -201,6 +216,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
 impl Core {
     fn serve(mut self) -> Result<(), RuntimeError> {
         let mut drain_deadline: Option<Instant> = None;
+        let mut drained = false;
         loop {
             let now = Instant::now();
             if drain_deadline.is_none() && self.term.load(Ordering::Relaxed) {
@@ -215,7 +231,13 @@ impl Core {
                 self.send(now)?;
             }
             if let Some(deadline) = drain_deadline {
-                if self.engine.connections_open() == 0 {
+                if !drained && self.engine.connections_open() == 0 {
+                    drained = true;
+                    self.cores_busy.fetch_sub(1, Ordering::AcqRel);
+                }
+                if drained
+                    && (self.hosted.is_empty() || self.cores_busy.load(Ordering::Acquire) == 0)
+                {
                     break;
                 }
                 if now >= deadline {
@@ -228,6 +250,9 @@ impl Core {
                 }
             }
             self.turn(drain_deadline)?;
+        }
+        if !drained {
+            self.cores_busy.fetch_sub(1, Ordering::AcqRel);
         }
         let _ = self.io.flush();
         self.report();
@@ -246,6 +271,9 @@ impl Core {
         }
         if let Some(d) = drain_deadline {
             wait = wait.min(d.saturating_duration_since(now));
+        }
+        for h in &self.hosted {
+            wait = wait.min(h.next_tick().saturating_duration_since(now));
         }
         if self.tx_more {
             wait = Duration::ZERO;
@@ -284,6 +312,10 @@ impl Core {
                 p.data(),
             );
         });
+
+        for h in &mut self.hosted {
+            h.run(now);
+        }
 
         if let Some(mut port) = self.engine.sink_mut().take_port() {
             let engine = &mut self.engine;

@@ -8,7 +8,8 @@
 //!    server configuration all cores share;
 //! 3. builds every ring and pool between gateway cores and shards
 //!    (`lanegate_shard::link::build`) and starts one pinned thread per shard
-//!    running the configured game ([`shards`]);
+//!    running the configured game ([`shards`]), except shards on a gateway
+//!    core's CPU, which that core's thread runs between its packets;
 //! 4. binds one `SO_REUSEPORT` socket per gateway core, builds the steering
 //!    mesh between the cores (`lanegate_gateway::steer`) and starts one pinned thread per
 //!    gateway core ([`core_loop`]), each with its own engine, admission
@@ -44,7 +45,7 @@ mod sink;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -125,7 +126,18 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
         .map_err(|_| RuntimeError::Shards("too many shard cores".to_owned()))?;
     let links = link::build(&shard_cfg, gateway_count, shard_count, Instant::now())
         .map_err(|e| RuntimeError::Shards(e.to_string()))?;
-    let shard_threads = shards::spawn(config.shards.game, links.shards, &shard_cfg)?;
+    let tier = shards::spawn(
+        config.shards.game,
+        links.shards,
+        &shard_cfg,
+        &shards::hosts(plan),
+        cores,
+    )?;
+    let shard_threads = tier.threads;
+    let mut hosted = tier.hosted;
+    // Cores still serving connections; a core hosting shards keeps running
+    // them until every core has drained (their sessions' last messages).
+    let cores_busy = Arc::new(AtomicUsize::new(cores));
 
     let sockets = match sys::bind_group(g.listen, cores, &SocketOptions::from_config(g)) {
         Ok(s) => s,
@@ -157,6 +169,8 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             ends,
             shard_cfg: shard_cfg.clone(),
             steer,
+            hosted: hosted.get_mut(index).map(std::mem::take).unwrap_or_default(),
+            cores_busy: Arc::clone(&cores_busy),
             params,
             server: Arc::clone(&server),
             config: Arc::clone(&config),

@@ -1,14 +1,18 @@
 //! The shard tier of a running gateway: `[shards]` mapped onto the shard
-//! crate's [`ShardConfig`], and one pinned thread per shard running the
-//! configured game.
+//! crate's [`ShardConfig`], and the shards running the configured game:
+//! one pinned thread per shard, except that a shard placed on the CPU of a
+//! gateway core is hosted by that core's thread when
+//! `shards.run_on_gateway_thread` is on (see `lanegate_shard::worker`).
 
 use lanegate_common::config::GameKind;
 use lanegate_common::lanes::Lane;
 use lanegate_shard::games::{Arena, Demo, Echo};
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::link::ShardEnds;
-use lanegate_shard::worker::{self, ShardThreads};
+use lanegate_shard::worker::{self, HostedShard, ShardThreads};
 use lanegate_shard::{Game, Shard, ShardConfig};
+use std::time::Instant;
+
 use tracing::{info, warn};
 
 use super::RuntimeError;
@@ -32,33 +36,101 @@ pub fn shard_config(plan: &Plan) -> ShardConfig {
     }
 }
 
-/// Starts one thread per shard running `game`, and the watchdog.
+/// The running shards: their threads and watchdog, and the shards gateway
+/// cores host.
+pub struct ShardTier {
+    /// The shard threads and the watchdog (which also watches hosted shards).
+    pub threads: ShardThreads,
+    /// Per gateway core (by index), the shards its thread runs.
+    pub hosted: Vec<Vec<HostedShard>>,
+}
+
+/// Which gateway core (by index) hosts each shard, if any: the core on the
+/// shard's CPU, when `run_on_gateway_thread` is on.
+pub fn hosts(plan: &Plan) -> Vec<Option<usize>> {
+    plan.cores
+        .shards
+        .iter()
+        .map(|cpu| {
+            if !plan.config.shards.run_on_gateway_thread {
+                return None;
+            }
+            plan.cores.gateway.iter().position(|g| g == cpu)
+        })
+        .collect()
+}
+
+/// Starts the shards running `game` (threads, and hosted shards handed back
+/// for their cores) and the watchdog.
 pub fn spawn(
     game: GameKind,
     ends: Vec<ShardEnds>,
     cfg: &ShardConfig,
-) -> Result<ShardThreads, RuntimeError> {
+    hosts: &[Option<usize>],
+    gateway_cores: usize,
+) -> Result<ShardTier, RuntimeError> {
     info!(game = game.name(), shards = ends.len(), "starting shards");
+    let placement = Placement {
+        cfg,
+        hosts,
+        gateway_cores,
+    };
     match game {
-        GameKind::Demo => start(ends, cfg, Demo::default),
-        GameKind::Echo => start(ends, cfg, || Echo),
-        GameKind::Arena => start(ends, cfg, Arena::default),
+        GameKind::Demo => placement.start(ends, Demo::default),
+        GameKind::Echo => placement.start(ends, || Echo),
+        GameKind::Arena => placement.start(ends, Arena::default),
     }
 }
 
-fn start<G: Game + 'static>(
-    ends: Vec<ShardEnds>,
-    cfg: &ShardConfig,
-    factory: fn() -> G,
-) -> Result<ShardThreads, RuntimeError> {
-    let shards = ends
-        .into_iter()
-        .map(|e| Shard::new(e, cfg, factory))
-        .collect();
-    worker::spawn(shards, cfg, on_stall).map_err(|source| RuntimeError::Io {
-        what: "starting shard threads",
-        source,
-    })
+struct Placement<'a> {
+    cfg: &'a ShardConfig,
+    hosts: &'a [Option<usize>],
+    gateway_cores: usize,
+}
+
+impl Placement<'_> {
+    fn start<G: Game + 'static>(
+        &self,
+        ends: Vec<ShardEnds>,
+        factory: fn() -> G,
+    ) -> Result<ShardTier, RuntimeError> {
+        let now = Instant::now();
+        let mut hosted: Vec<Vec<HostedShard>> =
+            (0..self.gateway_cores).map(|_| Vec::new()).collect();
+        let mut hosted_slots = Vec::new();
+        let mut threaded = Vec::new();
+        // The threads' config lists only their CPUs, in order.
+        let mut threaded_cfg = self.cfg.clone();
+        threaded_cfg.cpu_ids.clear();
+        for (i, e) in ends.into_iter().enumerate() {
+            let shard = Shard::new(e, self.cfg, factory);
+            let cpu = self.cfg.cpu_ids.get(i).copied();
+            match self.hosts.get(i).copied().flatten() {
+                Some(core) if core < hosted.len() => {
+                    info!(
+                        shard = %shard.id(),
+                        gateway_core = core,
+                        cpu,
+                        "shard runs on the gateway core's thread (same CPU)"
+                    );
+                    hosted_slots.push(shard.health_slot());
+                    hosted[core].push(HostedShard::new(shard, self.cfg, now));
+                }
+                _ => {
+                    threaded.push(shard);
+                    if let Some(cpu) = cpu {
+                        threaded_cfg.cpu_ids.push(cpu);
+                    }
+                }
+            }
+        }
+        let threads = worker::spawn_watching(threaded, hosted_slots, &threaded_cfg, on_stall)
+            .map_err(|source| RuntimeError::Io {
+                what: "starting shard threads",
+                source,
+            })?;
+        Ok(ShardTier { threads, hosted })
+    }
 }
 
 fn on_stall(event: StallEvent) {
@@ -96,5 +168,20 @@ mod tests {
         assert_eq!(cfg.ring_slots_max, 1024);
         assert_eq!(cfg.lane_budget_per_tick, [1024, 1024, 512, 7]);
         assert_eq!(cfg.cpu_ids, vec![1]);
+        assert_eq!(hosts(&plan), vec![None], "own CPU: own thread");
+    }
+
+    #[test]
+    fn a_shard_on_a_gateway_cpu_is_hosted_by_that_core_unless_turned_off() {
+        let mut config = Config::from_toml_str(
+            "[gateway]\ncores = [0, 1]\n[shards]\ncores = [1, 1, 0]\n",
+        )
+        .unwrap();
+        let host = HostInfo { cores: 2 };
+        let plan = Plan::new(config.clone(), &host).unwrap();
+        assert_eq!(hosts(&plan), vec![Some(1), Some(1), Some(0)]);
+        config.shards.run_on_gateway_thread = false;
+        let plan = Plan::new(config, &host).unwrap();
+        assert_eq!(hosts(&plan), vec![None, None, None]);
     }
 }
