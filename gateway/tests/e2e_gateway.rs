@@ -501,7 +501,8 @@ async fn hosted_shards_echo_and_drain(backend: &str) {
     let mut gw = start(backend, "hosted", &extra);
     let log = gw.log();
     assert_eq!(
-        log.matches("shard runs on the gateway core's thread").count(),
+        log.matches("shard runs on the gateway core's thread")
+            .count(),
         cpus,
         "every shard is hosted; log:\n{log}"
     );

@@ -211,7 +211,11 @@ fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
     let mut threaded_cfg = cfg.clone();
     threaded_cfg.cpu_ids.clear();
     let threads = worker::spawn_watching(shards, vec![slot], &threaded_cfg, |_| {}).unwrap();
-    assert_eq!(threads.health_slots().len(), 2, "the hosted shard is watched");
+    assert_eq!(
+        threads.health_slots().len(),
+        2,
+        "the hosted shard is watched"
+    );
     assert_eq!(threads.health_slots()[1].shard(), ShardId(1));
 
     let mut port = GatewayPort::new(links.cores.remove(0), &cfg);
@@ -231,14 +235,19 @@ fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
     .unwrap();
     // Nothing runs the hosted shard but this thread: no answer yet.
     let mut answered = false;
-    port.poll(usize::MAX, |_, e| answered |= matches!(e, ToGateway::Unicast { .. }));
+    port.poll(usize::MAX, |_, e| {
+        answered |= matches!(e, ToGateway::Unicast { .. })
+    });
     assert!(!answered);
     // A message pass before the next tick answers without ticking.
     hosted.run(start);
     assert_eq!(hosted.next_tick(), start + cfg.tick_interval());
     port.poll(usize::MAX, |shard, e| {
         if let ToGateway::Unicast { player, body, .. } = e {
-            assert_eq!((shard, *player, body.payload.as_slice()), (ShardId(1), PlayerId(2), &b"hosted"[..]));
+            assert_eq!(
+                (shard, *player, body.payload.as_slice()),
+                (ShardId(1), PlayerId(2), &b"hosted"[..])
+            );
             answered = true;
         }
     });

@@ -64,11 +64,11 @@ use quinn_proto::{
 
 use self::cid::CoreCidGenerator;
 use self::hook::Router;
-use self::timers::TimerQueue;
 pub use self::hook::{Admission, AdmitAll, AdmitDecision, ConnSlot, ShardFull, ShardSink};
 use self::session::{
     Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef, WelcomeParams,
 };
+use self::timers::TimerQueue;
 
 /// Connection slots beyond `connections_max`, per core: a connection that
 /// arrives when the core is full is accepted into one of these only to be
@@ -467,7 +467,7 @@ impl<A: Admission, S: ShardSink> Engine<A, S> {
     /// ([`timers::TimerQueue`]), refreshed for the connections touched since.
     pub fn next_timeout(&mut self) -> Option<Instant> {
         self.refresh_dirty_timers();
-        self.timers.next()
+        self.timers.earliest()
     }
 
     /// The next UDP datagram to send (at most `max_datagrams` segments of

@@ -80,7 +80,7 @@ impl TimerQueue {
     }
 
     /// The earliest deadline of any slot.
-    pub fn next(&mut self) -> Option<Instant> {
+    pub fn earliest(&mut self) -> Option<Instant> {
         self.drop_stale();
         self.heap.peek().map(|Reverse((t, _, _))| *t)
     }
@@ -145,14 +145,14 @@ mod tests {
     fn earliest_first_and_moved_deadlines_replace_old_ones() {
         let t0 = Instant::now();
         let mut q = TimerQueue::new(4);
-        assert_eq!(q.next(), None);
+        assert_eq!(q.earliest(), None);
         q.set(0, Some(at(t0, 30)));
         q.set(1, Some(at(t0, 10)));
         q.set(2, Some(at(t0, 20)));
-        assert_eq!(q.next(), Some(at(t0, 10)));
+        assert_eq!(q.earliest(), Some(at(t0, 10)));
         // Slot 1 moves later: its old entry must not wake anyone.
         q.set(1, Some(at(t0, 40)));
-        assert_eq!(q.next(), Some(at(t0, 20)));
+        assert_eq!(q.earliest(), Some(at(t0, 20)));
         assert_eq!(q.pop_due(at(t0, 19)), None);
         assert_eq!(q.pop_due(at(t0, 25)), Some(2));
         assert_eq!(q.get(2), None);
@@ -160,7 +160,7 @@ mod tests {
         q.set(0, None);
         assert_eq!(q.pop_due(at(t0, 100)), Some(1));
         assert_eq!(q.pop_due(at(t0, 100)), None);
-        assert_eq!(q.next(), None);
+        assert_eq!(q.earliest(), None);
     }
 
     #[test]
@@ -179,13 +179,17 @@ mod tests {
             assert!(q.heap_len() <= q.heap_max, "heap grew to {}", q.heap_len());
         }
         assert_eq!(q.heap.capacity(), capacity, "the heap reallocated");
-        assert_eq!(q.next(), Some(at(t0, 200_000)));
+        assert_eq!(q.earliest(), Some(at(t0, 200_000)));
         let mut due = Vec::new();
         while let Some(s) = q.pop_due(at(t0, 300_000)) {
             due.push(s);
         }
         due.sort_unstable();
-        assert_eq!(due, (0..slots).collect::<Vec<_>>(), "each slot due exactly once");
+        assert_eq!(
+            due,
+            (0..slots).collect::<Vec<_>>(),
+            "each slot due exactly once"
+        );
     }
 
     #[derive(Clone, Debug)]
@@ -233,7 +237,7 @@ mod tests {
                         }
                     }
                     Op::Next => {
-                        prop_assert_eq!(q.next(), oracle.iter().flatten().min().copied());
+                        prop_assert_eq!(q.earliest(), oracle.iter().flatten().min().copied());
                     }
                 }
                 for (s, t) in oracle.iter().enumerate() {

@@ -169,7 +169,10 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             ends,
             shard_cfg: shard_cfg.clone(),
             steer,
-            hosted: hosted.get_mut(index).map(std::mem::take).unwrap_or_default(),
+            hosted: hosted
+                .get_mut(index)
+                .map(std::mem::take)
+                .unwrap_or_default(),
             cores_busy: Arc::clone(&cores_busy),
             params,
             server: Arc::clone(&server),

@@ -173,10 +173,9 @@ mod tests {
 
     #[test]
     fn a_shard_on_a_gateway_cpu_is_hosted_by_that_core_unless_turned_off() {
-        let mut config = Config::from_toml_str(
-            "[gateway]\ncores = [0, 1]\n[shards]\ncores = [1, 1, 0]\n",
-        )
-        .unwrap();
+        let mut config =
+            Config::from_toml_str("[gateway]\ncores = [0, 1]\n[shards]\ncores = [1, 1, 0]\n")
+                .unwrap();
         let host = HostInfo { cores: 2 };
         let plan = Plan::new(config.clone(), &host).unwrap();
         assert_eq!(hosts(&plan), vec![Some(1), Some(1), Some(0)]);
