@@ -130,11 +130,11 @@ pub struct GatewayConfig {
     /// before connections are closed, in ms. Default 10000: tuned for
     /// clients that reconnect elsewhere within a few seconds.
     pub drain_timeout_ms: u64,
-    /// Longest a gateway core waits for packets before it looks at its
-    /// shard return rings (and its steering rings), in µs. Default 500: a
-    /// shard reply waits at most half a millisecond on an idle core, well
-    /// under one tick (33 ms at 30 Hz), for about 2000 wake-ups per second
-    /// per idle core. A busy core looks every loop turn anyway.
+    /// Longest an idle gateway core sleeps without looking at its rings, in
+    /// µs. Shards and other cores wake a sleeping core at once when they
+    /// push to it (an eventfd doorbell), so this is only a safety net: for
+    /// control entries waiting for room in a full ring. Default 10000: 100
+    /// wake-ups a second on an idle core.
     pub ring_poll_us: u64,
     /// Packets that may wait in each ring between two gateway cores, for a
     /// connection's packets that land on the wrong core (NAT rebinding).
@@ -178,7 +178,7 @@ impl Default for GatewayConfig {
             hello_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
             drain_timeout_ms: 10_000,
-            ring_poll_us: 500,
+            ring_poll_us: 10_000,
             steer_slots_max: 256,
             datagram_message_bytes_max: 1100,
             stream_message_bytes_max: 16_384,
@@ -412,12 +412,13 @@ pub struct ShardsConfig {
     /// `[shards.lane_budget_per_tick]`: messages a shard takes from each
     /// lane per tick, so a flood in one lane cannot starve the others.
     pub lane_budget_per_tick: LaneBudgets,
-    /// Between ticks, how often a shard hands newly arrived messages to its
-    /// game and sends what it replied, in µs; 0 = only at ticks. Default 500:
-    /// a reply that needs no simulation step (an echo, an ack, chat) leaves
-    /// within half a millisecond instead of waiting up to a tick (33 ms at
-    /// 30 Hz); costs an idle shard 2000 wake-ups a second. Must be below the
-    /// tick period.
+    /// Between ticks, a shard woken by arriving messages hands them to its
+    /// game and sends what it replied at once, but at most one such pass
+    /// per this many µs, so messages arriving close together are handled
+    /// together; 0 = messages wait for the next tick. Default 50: a reply
+    /// that needs no simulation step (an echo, an ack, chat) leaves within
+    /// about 50 µs instead of up to a tick (33 ms at 30 Hz). An idle shard
+    /// sleeps from tick to tick. Must be below the tick period.
     pub message_pass_us: u32,
     /// The game logic shards run. Default `"demo"`.
     pub game: GameKind,
@@ -442,7 +443,7 @@ impl Default for ShardsConfig {
             tick_budget_us: 20_000,
             ring_slots_max: 4096,
             lane_budget_per_tick: LaneBudgets::default(),
-            message_pass_us: 500,
+            message_pass_us: 50,
             game: GameKind::Demo,
             stall_after_ms: 1_000,
             run_on_gateway_thread: true,

@@ -30,4 +30,5 @@ pub mod ids;
 pub mod lanes;
 pub mod ring;
 pub mod ticket;
+pub mod wake;
 pub mod wire;

@@ -20,10 +20,13 @@
 //! is dropped and counted; QUIC retransmits what matters.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use lanegate_common::wake::Doorbell;
 
 use crate::engine::cid::{CID_BYTES, owner_of};
 use crate::sys::Ecn;
-use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::traits::{Consumer, Observer as _, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 
 /// Largest packet a steering slot holds, in bytes: a full Ethernet MTU of
@@ -75,6 +78,9 @@ pub struct SteerEnds {
     to: Vec<Option<HeapProd<SteeredPacket>>>,
     /// From every other core.
     from: Vec<HeapCons<SteeredPacket>>,
+    /// Per destination core, its doorbell ([`SteerEnds::set_bells`]) and
+    /// whether a packet went to it since the last [`SteerEnds::notify`].
+    bells: Vec<(Option<Arc<Doorbell>>, bool)>,
     /// What happened.
     pub counters: SteerCounters,
 }
@@ -96,6 +102,7 @@ pub fn mesh(cores: usize, slots: usize) -> Vec<SteerEnds> {
             core,
             to: (0..cores).map(|_| None).collect(),
             from: Vec::with_capacity(cores.saturating_sub(1)),
+            bells: (0..cores).map(|_| (None, false)).collect(),
             counters: SteerCounters::default(),
         })
         .collect();
@@ -148,9 +155,39 @@ impl SteerEnds {
         };
         entry.data[..packet.len()].copy_from_slice(packet);
         match tx.try_push(entry) {
-            Ok(()) => self.counters.out += 1,
+            Ok(()) => {
+                self.counters.out += 1;
+                if let Some(b) = self.bells.get_mut(owner) {
+                    b.1 = true;
+                }
+            }
             Err(_) => self.counters.full += 1,
         }
+    }
+
+    /// The doorbells of every core, in core order: [`SteerEnds::notify`]
+    /// rings the owner of a steered packet so an idle owner handles it at
+    /// once.
+    pub fn set_bells(&mut self, bells: &[Arc<Doorbell>]) {
+        for (slot, bell) in self.bells.iter_mut().zip(bells) {
+            slot.0 = Some(Arc::clone(bell));
+        }
+    }
+
+    /// Rings the cores that were sent packets since the last call.
+    pub fn notify(&mut self) {
+        for (bell, pending) in &mut self.bells {
+            if std::mem::take(pending)
+                && let Some(bell) = bell
+            {
+                bell.ring();
+            }
+        }
+    }
+
+    /// Whether other cores steered packets here that wait.
+    pub fn has_input(&self) -> bool {
+        self.from.iter().any(|rx| !rx.is_empty())
     }
 
     /// Hands every packet other cores steered here to `handle`, at most

@@ -532,6 +532,49 @@ async fn hosted_shards_echo_and_drain(backend: &str) {
     );
 }
 
+/// With a shard on its own thread ticking once a second and the gateway's
+/// safety poll at its longest (100 ms), echoes still come back at once:
+/// the gateway rings the shard's doorbell and the shard the gateway's. A
+/// lost wake-up on either side would make each echo wait for the next tick
+/// (up to 1 s) or poll (up to 100 ms): 20 echoes in a row would take
+/// seconds, or about one.
+async fn replies_do_not_wait_for_ticks_or_polls(backend: &str) {
+    const ECHOES: u8 = 20;
+    let extra = "ring_poll_us = 100000\n[shards]\ntick_rate_hz = 1\n\
+                 tick_budget_us = 500000\nstall_after_ms = 5000\n\
+                 run_on_gateway_thread = false\n";
+    let gw = start(backend, "wake", extra);
+    let mut client = connect(gw.options(&dev_ticket(60))).await.expect("welcome");
+    // The first echo may wait for the tick that takes the join.
+    echo_every_lane(&mut client, Transport::Stream, 0).await;
+    let started = Instant::now();
+    for i in 1..=ECHOES {
+        client
+            .send(types::ECHO_CRITICAL, &[i; 8], Transport::Stream)
+            .await
+            .expect("sent");
+        let back = async {
+            loop {
+                if let Event::Message { ty, payload, .. } = client.recv().await.expect("up")
+                    && ty == types::ECHO_CRITICAL
+                    && payload == [i; 8]
+                {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(EXCHANGE_TIMEOUT, back)
+            .await
+            .expect("the echo came back");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(700),
+        "{ECHOES} echoes took {took:?}: a side waited for its tick or poll"
+    );
+    client.close().await;
+}
+
 /// Clients in [`many_clients_each_get_their_own_echoes`].
 const CLIENTS: u64 = 16;
 
@@ -546,4 +589,5 @@ on_both_backends!(
     malformed_frames_close_the_session_and_nothing_else,
     many_clients_each_get_their_own_echoes,
     hosted_shards_echo_and_drain,
+    replies_do_not_wait_for_ticks_or_polls,
 );

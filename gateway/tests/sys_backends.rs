@@ -229,6 +229,51 @@ fn recv_times_out_empty() {
     }
 }
 
+/// A wait for datagrams also ends when the watched wake fd is written,
+/// before or during the wait, and the signal is consumed; datagrams still
+/// arrive after.
+#[test]
+fn a_wake_fd_ends_the_wait_on_both_backends() {
+    use std::sync::Arc;
+
+    use lanegate_common::wake::Wake as _;
+    use lanegate_gateway::sys::{FdWaker, WakeFd};
+
+    const LONG: Duration = Duration::from_secs(20);
+    for backend in [IoBackend::IoUring, IoBackend::Portable] {
+        let mut io = forced(backend);
+        let wake = WakeFd::new().unwrap();
+        io.watch(Arc::clone(&wake)).unwrap();
+        let mut batch = RecvBatch::for_limits(&IoLimits::default());
+        // Signalled before the wait.
+        wake.signal();
+        let start = Instant::now();
+        assert_eq!(io.recv_batch(&mut batch, Some(LONG)).unwrap(), 0);
+        assert!(start.elapsed() < LONG / 2, "{backend:?}: the wait ended");
+        // Consumed: the next short wait times out.
+        assert_eq!(
+            io.recv_batch(&mut batch, Some(Duration::from_millis(20)))
+                .unwrap(),
+            0
+        );
+        // Signalled during the wait, from another thread.
+        let waker = FdWaker(Arc::clone(&wake));
+        let signaller = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            waker.wake();
+        });
+        let start = Instant::now();
+        assert_eq!(io.recv_batch(&mut batch, Some(LONG)).unwrap(), 0);
+        assert!(start.elapsed() < LONG / 2, "{backend:?}: woken mid-wait");
+        signaller.join().unwrap();
+        // The socket still works.
+        let p = peer();
+        p.send_to(b"after", io.local_addr()).unwrap();
+        let got = recv_n(io.as_mut(), &mut batch, 1);
+        assert_eq!(got[0].data, b"after", "{backend:?}");
+    }
+}
+
 #[test]
 fn reuseport_group_shares_one_port() {
     let group = sys::bind_group(LOOPBACK.parse().unwrap(), 2, &options()).unwrap();

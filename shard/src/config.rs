@@ -32,12 +32,13 @@ pub struct ShardConfig {
     /// flood fills at most half the ring and critical always has room.
     /// Control entries (join, leave, zone moves) may use the whole ring.
     pub lane_fill_max_percent: [u8; Lane::COUNT],
-    /// Between ticks, how often the worker hands newly arrived messages to
-    /// the game (and flushes what it sent), in microseconds; 0 only at ticks.
-    /// Default 500: a reply that needs no simulation step (an echo, an ack,
-    /// chat) leaves within half a millisecond instead of waiting up to a
-    /// whole tick (33 ms at 30 Hz). Costs a wake-up per interval on an idle
-    /// shard; the tick itself is unchanged.
+    /// Between ticks, a worker woken by arriving messages (its doorbell)
+    /// hands them to the game and flushes what it sent, at most once per
+    /// this many microseconds, so messages arriving together are handled
+    /// together; 0 = only at ticks. Default 50: a reply that needs no
+    /// simulation step (an echo, an ack, chat) leaves within about 50 µs
+    /// instead of up to a whole tick (33 ms at 30 Hz). An idle shard sleeps
+    /// from tick to tick; the tick itself is unchanged.
     pub message_pass_us: u32,
     /// Messages the shard hands to the game per lane per tick. A flood in
     /// one lane waits in its own inbox and never delays the lanes above it.
@@ -78,7 +79,7 @@ impl Default for ShardConfig {
             tick_rate_hz: 30,
             tick_budget_us: 16_666,
             stall_after_ms: 500,
-            message_pass_us: 500,
+            message_pass_us: 50,
             ring_slots_max: 4096,
             lane_fill_max_percent: [100, 90, 75, 50],
             lane_budget_per_tick: [4096, 2048, 1024, 256],

@@ -5,12 +5,17 @@
 //! a return ring from every shard), and each shard one outbound pool (with a
 //! return ring from every core). [`build`] allocates all of it at start;
 //! nothing on the message path allocates afterwards.
+//!
+//! Every core and every shard also gets a [`Doorbell`]: the producers of
+//! its inbound rings ring it ([`RingTx::notify`]) so it can sleep while
+//! they are empty (see `lanegate_common::wake`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use lanegate_common::ids::{CoreId, ShardId};
 use lanegate_common::ring::{ToGateway, ToShard};
+use lanegate_common::wake::Doorbell;
 
 use crate::config::ShardConfig;
 use crate::health::HealthSlot;
@@ -26,6 +31,8 @@ pub struct CoreEnds {
     pub pool: BufPool,
     /// Per shard, in shard order.
     pub shards: Vec<CoreToShard>,
+    /// Rung by the shards when they push to this core.
+    pub bell: Arc<Doorbell>,
 }
 
 /// A gateway core's ends towards one shard.
@@ -50,6 +57,8 @@ pub struct ShardEnds {
     pub cores: Vec<ShardToCore>,
     /// Where the shard publishes its health.
     pub health: Arc<HealthSlot>,
+    /// Rung by the gateway cores when they push to this shard.
+    pub bell: Arc<Doorbell>,
 }
 
 /// A shard's ends towards one gateway core.
@@ -110,10 +119,14 @@ pub fn build(
         shard_pool_list.push(p);
         shard_returns.push(r.into_iter());
     }
+    let core_bells: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::new())).collect();
+    let shard_bells: Vec<Arc<Doorbell>> = (0..shards).map(|_| Arc::new(Doorbell::new())).collect();
     for c in 0..usize::from(cores) {
         for s in 0..usize::from(shards) {
             let (in_tx, in_rx) = ring::<ToShard>(slots, fill)?;
+            let in_tx = in_tx.with_bell(Arc::clone(&shard_bells[s]));
             let (out_tx, out_rx) = ring::<ToGateway>(slots, fill)?;
+            let out_tx = out_tx.with_bell(Arc::clone(&core_bells[c]));
             let to_core_pool = core_returns[c]
                 .next()
                 .expect("a core pool has one return end per shard");
@@ -135,22 +148,26 @@ pub fn build(
     let cores = core_pool_list
         .into_iter()
         .zip(core_sides)
+        .zip(core_bells)
         .zip(0u16..)
-        .map(|((pool, shards), c)| CoreEnds {
+        .map(|(((pool, shards), bell), c)| CoreEnds {
             core: CoreId(c),
             pool,
             shards,
+            bell,
         })
         .collect();
     let shards = shard_pool_list
         .into_iter()
         .zip(shard_sides)
+        .zip(shard_bells)
         .zip(0u16..)
-        .map(|((pool, cores), s)| ShardEnds {
+        .map(|(((pool, cores), bell), s)| ShardEnds {
             shard: ShardId(s),
             pool,
             cores,
             health: HealthSlot::new(ShardId(s), epoch),
+            bell,
         })
         .collect();
     Ok(Links { cores, shards })

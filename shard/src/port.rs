@@ -17,10 +17,12 @@
 //! as each session leaves once and moves are few.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
 use lanegate_common::ring::{Body, ToGateway, ToShard, ZoneControl, ZoneDrain};
+use lanegate_common::wake::Doorbell;
 use lanegate_common::wire::Transport;
 
 use crate::config::ShardConfig;
@@ -64,6 +66,8 @@ pub struct GatewayPort {
     control_backlog_max: usize,
     /// Refused by the port itself (backlog, hold, pool), per lane.
     lost: [u64; Lane::COUNT],
+    /// This core's doorbell, rung by the shards.
+    bell: Arc<Doorbell>,
 }
 
 #[derive(Debug)]
@@ -101,7 +105,27 @@ impl GatewayPort {
             hold_slots_max: cfg.hold_slots_max as usize,
             control_backlog_max: cfg.control_backlog_max as usize,
             lost: [0; Lane::COUNT],
+            bell: ends.bell,
         }
+    }
+
+    /// This core's doorbell: the shards ring it when they push to the core,
+    /// so the core can sleep while its return rings are empty.
+    pub fn bell(&self) -> &Arc<Doorbell> {
+        &self.bell
+    }
+
+    /// Rings the doorbell of every shard this port pushed to since the last
+    /// call. Call once per batch of sends (a loop turn), not per message.
+    pub fn notify(&mut self) {
+        for link in &mut self.shards {
+            link.ring.tx.notify();
+        }
+    }
+
+    /// Whether a return ring holds entries [`GatewayPort::poll`] would read.
+    pub fn has_input(&self) -> bool {
+        self.shards.iter().any(|l| !l.ring.rx.is_empty())
     }
 
     /// The core this port belongs to.

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use lanegate_common::lanes::Lane;
 use lanegate_common::ring::{ToGateway, ToShard};
+use lanegate_common::wake::Doorbell;
 use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
 use ringbuf::{CachingCons, CachingProd, HeapRb};
 
@@ -85,6 +86,8 @@ pub fn ring<T: RingEntry>(
         pushed: 0,
         taken_seen: 0,
         lost: [0; Lane::COUNT],
+        bell: None,
+        rung_at: 0,
     };
     Ok((tx, RingRx { inner: cons }))
 }
@@ -99,6 +102,10 @@ pub struct RingTx<T> {
     /// Entries the consumer had taken when last looked at.
     taken_seen: u64,
     lost: [u64; Lane::COUNT],
+    /// The consumer's doorbell, rung by [`RingTx::notify`].
+    bell: Option<Arc<Doorbell>>,
+    /// `pushed` when the bell was last rung.
+    rung_at: u64,
 }
 
 impl<T: RingEntry> RingTx<T> {
@@ -131,6 +138,25 @@ impl<T: RingEntry> RingTx<T> {
 }
 
 impl<T> RingTx<T> {
+    /// Rings `bell` from [`RingTx::notify`]: the consumer's doorbell.
+    #[must_use]
+    pub fn with_bell(mut self, bell: Arc<Doorbell>) -> Self {
+        self.bell = Some(bell);
+        self
+    }
+
+    /// Wakes the consumer if entries were pushed since the last call and it
+    /// sleeps. Producers call it once per batch, not per entry.
+    #[inline]
+    pub fn notify(&mut self) {
+        if self.pushed != self.rung_at {
+            self.rung_at = self.pushed;
+            if let Some(bell) = &self.bell {
+                bell.ring();
+            }
+        }
+    }
+
     /// Entries refused per lane since the ring was built.
     pub fn lost(&self) -> [u64; Lane::COUNT] {
         self.lost

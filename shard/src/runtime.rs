@@ -33,6 +33,7 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::ring::{
     Body, ShardHealth, ToGateway, ToShard, ZoneControl, ZoneDrain, ZoneHandoff,
 };
+use lanegate_common::wake::Doorbell;
 
 use crate::clock::Clock;
 use crate::config::ShardConfig;
@@ -78,6 +79,8 @@ pub struct Shard<G> {
     inbound_shed: [u64; Lane::COUNT],
     restarts: u32,
     ring_depth: u32,
+    /// Rung by the gateway cores when they push to this shard.
+    bell: Arc<Doorbell>,
 }
 
 struct CoreLink {
@@ -136,7 +139,19 @@ impl<G: Game> Shard<G> {
             inbound_shed: [0; Lane::COUNT],
             restarts: 0,
             ring_depth: 0,
+            bell: ends.bell,
         }
+    }
+
+    /// This shard's doorbell: the gateway cores ring it after pushing, so
+    /// whatever runs the shard can sleep while its rings are empty.
+    pub fn bell(&self) -> Arc<Doorbell> {
+        Arc::clone(&self.bell)
+    }
+
+    /// Whether a ring from a gateway core holds entries.
+    pub fn has_input(&self) -> bool {
+        self.cores.iter().any(|c| !c.ring.rx.is_empty())
     }
 
     /// This shard's id.
@@ -442,6 +457,10 @@ impl<G: Game> Shard<G> {
                     self.out.pool.recycle(body.payload);
                 }
             }
+        }
+        // One ring per core that got entries, for the whole batch.
+        for link in &mut self.cores {
+            link.ring.tx.notify();
         }
     }
 

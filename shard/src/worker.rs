@@ -26,6 +26,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use lanegate_common::ids::ShardId;
+use lanegate_common::wake::{Doorbell, ThreadWaker};
 
 use crate::clock::SystemClock;
 use crate::config::ShardConfig;
@@ -90,6 +91,8 @@ trait Drive: Send {
     fn tick(&mut self);
     fn messages(&mut self);
     fn id(&self) -> ShardId;
+    fn bell(&self) -> Arc<Doorbell>;
+    fn has_input(&self) -> bool;
 }
 
 impl<G: Game> Drive for Shard<G> {
@@ -101,6 +104,12 @@ impl<G: Game> Drive for Shard<G> {
     }
     fn id(&self) -> ShardId {
         Shard::id(self)
+    }
+    fn bell(&self) -> Arc<Doorbell> {
+        Shard::bell(self)
+    }
+    fn has_input(&self) -> bool {
+        Shard::has_input(self)
     }
 }
 
@@ -116,6 +125,17 @@ impl HostedShard {
     /// The shard's id.
     pub fn id(&self) -> ShardId {
         self.shard.id()
+    }
+
+    /// The shard's doorbell: the host installs its own waker in it, so
+    /// other gateway cores pushing to this shard wake the host.
+    pub fn bell(&self) -> Arc<Doorbell> {
+        self.shard.bell()
+    }
+
+    /// Whether a ring from a gateway core holds entries for the shard.
+    pub fn has_input(&self) -> bool {
+        self.shard.has_input()
     }
 
     /// When the host must call [`HostedShard::run`] again at the latest.
@@ -186,23 +206,50 @@ pub fn spawn_watching<G: Game + 'static>(
                 {
                     tracing::warn!(shard = %id, cpu, "could not pin shard thread");
                 }
+                // Messages wake the thread only when passes between ticks
+                // are on; otherwise it sleeps from tick to tick.
+                let bell = shard.bell();
+                if pass.is_some() {
+                    bell.set_waker(Box::new(ThreadWaker(thread::current())));
+                }
                 let mut pacer = TickPacer::new(Instant::now(), interval);
+                let mut last_pass: Option<Instant> = None;
                 while !stop.load(Ordering::Relaxed) {
                     pacer.take(Instant::now());
                     shard.run_tick(&SystemClock);
                     let next = pacer.next();
                     let mut now = Instant::now();
-                    // Between ticks, hand new messages to the game every
-                    // `message_pass` (if enabled). `park_timeout` may return
-                    // early (spuriously, or on `stop`): wait out the rest.
                     while now < next && !stop.load(Ordering::Relaxed) {
-                        let wait = pass.map_or(next - now, |p| p.min(next - now));
-                        thread::park_timeout(wait);
-                        now = Instant::now();
-                        if pass.is_some() && now < next {
-                            shard.run_messages(&SystemClock);
+                        // Sleep until the next tick or until a gateway core
+                        // rings (see `lanegate_common::wake`).
+                        let Some(pass) = pass else {
+                            thread::park_timeout(next - now);
                             now = Instant::now();
+                            continue;
+                        };
+                        bell.sleep_begin();
+                        if !shard.has_input() {
+                            thread::park_timeout(next - now);
                         }
+                        bell.sleep_end();
+                        now = Instant::now();
+                        if now >= next || !shard.has_input() {
+                            continue;
+                        }
+                        // At most one pass per `message_pass`, so messages
+                        // arriving close together are handled together.
+                        if let Some(ready) = last_pass.map(|t| t + pass)
+                            && now < ready
+                        {
+                            thread::sleep(ready.min(next) - now);
+                            now = Instant::now();
+                            if now >= next {
+                                continue;
+                            }
+                        }
+                        shard.run_messages(&SystemClock);
+                        last_pass = Some(now);
+                        now = Instant::now();
                     }
                 }
             })?;

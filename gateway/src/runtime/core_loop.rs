@@ -34,10 +34,13 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lanegate_common::config::Config;
+use lanegate_common::wake::Doorbell;
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
 use lanegate_gateway::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
 use lanegate_gateway::steer::SteerEnds;
-use lanegate_gateway::sys::{self, BoundSocket, Ecn, IoLimits, RecvBatch, Transmit, UdpIo};
+use lanegate_gateway::sys::{
+    self, BoundSocket, Ecn, FdWaker, IoLimits, RecvBatch, Transmit, UdpIo, WakeFd,
+};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::link::CoreEnds;
 use lanegate_shard::port::GatewayPort;
@@ -118,6 +121,9 @@ struct Core {
     batch: RecvBatch,
     steer: SteerEnds,
     hosted: Vec<HostedShard>,
+    /// This core's doorbell and those of the shards it hosts: rung by
+    /// producers while the core sleeps in its receive.
+    bells: Vec<Arc<Doorbell>>,
     cores_busy: Arc<AtomicUsize>,
     term: Arc<AtomicBool>,
     ring_poll: Duration,
@@ -168,8 +174,25 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
     }
     socket.warn_if_clamped(index);
     let limits = IoLimits::default();
-    let (io, backend) = sys::open(&config.gateway, index, socket, &limits)?;
+    let (mut io, backend) = sys::open(&config.gateway, index, socket, &limits)?;
     let addr = io.local_addr();
+
+    // Shards and other cores ring these bells; the receive wait watches
+    // the eventfd their waker writes.
+    let wake = WakeFd::new().map_err(|source| RuntimeError::Io {
+        what: "creating the wake-up eventfd",
+        source,
+    })?;
+    io.watch(Arc::clone(&wake))
+        .map_err(|source| RuntimeError::Io {
+            what: "watching the wake-up eventfd",
+            source,
+        })?;
+    let mut bells = vec![Arc::clone(&ends.bell)];
+    bells.extend(hosted.iter().map(HostedShard::bell));
+    for bell in &bells {
+        bell.set_waker(Box::new(FdWaker(Arc::clone(&wake))));
+    }
 
     let now = Instant::now();
     let unix_now_s = SystemTime::now()
@@ -198,6 +221,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         io,
         steer,
         hosted,
+        bells,
         cores_busy,
         term,
         ring_poll: Duration::from_micros(config.gateway.ring_poll_us),
@@ -278,7 +302,25 @@ impl Core {
         if self.tx_more {
             wait = Duration::ZERO;
         }
-        if let Err(e) = self.io.recv_batch(&mut self.batch, Some(wait)) {
+        // Announce the sleep, then look once more (lanegate_common::wake):
+        // an entry pushed before the announcement is seen here, one pushed
+        // after it rings the bell and ends the wait.
+        let sleeping = wait > Duration::ZERO;
+        if sleeping {
+            for bell in &self.bells {
+                bell.sleep_begin();
+            }
+            if self.has_input() {
+                wait = Duration::ZERO;
+            }
+        }
+        let received = self.io.recv_batch(&mut self.batch, Some(wait));
+        if sleeping {
+            for bell in &self.bells {
+                bell.sleep_end();
+            }
+        }
+        if let Err(e) = received {
             if !is_transient(&e) {
                 return Err(self.io_error("receive", &e));
             }
@@ -313,6 +355,10 @@ impl Core {
             );
         });
 
+        // Wake the shards and cores this turn's packets went to before
+        // running the hosted shards: they work meanwhile.
+        self.steer.notify();
+        self.engine.sink_mut().notify();
         for h in &mut self.hosted {
             h.run(now);
         }
@@ -328,7 +374,21 @@ impl Core {
         if next_timeout.is_some_and(|t| t <= now) {
             self.engine.handle_timeouts(now);
         }
+        // Joins and leaves from deliveries and timeouts.
+        self.engine.sink_mut().notify();
         self.send(now)
+    }
+
+    /// Whether a ring into this core (or into a shard it hosts) holds
+    /// entries, i.e. whether the next wait must not sleep.
+    fn has_input(&mut self) -> bool {
+        self.steer.has_input()
+            || self.hosted.iter().any(HostedShard::has_input)
+            || self
+                .engine
+                .sink_mut()
+                .port()
+                .is_some_and(GatewayPort::has_input)
     }
 
     /// Sends what the engine has, until it has nothing or the backend is

@@ -146,7 +146,11 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             return Err(e.into());
         }
     };
-    let mesh = steer::mesh(cores, g.steer_slots_max);
+    let mut mesh = steer::mesh(cores, g.steer_slots_max);
+    let core_bells: Vec<_> = links.cores.iter().map(|c| Arc::clone(&c.bell)).collect();
+    for ends in &mut mesh {
+        ends.set_bells(&core_bells);
+    }
 
     let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
     let mut handles: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)> = Vec::new();

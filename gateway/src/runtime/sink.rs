@@ -66,6 +66,13 @@ impl PortSink {
         self.port.as_ref()
     }
 
+    /// Rings the doorbells of the shards pushed to since the last call.
+    pub fn notify(&mut self) {
+        if let Some(port) = self.port.as_mut() {
+            port.notify();
+        }
+    }
+
     fn stash(&mut self, buf: PoolBuf) {
         let list = match buf.class() {
             BufClass::Small => &mut self.small,

@@ -83,6 +83,7 @@ pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]
 pub mod uring;
+pub mod wake;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +93,7 @@ use lanegate_common::config::{GatewayConfig, IoBackend};
 
 pub use affinity::pin_current_thread;
 pub use socket::{BoundSocket, BufferGrant, SocketOptions, bind_group, bind_udp};
+pub use wake::{FdWaker, WakeFd};
 
 /// One UDP socket's IO, as the engine sees it. Implemented by the io_uring
 /// and the portable backends.
@@ -132,6 +134,12 @@ pub trait UdpIo: Send {
 
     /// Which backend this is (for logs and metrics only).
     fn kind(&self) -> BackendKind;
+
+    /// Makes every later wait of [`UdpIo::recv_batch`] also end when `wake`
+    /// is signalled (a shard or another core has entries for this core).
+    /// The backend consumes the signal. One fd per backend; a second call
+    /// replaces the first.
+    fn watch(&mut self, wake: std::sync::Arc<WakeFd>) -> io::Result<()>;
 }
 
 /// The two socket backends.

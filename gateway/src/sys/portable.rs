@@ -4,12 +4,13 @@
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use quinn_udp::{BATCH_SIZE, EcnCodepoint, RecvMeta, UdpSockRef, UdpSocketState};
 
 use super::{
-    BackendKind, BoundSocket, Ecn, IoLimits, Received, RecvBatch, SysError, Transmit, UdpIo,
+    BackendKind, BoundSocket, Ecn, IoLimits, Received, RecvBatch, SysError, Transmit, UdpIo, WakeFd,
 };
 
 /// quinn-udp on a [`BoundSocket`].
@@ -21,6 +22,8 @@ pub struct PortableIo {
     /// Bytes one receive may need (a full GRO train).
     slot_bytes: usize,
     metas: [RecvMeta; BATCH_SIZE],
+    /// Also polled while waiting ([`UdpIo::watch`]).
+    wake: Option<Arc<WakeFd>>,
 }
 
 impl PortableIo {
@@ -34,6 +37,7 @@ impl PortableIo {
             state,
             slot_bytes: limits.datagram_bytes_max,
             metas: [RecvMeta::default(); BATCH_SIZE],
+            wake: None,
         })
     }
 
@@ -81,7 +85,7 @@ impl UdpIo for PortableIo {
                     if !out.is_empty() || waited || timeout == Some(Duration::ZERO) {
                         break;
                     }
-                    if !wait_readable(&self.socket, timeout)? {
+                    if !wait_readable(&self.socket, self.wake.as_deref(), timeout)? {
                         break;
                     }
                     waited = true;
@@ -128,6 +132,11 @@ impl UdpIo for PortableIo {
     fn kind(&self) -> BackendKind {
         BackendKind::Portable
     }
+
+    fn watch(&mut self, wake: Arc<WakeFd>) -> io::Result<()> {
+        self.wake = Some(wake);
+        Ok(())
+    }
 }
 
 fn from_quinn(ecn: EcnCodepoint) -> Option<Ecn> {
@@ -148,29 +157,42 @@ fn to_quinn(ecn: Ecn) -> EcnCodepoint {
 
 /// Waits until `socket` is readable or `timeout` passes; `false` on timeout
 /// or a signal.
-fn wait_readable(socket: &UdpSocket, timeout: Option<Duration>) -> io::Result<bool> {
+/// Waits until the socket is readable (`true`), or `wake` was signalled
+/// or the timeout passed (`false`); consumes the signal.
+fn wait_readable(
+    socket: &UdpSocket,
+    wake: Option<&WakeFd>,
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
     let ms = match timeout {
         None => -1,
         Some(d) => i32::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX),
     };
-    let mut pfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
+    let pollfd = |fd| libc::pollfd {
+        fd,
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: `pfd` is one live pollfd and we pass a count of 1; the kernel
-    // writes only its `revents`.
-    let rc = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-    match rc {
-        0 => Ok(false),
-        n if n > 0 => Ok(true),
-        _ => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
+    let mut pfds = [
+        pollfd(socket.as_raw_fd()),
+        pollfd(wake.map_or(-1, WakeFd::raw_fd)),
+    ];
+    let count: libc::nfds_t = if wake.is_some() { 2 } else { 1 };
+    // SAFETY: `pfds` holds two live pollfds and we pass a count of at most
+    // 2; the kernel writes only their `revents`.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), count, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
     }
+    if let Some(w) = wake
+        && pfds[1].revents & libc::POLLIN != 0
+    {
+        w.consume();
+    }
+    Ok(pfds[0].revents != 0)
 }

@@ -22,6 +22,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
 use io_uring::types::{Fd, RecvMsgOut, SubmitArgs, Timespec};
@@ -34,7 +35,7 @@ use buf_ring::RecvPool;
 use send_slots::SendSlots;
 
 use super::cmsg::{self, RECV_CONTROL_BYTES};
-use super::{BackendKind, BoundSocket, IoLimits, Received, RecvBatch, Transmit, UdpIo};
+use super::{BackendKind, BoundSocket, IoLimits, Received, RecvBatch, Transmit, UdpIo, WakeFd};
 
 /// Counters of the events the backend absorbs rather than reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct UringStats {
     pub recv_errors: u64,
     /// Transmits the kernel refused (dropped).
     pub send_errors: u64,
+    /// Waits ended by the watched wake fd.
+    pub wakes: u64,
 }
 
 /// Why io_uring could not be set up, with the socket given back.
@@ -77,6 +80,13 @@ pub struct UringIo {
     datagram_bytes_max: usize,
     last_recv_errno: i32,
     stats: UringStats,
+    /// Watched fd ([`UdpIo::watch`]): a `read` of it into `wake_buf` stays
+    /// queued, so a wait also ends when it is written.
+    wake: Option<Arc<WakeFd>>,
+    wake_buf: Box<[u8; 8]>,
+    wake_armed: bool,
+    /// A replaced wake fd whose read may still be queued.
+    retired_wake: Option<Arc<WakeFd>>,
 }
 
 // SAFETY: the raw pointers inside (`msghdr`s, the buffer ring, the buffers
@@ -96,6 +106,7 @@ impl std::fmt::Debug for UringIo {
 
 const RECV_TAG: u64 = u64::MAX;
 const CANCEL_TAG: u64 = u64::MAX - 1;
+const WAKE_TAG: u64 = u64::MAX - 2;
 const BUF_GROUP: u16 = 0;
 /// Completions copied out of the CQ at once.
 const REAP_BATCH: usize = 32;
@@ -193,6 +204,10 @@ impl UringIo {
             datagram_bytes_max: limits.datagram_bytes_max,
             last_recv_errno: 0,
             stats: UringStats::default(),
+            wake: None,
+            wake_buf: Box::new([0; 8]),
+            wake_armed: false,
+            retired_wake: None,
         };
         for bid in 0..buffers {
             io.pool.provide(bid);
@@ -233,7 +248,8 @@ impl UringIo {
         for _ in 0..2 {
             // SAFETY: every entry we build points at memory `self` owns and
             // keeps still until its completion: the receive `msghdr` and the
-            // buffer ring for the receive, a busy send slot for a send.
+            // buffer ring for the receive, a busy send slot for a send, the
+            // boxed `wake_buf` for the read of the wake fd.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return Ok(());
             }
@@ -321,6 +337,14 @@ impl UringIo {
                 }
             }
             CANCEL_TAG => {}
+            WAKE_TAG => {
+                self.wake_armed = false;
+                if res >= 0 {
+                    self.stats.wakes += 1;
+                } else if -res != libc::ECANCELED {
+                    tracing::debug!(errno = -res, "io_uring read of the wake fd failed");
+                }
+            }
             tag => {
                 let gso = self.slots.release(tag);
                 if res < 0 {
@@ -391,6 +415,15 @@ impl UdpIo for UringIo {
         // A second, non-waiting round runs only if the first ended the
         // multishot (ring ran dry): re-armed with the buffers just returned,
         // it takes what waits in the socket.
+        if !self.wake_armed
+            && let Some(fd) = self.wake.as_ref().map(|w| w.raw_fd())
+        {
+            let entry = opcode::Read::new(Fd(fd), self.wake_buf.as_mut_ptr(), 8)
+                .build()
+                .user_data(WAKE_TAG);
+            self.push(&entry)?;
+            self.wake_armed = true;
+        }
         for round in 0..2 {
             if !self.recv_armed && self.backlog.is_empty() {
                 self.stats.recv_rearms += 1;
@@ -470,6 +503,20 @@ impl UdpIo for UringIo {
 
     fn kind(&self) -> BackendKind {
         BackendKind::IoUring
+    }
+
+    fn watch(&mut self, wake: Arc<WakeFd>) -> io::Result<()> {
+        // A read of the old fd may still be queued: it completes, or is
+        // cancelled when the ring closes; the fd stays open meanwhile
+        // because the old `Arc` is kept until then.
+        if self.wake_armed
+            && let Some(old) = self.wake.take()
+        {
+            self.retired_wake = Some(old);
+        }
+        self.wake = Some(wake);
+        self.wake_armed = false;
+        Ok(())
     }
 }
 
