@@ -35,6 +35,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long stopping waits for the thread before leaving it behind.
 const STOP_WAIT: Duration = Duration::from_millis(500);
 
+/// Pause after a failed `accept` (such as out of file descriptors), which
+/// would otherwise fail again at once and spin the thread.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// Why the endpoint could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -137,7 +141,10 @@ fn serve(listener: &TcpListener, sources: &Sources, stop: &AtomicBool) {
             }
             // Out of file descriptors, or a connection reset before it was
             // accepted: nothing to answer.
-            Err(e) => debug!(error = %e, "metrics accept failed"),
+            Err(e) => {
+                debug!(error = %e, "metrics accept failed");
+                thread::sleep(ACCEPT_BACKOFF);
+            }
         }
     }
 }
@@ -164,19 +171,15 @@ fn handle(mut stream: TcpStream, sources: &Sources, body: &mut String) -> io::Re
             n => len += n,
         }
     };
-    let response = match request_line(&head[..len]) {
-        Some((method, path)) if complete => {
-            body.clear();
-            let r = route(method, path, &sources.sample(), body);
-            if method == "HEAD" {
-                body.clear();
-            }
-            r
-        }
+    body.clear();
+    let (response, head_only) = match request_line(&head[..len]) {
+        Some((method, path)) if complete => (
+            route(method, path, &sources.sample(), body),
+            method == "HEAD",
+        ),
         _ => {
-            body.clear();
             body.push_str("bad request\n");
-            Status::BAD_REQUEST
+            (Status::BAD_REQUEST, false)
         }
     };
     write!(
@@ -188,7 +191,9 @@ fn handle(mut stream: TcpStream, sources: &Sources, body: &mut String) -> io::Re
         body.len(),
         response.extra_header,
     )?;
-    stream.write_all(body.as_bytes())?;
+    if !head_only {
+        stream.write_all(body.as_bytes())?;
+    }
     stream.flush()
 }
 

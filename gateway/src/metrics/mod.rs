@@ -67,8 +67,6 @@ pub struct CoreSnapshot {
     pub recv_transient: u64,
     /// The IO backend the core runs on.
     pub backend: BackendKind,
-    /// Whether the core's engine is draining.
-    pub draining: bool,
 }
 
 impl CoreSnapshot {
@@ -83,7 +81,6 @@ impl CoreSnapshot {
             tx_blocked: 0,
             recv_transient: 0,
             backend,
-            draining: false,
         }
     }
 

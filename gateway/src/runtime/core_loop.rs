@@ -407,7 +407,6 @@ impl Core {
             tx_blocked: self.tx_blocked,
             recv_transient: self.recv_transient,
             backend: self.io.kind(),
-            draining: self.engine.is_draining(),
         });
     }
 }
