@@ -1,5 +1,5 @@
-//! `GET /metrics`: a [`Sample`] in the OpenMetrics text format (which
-//! Prometheus reads), encoded by `prometheus-client`.
+//! `GET /metrics`: a [`Sample`] in the Prometheus text format, encoded by
+//! `prometheus-client`.
 //!
 //! The numbers already live in the cores' and shards' snapshots, so nothing
 //! is registered ahead of time: a [`Collector`] walks the sample on each
@@ -7,10 +7,18 @@
 //! last (`prometheus-client` appends `_total` to counters and the unit
 //! suffix it is given), labels `core`, `lane`, `shard`, `backend` and, for
 //! counters split by cause, `reason`.
+//!
+//! `prometheus-client` writes OpenMetrics, which Prometheus asks for in its
+//! `Accept` header. Everyone else (curl, older scrapers, `promtool check
+//! metrics`) gets the classic text format 0.0.4: the same samples, with
+//! counter families named by their `_total` samples and without the
+//! OpenMetrics-only `# UNIT` and `# EOF` lines ([`Format`]). Only gauges
+//! and counters are used, so both formats carry the same data.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 use lanegate_common::lanes::Lane;
+use lanegate_common::ring::ShardHealth;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -20,14 +28,73 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::{CoreSnapshot, Sample, VERSION};
 
-/// The `Content-Type` of [`render`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The exposition formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text, for clients that accept it (Prometheus).
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4, for everyone else.
+    Text,
+}
 
-/// Appends `sample` to `out` in the OpenMetrics text format.
-pub fn render(sample: &Sample, out: &mut String) -> fmt::Result {
+impl Format {
+    /// The format a request's `Accept` header asks for.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    /// The response's `Content-Type`.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+}
+
+/// Appends `sample` to `out` in `format`.
+pub fn render(sample: &Sample, format: Format, out: &mut String) -> fmt::Result {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(SampleCollector(sample.clone())));
-    prometheus_client::encoding::text::encode(out, &registry)
+    match format {
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(out, &registry),
+        Format::Text => {
+            let mut open = String::new();
+            prometheus_client::encoding::text::encode(&mut open, &registry)?;
+            to_text_004(&open, out);
+            Ok(())
+        }
+    }
+}
+
+/// Rewrites `prometheus-client`'s OpenMetrics output as text format 0.0.4.
+/// A family's `# HELP` comes before its `# TYPE`, so it is held until the
+/// type says whether the name needs `_total`.
+fn to_text_004(open: &str, out: &mut String) {
+    let mut help: Option<(&str, &str)> = None;
+    for line in open.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            help = rest.split_once(' ').or(Some((rest, "")));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, ty) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let suffix = if ty == "counter" { "_total" } else { "" };
+            if let Some((_, text)) = help.take() {
+                let _ = writeln!(out, "# HELP {name}{suffix} {text}");
+            }
+            let _ = writeln!(out, "# TYPE {name}{suffix} {ty}");
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -214,13 +281,15 @@ impl Collector for SampleCollector {
             .collect();
         let core = |c: &str| -> Labels { vec![("core", c.to_owned())] };
 
-        enc.encode_descriptor(
-            "lanegate_build",
+        // Info-style gauges (always 1, the facts in labels): the classic
+        // text format has no info type.
+        gauge(
+            &mut enc,
+            "lanegate_build_info",
             "The running version.",
             None,
-            MetricType::Info,
-        )?
-        .encode_info(&vec![("version", VERSION.to_owned())])?;
+            vec![(vec![("version", VERSION.to_owned())], 1u64)],
+        )?;
         gauge(
             &mut enc,
             "lanegate_process_start_time",
@@ -235,16 +304,22 @@ impl Collector for SampleCollector {
             None,
             vec![(Labels::new(), i64::from(s.draining))],
         )?;
-        let mut info = enc.encode_descriptor(
-            "lanegate_core",
+        gauge(
+            &mut enc,
+            "lanegate_core_info",
             "One series per gateway core, naming its IO backend.",
             None,
-            MetricType::Info,
+            cores
+                .iter()
+                .map(|(c, snap)| {
+                    let labels = vec![
+                        ("core", c.clone()),
+                        ("backend", snap.backend.name().to_owned()),
+                    ];
+                    (labels, 1u64)
+                })
+                .collect(),
         )?;
-        for (c, snap) in &cores {
-            info.encode_family(&core(c))?
-                .encode_info(&vec![("backend", snap.backend.name().to_owned())])?;
-        }
         gauge(
             &mut enc,
             "lanegate_core_snapshot_age",
@@ -316,12 +391,12 @@ impl Collector for SampleCollector {
     }
 }
 
+/// A shard tick statistic: name (unit appended), help, value in µs.
+type ShardTick = (&'static str, &'static str, fn(&ShardHealth) -> u32);
+
 fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
-    let shard =
-        |h: &lanegate_common::ring::ShardHealth| -> Labels { vec![("shard", h.shard.to_string())] };
-    let per_shard = |f: fn(&lanegate_common::ring::ShardHealth) -> u64| {
-        s.shards.iter().map(move |h| (shard(h), f(h)))
-    };
+    let shard = |h: &ShardHealth| -> Labels { vec![("shard", h.shard.to_string())] };
+    let per_shard = |f: fn(&ShardHealth) -> u64| s.shards.iter().map(move |h| (shard(h), f(h)));
     counter(
         enc,
         "lanegate_shard_ticks",
@@ -354,27 +429,34 @@ fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
         per_shard(|h| u64::from(h.stalled)).collect(),
     )?;
     let us = |v: u32| f64::from(v) / 1e6;
-    gauge(
-        enc,
-        "lanegate_shard_tick",
-        "Tick duration over the shard's recent window: quantile 0.5, 0.99 and 1 (the longest).",
-        Some(&Unit::Seconds),
-        s.shards
-            .iter()
-            .flat_map(|h| {
-                [
-                    ("0.5", h.tick_p50_us),
-                    ("0.99", h.tick_p99_us),
-                    ("1", h.tick_max_us),
-                ]
-                .map(|(q, v)| {
-                    let mut labels = shard(h);
-                    labels.push(("quantile", q.to_owned()));
-                    (labels, us(v))
-                })
-            })
-            .collect(),
-    )?;
+    // Three gauges, not a `quantile` label: that label belongs to summaries,
+    // and these are the shard's own window statistics.
+    let ticks: [ShardTick; 3] = [
+        (
+            "lanegate_shard_tick_p50",
+            "Median tick duration over the shard's recent window.",
+            |h| h.tick_p50_us,
+        ),
+        (
+            "lanegate_shard_tick_p99",
+            "99th percentile tick duration over the shard's recent window.",
+            |h| h.tick_p99_us,
+        ),
+        (
+            "lanegate_shard_tick_max",
+            "Longest tick over the shard's recent window.",
+            |h| h.tick_max_us,
+        ),
+    ];
+    for (name, help, f) in ticks {
+        gauge(
+            enc,
+            name,
+            help,
+            Some(&Unit::Seconds),
+            s.shards.iter().map(|h| (shard(h), us(f(h)))).collect(),
+        )?;
+    }
     gauge(
         enc,
         "lanegate_shard_tick_budget",
@@ -406,7 +488,7 @@ fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
         None,
         per_shard(|h| u64::from(h.players)).collect(),
     )?;
-    let per_lane = |f: fn(&lanegate_common::ring::ShardHealth, usize) -> u64| {
+    let per_lane = |f: fn(&ShardHealth, usize) -> u64| {
         s.shards.iter().flat_map(move |h| {
             Lane::ALL.into_iter().map(move |lane| {
                 let mut labels = shard(h);
@@ -472,7 +554,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use lanegate_common::ids::ShardId;
-    use lanegate_common::ring::ShardHealth;
     use lanegate_gateway::sys::BackendKind;
 
     use super::super::CoreReading;
@@ -519,7 +600,7 @@ mod tests {
 
     fn text(s: &Sample) -> String {
         let mut out = String::new();
-        render(s, &mut out).unwrap();
+        render(s, Format::OpenMetrics, &mut out).unwrap();
         out
     }
 
@@ -537,15 +618,16 @@ mod tests {
             "lanegate_ring_full_dropped_total{core=\"0\",lane=\"high\"} 1",
             "lanegate_port_dropped_total{core=\"0\",lane=\"high\"} 2",
             "lanegate_tickets_refused_total{core=\"0\",reason=\"expired\"} 1",
-            "lanegate_core_info{backend=\"io_uring\",core=\"0\"} 1",
+            "lanegate_core_info{core=\"0\",backend=\"io_uring\"} 1",
             "lanegate_build_info{version=\"0.1.0\"} 1",
             "lanegate_draining 0",
             "# UNIT lanegate_process_start_time_seconds seconds",
             "lanegate_process_start_time_seconds 1700000000.5",
             "lanegate_shard_ticks_total{shard=\"0\"} 99",
             "lanegate_shard_tick_overruns_total{shard=\"0\"} 4",
-            "lanegate_shard_tick_seconds{shard=\"0\",quantile=\"0.99\"} 0.012",
-            "lanegate_shard_tick_seconds{shard=\"0\",quantile=\"1\"} 0.02",
+            "lanegate_shard_tick_p50_seconds{shard=\"0\"} 0.0015",
+            "lanegate_shard_tick_p99_seconds{shard=\"0\"} 0.012",
+            "lanegate_shard_tick_max_seconds{shard=\"0\"} 0.02",
             "lanegate_shard_tick_budget_seconds{shard=\"0\"} 0.01",
             "lanegate_shard_stalled{shard=\"0\"} 1",
             "lanegate_shard_stalls_total{shard=\"0\"} 1",
@@ -571,5 +653,46 @@ mod tests {
             assert!(name.starts_with("lanegate_"), "{ty}");
             assert!(!name.ends_with("_total"), "the encoder adds _total: {ty}");
         }
+    }
+
+    #[test]
+    fn classic_text_names_counter_families_by_their_samples() {
+        let mut t = String::new();
+        render(&sample(), Format::Text, &mut t).unwrap();
+        let open = text(&sample());
+        for line in [
+            "# HELP lanegate_sessions_opened_total Sessions established (ticket accepted).",
+            "# TYPE lanegate_sessions_opened_total counter",
+            "lanegate_sessions_opened_total{core=\"0\"} 3",
+            "# TYPE lanegate_sessions_open gauge",
+            "# TYPE lanegate_process_start_time_seconds gauge",
+            "# TYPE lanegate_build_info gauge",
+        ] {
+            assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
+        }
+        assert!(!t.contains("# UNIT") && !t.contains("# EOF"), "{t}");
+        // The same samples, in the same order.
+        let samples = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&t), samples(&open));
+        for ty in t.lines().filter(|l| l.starts_with("# TYPE ")) {
+            assert!(
+                !ty.ends_with(" info") && !ty.ends_with(" counter") || ty.contains("_total "),
+                "{ty}"
+            );
+        }
+    }
+
+    #[test]
+    fn accept_picks_the_format() {
+        assert_eq!(Format::from_accept(None), Format::Text);
+        assert_eq!(Format::from_accept(Some("*/*")), Format::Text);
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                          version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::from_accept(Some(prometheus)), Format::OpenMetrics);
     }
 }

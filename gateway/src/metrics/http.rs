@@ -1,7 +1,8 @@
 //! The HTTP side of the metrics endpoint: one unpinned thread, one request
 //! at a time, on std's `TcpListener`.
 //!
-//! - `GET /metrics`: OpenMetrics text ([`super::encode`]);
+//! - `GET /metrics`: the Prometheus text format, or OpenMetrics when the
+//!   `Accept` header asks for it ([`super::encode`]);
 //! - `GET /status`: the status page ([`super::status`]);
 //! - `GET /healthz`: `200 ok` while serving, `503 draining` once the drain
 //!   has started, for load balancers;
@@ -173,10 +174,11 @@ fn handle(mut stream: TcpStream, sources: &Sources, body: &mut String) -> io::Re
     };
     body.clear();
     let (response, head_only) = match request_line(&head[..len]) {
-        Some((method, path)) if complete => (
-            route(method, path, &sources.sample(), body),
-            method == "HEAD",
-        ),
+        Some((method, path)) if complete => {
+            let accept = header(&head[..len], "accept");
+            let status = route(method, path, accept, &sources.sample(), body);
+            (status, method == "HEAD")
+        }
         _ => {
             body.push_str("bad request\n");
             (Status::BAD_REQUEST, false)
@@ -229,7 +231,14 @@ impl Status {
 }
 
 /// Answers `method path` from `sample`, writing the body into `body`.
-pub fn route(method: &str, path: &str, sample: &Sample, body: &mut String) -> Status {
+/// `accept` is the request's `Accept` header.
+pub fn route(
+    method: &str,
+    path: &str,
+    accept: Option<&str>,
+    sample: &Sample,
+    body: &mut String,
+) -> Status {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     let known = matches!(path, "/metrics" | "/status" | "/healthz");
     if !known {
@@ -247,9 +256,10 @@ pub fn route(method: &str, path: &str, sample: &Sample, body: &mut String) -> St
     // other writers.
     match path {
         "/metrics" => {
-            let _ = encode::render(sample, body);
+            let format = encode::Format::from_accept(accept);
+            let _ = encode::render(sample, format, body);
             Status {
-                content_type: encode::CONTENT_TYPE,
+                content_type: format.content_type(),
                 ..Status::OK
             }
         }
@@ -271,6 +281,15 @@ pub fn route(method: &str, path: &str, sample: &Sample, body: &mut String) -> St
 /// Whether `head` holds a whole request head (a blank line ends it).
 fn head_complete(head: &[u8]) -> bool {
     head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
+}
+
+/// The value of header `name` in a request head, if present.
+fn header<'h>(head: &'h [u8], name: &str) -> Option<&'h str> {
+    let text = std::str::from_utf8(head).ok()?;
+    text.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
 
 /// The method and target of an HTTP/1.x request line.
@@ -305,7 +324,7 @@ mod tests {
 
     fn get(path: &str, draining: bool) -> (u16, String) {
         let mut body = String::new();
-        let status = route("GET", path, &sample(draining), &mut body);
+        let status = route("GET", path, None, &sample(draining), &mut body);
         (status.code, body)
     }
 
@@ -322,7 +341,7 @@ mod tests {
         assert_eq!(get("/", false).0, 404);
         assert_eq!(get("/metrics/x", false).0, 404);
         let mut body = String::new();
-        let s = route("POST", "/metrics", &sample(false), &mut body);
+        let s = route("POST", "/metrics", None, &sample(false), &mut body);
         assert_eq!((s.code, s.extra_header), (405, "Allow: GET, HEAD\r\n"));
     }
 
@@ -346,6 +365,9 @@ mod tests {
             "no line end yet"
         );
         assert!(head_complete(b"GET / HTTP/1.1\r\nA: b\r\n\r\n"));
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\naccept:  text/plain \r\n\r\n";
+        assert_eq!(header(head, "accept"), Some("text/plain"));
+        assert_eq!(header(head, "range"), None);
         assert!(!head_complete(b"GET / HTTP/1.1\r\nA: b\r\n"));
     }
 
@@ -380,10 +402,14 @@ mod tests {
             "{r}"
         );
         let r = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");
-        assert!(
-            r.contains(encode::CONTENT_TYPE) && r.ends_with("\r\n\r\n"),
-            "{r}"
+        let text = encode::Format::Text.content_type();
+        assert!(r.contains(text) && r.ends_with("\r\n\r\n"), "{r}");
+        let r = exchange(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\n\r\n",
         );
+        let open = encode::Format::OpenMetrics.content_type();
+        assert!(r.contains(open) && r.ends_with("# EOF\n"), "{r}");
         // An endless head is cut off at the limit with a 400.
         let mut s = TcpStream::connect(addr).unwrap();
         let junk = vec![b'a'; REQUEST_HEAD_BYTES_MAX];
