@@ -84,12 +84,8 @@ pub fn render(s: &Sample, out: &mut String) -> fmt::Result {
             continue;
         };
         let l = &c.latest;
-        let per_lane = |f: &dyn Fn(Lane) -> u64| {
-            Lane::ALL
-                .map(|lane| f(lane).to_string())
-                .join("/")
-                .to_string()
-        };
+        let per_lane =
+            |f: &dyn Fn(Lane) -> u64| Lane::ALL.map(|lane| f(lane).to_string()).join("/");
         writeln!(
             out,
             "{i:<4}  {:<8}  {:<5}  {:<9}  {:<8}  {:<10}  {:<8}  {:<23}  {}",
