@@ -145,8 +145,8 @@ fn rate(c: &CoreReading, f: impl Fn(&super::CoreSnapshot) -> u64) -> String {
         return "-".to_owned();
     }
     let delta = f(&c.latest).saturating_sub(f(earlier));
-    // Rates are for reading, not arithmetic: whole numbers are enough.
-    #[allow(clippy::cast_precision_loss)]
+    // Rates are for reading, not arithmetic: f64's 53 bits and whole
+    // numbers are plenty.
     let per_s = delta as f64 / secs;
     format!("{per_s:.0}")
 }
