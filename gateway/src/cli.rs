@@ -62,6 +62,24 @@ pub struct ServeArgs {
     /// UDP address to listen on, overriding `gateway.listen`.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+    /// TCP address of the metrics endpoint, or `off`, overriding
+    /// `observability.metrics_listen` (port 0 picks a free port; the
+    /// `metrics ADDR` line on stdout names it).
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_addr_or_off)]
+    pub metrics_listen: Option<MetricsListen>,
+}
+
+/// `--metrics-listen`: an address, or `off` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+fn parse_addr_or_off(text: &str) -> Result<MetricsListen, String> {
+    if text == "off" {
+        return Ok(MetricsListen(None));
+    }
+    text.parse()
+        .map(|a| MetricsListen(Some(a)))
+        .map_err(|_| format!("`{text}` is not an address; write 127.0.0.1:9464 or off"))
 }
 
 /// Flags of `lanegate ticket`.
@@ -203,6 +221,22 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metrics_listen_takes_an_address_or_off() {
+        let cli = Cli::try_parse_from(["lanegate", "--metrics-listen", "off"]).unwrap();
+        assert_eq!(cli.serve.metrics_listen, Some(MetricsListen(None)));
+        let cli =
+            Cli::try_parse_from(["lanegate", "serve", "--metrics-listen", "127.0.0.1:0"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(
+            args.metrics_listen,
+            Some(MetricsListen(Some("127.0.0.1:0".parse().unwrap())))
+        );
+        assert!(Cli::try_parse_from(["lanegate", "--metrics-listen", "localhost"]).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn run(cmd: &ConfigCommand) -> anyhow::Result<()> {
         }
         ConfigCommand::Check { file } => {
             let host = load::host_info();
-            let config = load::config(Some(file), None, &host)?;
+            let config = load::config(Some(file), load::Overrides::default(), &host)?;
             // The key files must be readable too, or `serve` would fail.
             load::ticket_keys(&config.tickets)?;
             println!("ok");

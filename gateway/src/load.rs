@@ -59,11 +59,21 @@ pub fn host_info() -> HostInfo {
     HostInfo { cores }
 }
 
-/// Reads (or takes the embedded default), applies `listen`, and validates
-/// for `host`.
+/// Command-line settings that override the file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`: `gateway.listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--metrics-listen`: `observability.metrics_listen` (inner `None` is
+    /// `off`).
+    pub metrics_listen: Option<Option<SocketAddr>>,
+}
+
+/// Reads (or takes the embedded default), applies `overrides`, and
+/// validates for `host`.
 pub fn config(
     path: Option<&Path>,
-    listen: Option<SocketAddr>,
+    overrides: Overrides,
     host: &HostInfo,
 ) -> Result<Config, LoadError> {
     let (origin, mut config) = match path {
@@ -81,8 +91,11 @@ pub fn config(
             (origin, config)
         }
     };
-    if let Some(listen) = listen {
+    if let Some(listen) = overrides.listen {
         config.gateway.listen = listen;
+    }
+    if let Some(metrics_listen) = overrides.metrics_listen {
+        config.observability.metrics_listen = metrics_listen;
     }
     config
         .validate(host)

@@ -3,7 +3,8 @@
 //! `lanegate` (or `lanegate serve`) loads and validates the configuration,
 //! resolves cores, lane table and ticket keys into a [`serve::Plan`], and
 //! hands it to [`serve::run`], which prints the plan and serves until
-//! SIGTERM/SIGINT (see [`runtime`]). `lanegate ticket` mints a ticket with
+//! SIGTERM/SIGINT (see [`runtime`]), with the metrics endpoint beside it
+//! ([`metrics`]). `lanegate ticket` mints a ticket with
 //! the same key code the gateway verifies with; `lanegate probe` measures a
 //! running gateway per lane; `lanegate config` prints and checks
 //! configuration files; `lanegate doctor` inspects the host.
@@ -23,6 +24,7 @@ mod config_cmd;
 mod doctor;
 mod load;
 mod logs;
+mod metrics;
 mod mint;
 mod probe_cmd;
 mod runtime;
@@ -62,7 +64,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => {
             let host = load::host_info();
-            let config = load::config(args.config.as_deref(), args.listen, &host)?;
+            let overrides = load::Overrides {
+                listen: args.listen,
+                metrics_listen: args.metrics_listen.map(|m| m.0),
+            };
+            let config = load::config(args.config.as_deref(), overrides, &host)?;
             logs::init(config.observability.log_format);
             let plan = serve::Plan::new(config, &host)?;
             serve::run(&plan)
@@ -86,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => {
             logs::init(LogFormat::Text);
             let host = load::host_info();
-            let config = load::config(args.config.as_deref(), None, &host)?;
+            let config = load::config(args.config.as_deref(), load::Overrides::default(), &host)?;
             let plan = config.core_plan(&host);
             let facts = doctor::Facts::gather(&doctor::Roots::default(), true);
             let findings = doctor::evaluate(&facts, &config, &plan);

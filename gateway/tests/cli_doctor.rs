@@ -38,7 +38,13 @@ fn serve_logs_the_host_check_summary() {
     // `serve` runs until signalled: stop it once it serves (its
     // `fingerprint` line), then read what it logged.
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,6 +1,8 @@
 //! `lanegate serve` (and plain `lanegate`): loads, validates, prints the
 //! plan, serves (`listening ADDR`, `fingerprint HEX`) until SIGTERM, then
-//! drains and exits 0. Every test listens on an ephemeral loopback port.
+//! drains and exits 0. Every test listens on an ephemeral loopback port,
+//! for QUIC and for the metrics endpoint (`--metrics-listen 127.0.0.1:0`:
+//! tests run in parallel, so none may take the default port 9464).
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -19,12 +21,14 @@ fn lanegate(args: &[&str]) -> Output {
         .expect("the lanegate binary runs")
 }
 
-/// Runs `lanegate ARGS` as a server: waits for its `fingerprint` line (it
-/// serves from then on), sends SIGTERM and collects everything. A process
-/// that neither serves nor exits within a minute is killed.
+/// Runs `lanegate ARGS` as a server (metrics on a free port): waits for its
+/// `fingerprint` line (it serves from then on), sends SIGTERM and collects
+/// everything. A process that neither serves nor exits within a minute is
+/// killed.
 fn serve(args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
         .args(args)
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,6 +119,7 @@ fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
         "240/s burst 60",
         "bulk      0x4000-0x4fff, unmapped",
         "ids 0 (DEV KEY",
+        "metrics          http://127.0.0.1:0/metrics",
     ] {
         assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
     }
@@ -130,6 +135,12 @@ fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
         .find_map(|l| l.strip_prefix("fingerprint "))
         .expect("a fingerprint line");
     assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    let metrics = text
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics "))
+        .expect("a metrics line");
+    let metrics: std::net::SocketAddr = metrics.parse().expect("an address");
+    assert_ne!(metrics.port(), 0, "the real bound port");
     let logs = stderr(&out);
     assert!(logs.contains("DEV key"), "warns loudly: {logs}");
     assert!(logs.contains(&format!("listening on {addr}")), "{logs}");
@@ -188,6 +199,29 @@ fn configured_keys_replace_the_dev_key() {
     assert!(stdout(&out).contains("ids 1, 2;"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("DEV"));
     assert!(!stderr(&out).contains("DEV"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_taken_metrics_port_fails_start_naming_the_field() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("bound").to_string();
+    let out = lanegate(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        &addr,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "observability.metrics_listen: cannot listen on {addr}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("metrics_listen = \"off\""), "{err}");
+    assert!(!stdout(&out).contains("listening "), "{}", stdout(&out));
 }
 
 #[test]

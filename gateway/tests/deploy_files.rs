@@ -1,6 +1,9 @@
 //! The deployment files are checked, not just shipped: the systemd unit
 //! passes `systemd-analyze verify` and carries the hardening the runbook
-//! promises, and the seccomp helper adds exactly io_uring's three calls.
+//! promises, the seccomp helper adds exactly io_uring's three calls, and
+//! the Prometheus alert rules pass `promtool check rules` and their own
+//! unit tests (`promtool test rules`) and name only metrics the gateway
+//! exports.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -95,4 +98,52 @@ fn seccomp_helper_adds_only_io_uring() {
         compact.contains(r#"["io_uring_setup","io_uring_enter","io_uring_register"]"#),
         "{text}"
     );
+}
+
+#[test]
+fn alert_rules_are_valid_and_tested() {
+    let dir = root().join("deploy/prometheus");
+    if !have("promtool") {
+        eprintln!("skipped promtool check/test rules: not installed (apt-get install prometheus)");
+        return;
+    }
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {}:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn alert_rules_name_only_exported_metrics() {
+    let rules = std::fs::read_to_string(root().join("deploy/prometheus/alerts.yml")).unwrap();
+    let encoder = std::fs::read_to_string(root().join("gateway/src/metrics/encode.rs")).unwrap();
+    let mut names: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("lanegate_"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 10, "{names:?}");
+    for name in names {
+        // The encoder is given the name without the suffixes it appends.
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        let base = base.strip_suffix("_seconds").unwrap_or(base);
+        assert!(
+            encoder.contains(&format!("\"{base}\"")),
+            "alerts.yml uses {name}, which gateway/src/metrics/encode.rs does not export"
+        );
+    }
 }

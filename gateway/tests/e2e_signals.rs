@@ -18,10 +18,9 @@
 #[macro_use]
 mod e2e_support;
 
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use e2e_support::{EXCHANGE_TIMEOUT, Gateway, Launch, close_code, ticket};
+use e2e_support::{EXCHANGE_TIMEOUT, Gateway, HalfOpen, Launch, close_code, ticket};
 use lanegate_client::{Client, ClientError, CloseCode, connect};
 
 /// A drain far longer than any test: only the clients or a second signal
@@ -52,55 +51,6 @@ async fn closed(client: &mut Client) -> ClientError {
     .expect("the client hears of the drain")
 }
 
-/// A QUIC handshake the gateway has accepted and that never finishes.
-struct HalfOpen {
-    client: tokio::task::JoinHandle<()>,
-    // Kept open so the gateway's replies land somewhere (no ICMP errors).
-    _front: UdpSocket,
-    _back: UdpSocket,
-}
-
-impl HalfOpen {
-    /// Relays a client's first datagram to `gw` and waits for the
-    /// gateway's answer, which means it holds the connection.
-    async fn start(gw: &Gateway) -> HalfOpen {
-        let front = UdpSocket::bind("127.0.0.1:0").expect("bound");
-        let back = UdpSocket::bind("127.0.0.1:0").expect("bound");
-        for s in [&front, &back] {
-            s.set_read_timeout(Some(EXCHANGE_TIMEOUT)).expect("timeout");
-        }
-        let mut opts = gw.options(&ticket(41, 7));
-        opts.server = front.local_addr().expect("bound");
-        opts.handshake_timeout = Duration::from_secs(600);
-        let client = tokio::spawn(async move {
-            let _ = connect(opts).await;
-        });
-        let gateway = gw.addr;
-        let (front, back) = tokio::task::spawn_blocking(move || {
-            let mut buf = [0u8; 2048];
-            let (n, _) = front.recv_from(&mut buf).expect("the client's Initial");
-            back.send_to(&buf[..n], gateway).expect("relayed");
-            // The gateway's Initial back: it accepted the connection.
-            back.recv_from(&mut buf)
-                .expect("the gateway answers the Initial");
-            (front, back)
-        })
-        .await
-        .expect("joined");
-        HalfOpen {
-            client,
-            _front: front,
-            _back: back,
-        }
-    }
-}
-
-impl Drop for HalfOpen {
-    fn drop(&mut self) {
-        self.client.abort();
-    }
-}
-
 async fn sigint_drains_like_sigterm(backend: &str) {
     let mut gw = start(backend, "sigint");
     let mut client = connect(gw.options(&ticket(40, 7))).await.expect("welcome");
@@ -124,7 +74,7 @@ async fn sigint_drains_like_sigterm(backend: &str) {
 async fn second_signal_exits_at_once(backend: &str, second: &str) {
     let mut gw = start(backend, &format!("second-{second}"));
     let mut client = connect(gw.options(&ticket(42, 7))).await.expect("welcome");
-    let half_open = HalfOpen::start(&gw).await;
+    let half_open = HalfOpen::start(&gw, &ticket(41, 7)).await;
     gw.signal("TERM");
     // The drain has begun once the connected client hears of it.
     let e = closed(&mut client).await;

@@ -50,6 +50,7 @@ use tracing::{debug, info, warn};
 
 use super::sink::PortSink;
 use super::{Ready, RuntimeError};
+use crate::metrics::{CorePublisher, CoreSnapshot};
 
 /// Bytes reserved per GSO segment in the transmit buffer: an Ethernet MTU.
 const SEGMENT_BYTES: usize = 1500;
@@ -88,6 +89,8 @@ pub struct CoreSetup {
     pub term: Arc<AtomicBool>,
     /// Where to say "serving" (or why not).
     pub ready: Sender<Ready>,
+    /// Where to publish its counters for the metrics endpoint.
+    pub metrics: CorePublisher,
 }
 
 type CoreEngine = Engine<GovernorAdmission, PortSink>;
@@ -140,6 +143,7 @@ struct Core {
     recv_transient: u64,
     /// The last turn stopped sending at [`TRANSMITS_PER_TURN_MAX`].
     tx_more: bool,
+    metrics: CorePublisher,
 }
 
 #[derive(Clone, Copy)]
@@ -166,6 +170,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         config,
         term,
         ready: _,
+        metrics,
     } = setup;
     if let Some(cpu) = cpu
         && let Err(e) = sys::pin_current_thread(cpu)
@@ -233,6 +238,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_blocked: 0,
         recv_transient: 0,
         tx_more: false,
+        metrics,
     };
     Ok((core, backend, addr))
 }
@@ -376,6 +382,9 @@ impl Core {
         }
         // Joins and leaves from deliveries and timeouts.
         self.engine.sink_mut().notify();
+        if self.metrics.due(now) {
+            self.publish(now);
+        }
         self.send(now)
     }
 
@@ -470,6 +479,27 @@ impl Core {
             "gateway core stopped"
         );
         debug!(core = self.index, counters = ?c, "engine counters");
+        self.publish(Instant::now());
+    }
+
+    /// Copies the counters into the metrics slot (off the packet path:
+    /// every `metrics::PUBLISH_EVERY`, and once more at the end).
+    fn publish(&mut self, now: Instant) {
+        let port_lost = self
+            .engine
+            .sink_mut()
+            .port()
+            .map(GatewayPort::lost)
+            .unwrap_or_default();
+        self.metrics.publish(&CoreSnapshot {
+            at: now,
+            engine: *self.engine.counters(),
+            steer: self.steer.counters,
+            port_lost,
+            tx_blocked: self.tx_blocked,
+            recv_transient: self.recv_transient,
+            backend: self.io.kind(),
+        });
     }
 }
 

@@ -14,9 +14,12 @@
 //!    mesh between the cores (`lanegate_gateway::steer`) and starts one pinned thread per
 //!    gateway core ([`core_loop`]), each with its own engine, admission
 //!    policy, shard port ([`sink`]) and IO backend;
-//! 5. once every core serves: prints `listening ADDR` and `fingerprint HEX`
-//!    on stdout (one line each, for scripts and tests), logs both, and tells
-//!    systemd `READY=1` ([`notify`]);
+//! 5. once every core serves: starts the metrics endpoint when
+//!    `observability.metrics_listen` names an address (bound before
+//!    anything else, so a taken port fails at once; see
+//!    [`crate::metrics`]), prints `listening ADDR`, `metrics ADDR` (with the
+//!    endpoint) and `fingerprint HEX` on stdout (one line each, for scripts
+//!    and tests), logs them, and tells systemd `READY=1` ([`notify`]);
 //! 6. on the first SIGTERM/SIGINT: `STOPPING=1`, every core drains (clients
 //!    get `SERVER_DRAINING`) until its connections are closed or
 //!    `gateway.drain_timeout_ms` passes, then the shards stop and the
@@ -48,7 +51,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use lanegate_common::ids::CoreId;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
@@ -58,6 +61,8 @@ use lanegate_gateway::sys::{self, BackendKind, SocketOptions, SysError};
 use lanegate_shard::link;
 use tracing::{error, info, warn};
 
+use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};
+use crate::metrics::{CorePublisher, CoreSlot, Sources};
 use crate::serve::Plan;
 
 /// How long stopped shard threads get to finish their tick before they are
@@ -84,6 +89,9 @@ pub enum RuntimeError {
     /// Admission limits could not be built.
     #[error("admission: {0}")]
     Admission(String),
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// A thread could not be started, or a signal handler installed.
     #[error("{what}: {source}")]
     Io {
@@ -107,9 +115,15 @@ type Ready = Result<(usize, SocketAddr, BackendKind), RuntimeError>;
 
 /// Runs the gateway `plan` describes until a signal stops it.
 pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
+    let started = (Instant::now(), SystemTime::now());
     let term = signals::install()?;
     let config = Arc::new(plan.config.clone());
     let g = &config.gateway;
+    let metrics_listener = config
+        .observability
+        .metrics_listen
+        .map(metrics_http::bind)
+        .transpose()?;
 
     let identity = Identity::from_config(g)?;
     let server = quic_server_config(&identity, g)?;
@@ -151,12 +165,17 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
     for ends in &mut mesh {
         ends.set_bells(&core_bells);
     }
+    let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
 
     let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
     let mut handles: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)> = Vec::new();
     let mut start_error = None;
-    for (index, ((socket, ends), steer)) in
-        sockets.into_iter().zip(links.cores).zip(mesh).enumerate()
+    for (index, (((socket, ends), steer), slot)) in sockets
+        .into_iter()
+        .zip(links.cores)
+        .zip(mesh)
+        .zip(&core_slots)
+        .enumerate()
     {
         let core = CoreId(u16::try_from(index).unwrap_or(u16::MAX));
         let params = match EngineParams::from_config(&config, core, cores, plan.keys.clone()) {
@@ -183,6 +202,7 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             config: Arc::clone(&config),
             term: Arc::clone(&term),
             ready: ready_tx.clone(),
+            metrics: CorePublisher::new(Arc::clone(slot)),
         };
         let spawned = thread::Builder::new()
             .name(format!("lanegate-gw-{index}"))
@@ -216,6 +236,7 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             }
         }
     }
+    let mut metrics_server = None;
     let result = match (start_error, bound) {
         (Some(e), _) => Err(e),
         (None, None) => Err(RuntimeError::Core {
@@ -223,15 +244,35 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             message: "no gateway core started".to_owned(),
         }),
         (None, Some(addr)) => {
-            info!("listening on {addr}");
-            info!("certificate fingerprint (sha-256) {fingerprint}");
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening {addr}");
-            let _ = writeln!(out, "fingerprint {fingerprint}");
-            let _ = out.flush();
-            drop(out);
-            notify::notify("READY=1");
-            wait(&term, &handles, config.gateway.drain_timeout_ms)
+            let sources = Sources {
+                cores: core_slots,
+                shards: shard_threads.health_slots().to_vec(),
+                draining: Arc::clone(&term),
+                tick_budget_us: config.shards.tick_budget_us,
+                started: started.0,
+                started_wall: started.1,
+            };
+            match metrics_listener
+                .map(|l| MetricsServer::start(l, sources))
+                .transpose()
+            {
+                Err(e) => Err(e.into()),
+                Ok(server) => {
+                    info!("listening on {addr}");
+                    info!("certificate fingerprint (sha-256) {fingerprint}");
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "listening {addr}");
+                    if let Some(server) = &server {
+                        let _ = writeln!(out, "metrics {}", server.addr());
+                    }
+                    let _ = writeln!(out, "fingerprint {fingerprint}");
+                    let _ = out.flush();
+                    drop(out);
+                    metrics_server = server;
+                    notify::notify("READY=1");
+                    wait(&term, &handles, config.gateway.drain_timeout_ms)
+                }
+            }
         }
     };
     if result.is_err() {
@@ -260,6 +301,11 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
             ?stuck,
             "shards still in a tick after the grace period were left behind"
         );
+    }
+    // Last, so load balancers see `/healthz` say "draining" all through
+    // the drain.
+    if let Some(server) = metrics_server {
+        server.stop();
     }
     if result.is_ok() {
         info!("drained; exiting");

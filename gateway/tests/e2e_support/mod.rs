@@ -6,18 +6,25 @@
 //! and certificate fingerprint are read from the gateway's stdout
 //! (`listening ADDR`, `fingerprint HEX`); nothing waits on a sleep where an
 //! event exists.
+//!
+//! The metrics endpoint is off unless a suite asks for it
+//! ([`Gateway::start_with_metrics`]): then it listens on a free loopback
+//! port the gateway picks and prints (`metrics ADDR`), and [`http_get`]
+//! fetches its pages.
 
 // Each suite uses a different part of this module.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lanegate_client::{Client, ClientError, CloseCode, ConnectOptions, Event, ServerVerify};
+use lanegate_client::{
+    Client, ClientError, CloseCode, ConnectOptions, Event, ServerVerify, connect,
+};
 use lanegate_common::ids::{PlayerId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 
@@ -43,6 +50,8 @@ pub struct Gateway {
     child: Child,
     pub addr: SocketAddr,
     pub fingerprint: String,
+    /// The metrics endpoint, when started with it.
+    pub metrics: Option<SocketAddr>,
     config: PathBuf,
     stderr: PathBuf,
 }
@@ -56,6 +65,16 @@ impl Gateway {
     /// As [`Gateway::start`], with extra environment variables (such as
     /// `NOTIFY_SOCKET`).
     pub fn start_with_env(launch: &Launch<'_>, env: &[(&str, &std::ffi::OsStr)]) -> Gateway {
+        Self::spawn(launch, env, false)
+    }
+
+    /// As [`Gateway::start`], with the metrics endpoint on a free loopback
+    /// port ([`Gateway::metrics`]).
+    pub fn start_with_metrics(launch: &Launch<'_>) -> Gateway {
+        Self::spawn(launch, &[], true)
+    }
+
+    fn spawn(launch: &Launch<'_>, env: &[(&str, &std::ffi::OsStr)], metrics: bool) -> Gateway {
         let Launch {
             backend,
             name,
@@ -67,11 +86,14 @@ impl Gateway {
         let pid = std::process::id();
         let config = dir.join(format!("e2e-{name}-{backend}-{pid}.toml"));
         let stderr = dir.join(format!("e2e-{name}-{backend}-{pid}.log"));
+        // Port 0: the gateway binds a free port and prints it, so parallel
+        // tests never race for one.
+        let metrics_listen = if metrics { "127.0.0.1:0" } else { "off" };
         std::fs::write(
             &config,
             format!(
                 "[gateway]\nio_backend = \"{backend}\"\ndrain_timeout_ms = {drain_timeout_ms}\n\
-                 {extra}\n[observability]\nmetrics_listen = \"off\"\n"
+                 {extra}\n[observability]\nmetrics_listen = \"{metrics_listen}\"\n"
             ),
         )
         .expect("the target tmp dir is writable");
@@ -96,11 +118,15 @@ impl Gateway {
             child,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             fingerprint: String::new(),
+            metrics: None,
             config,
             stderr,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        while gateway.addr.port() == 0 || gateway.fingerprint.is_empty() {
+        while gateway.addr.port() == 0
+            || gateway.fingerprint.is_empty()
+            || (metrics && gateway.metrics.is_none())
+        {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
                 panic!(
@@ -112,6 +138,8 @@ impl Gateway {
                 gateway.addr = addr.parse().expect("`listening` names an address");
             } else if let Some(fp) = line.strip_prefix("fingerprint ") {
                 gateway.fingerprint = fp.to_owned();
+            } else if let Some(addr) = line.strip_prefix("metrics ") {
+                gateway.metrics = Some(addr.parse().expect("`metrics` names an address"));
             }
         }
         gateway
@@ -168,6 +196,79 @@ impl Drop for Gateway {
             let _ = std::fs::remove_file(&self.stderr);
         }
     }
+}
+
+/// A QUIC handshake the gateway has accepted and that never finishes: it
+/// holds a drain for three probe timeouts of an unmeasured path (about 3 s
+/// with quinn's 333 ms initial RTT), where a connected client is gone in
+/// tens of milliseconds.
+pub struct HalfOpen {
+    client: tokio::task::JoinHandle<()>,
+    // Kept open so the gateway's replies land somewhere (no ICMP errors).
+    _front: UdpSocket,
+    _back: UdpSocket,
+}
+
+impl HalfOpen {
+    /// Relays a client's first datagram to `gw` and waits for the
+    /// gateway's answer, which means it holds the connection.
+    pub async fn start(gw: &Gateway, ticket: &str) -> HalfOpen {
+        let front = UdpSocket::bind("127.0.0.1:0").expect("bound");
+        let back = UdpSocket::bind("127.0.0.1:0").expect("bound");
+        for s in [&front, &back] {
+            s.set_read_timeout(Some(EXCHANGE_TIMEOUT)).expect("timeout");
+        }
+        let mut opts = gw.options(ticket);
+        opts.server = front.local_addr().expect("bound");
+        opts.handshake_timeout = Duration::from_secs(600);
+        let client = tokio::spawn(async move {
+            let _ = connect(opts).await;
+        });
+        let gateway = gw.addr;
+        let (front, back) = tokio::task::spawn_blocking(move || {
+            let mut buf = [0u8; 2048];
+            let (n, _) = front.recv_from(&mut buf).expect("the client's Initial");
+            back.send_to(&buf[..n], gateway).expect("relayed");
+            // The gateway's Initial back: it accepted the connection.
+            back.recv_from(&mut buf)
+                .expect("the gateway answers the Initial");
+            (front, back)
+        })
+        .await
+        .expect("joined");
+        HalfOpen {
+            client,
+            _front: front,
+            _back: back,
+        }
+    }
+}
+
+impl Drop for HalfOpen {
+    fn drop(&mut self) {
+        self.client.abort();
+    }
+}
+
+/// `GET path` over plain HTTP/1.1: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, EXCHANGE_TIMEOUT)?;
+    stream.set_read_timeout(Some(EXCHANGE_TIMEOUT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no head end in {response:?}")))?;
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
+    Ok((code, body.to_owned()))
 }
 
 /// Seconds since the Unix epoch.
