@@ -84,6 +84,8 @@ impl TickPacer {
 pub struct HostedShard {
     shard: Box<dyn Drive>,
     pacer: TickPacer,
+    /// `message_pass_us` > 0: messages are handed over between ticks.
+    passes: bool,
 }
 
 /// The two calls a host makes on a shard, whatever its game.
@@ -119,6 +121,7 @@ impl HostedShard {
         Self {
             shard: Box::new(shard),
             pacer: TickPacer::new(now, cfg.tick_interval()),
+            passes: cfg.message_pass().is_some(),
         }
     }
 
@@ -133,9 +136,17 @@ impl HostedShard {
         self.shard.bell()
     }
 
-    /// Whether a ring from a gateway core holds entries for the shard.
+    /// Whether a ring from a gateway core holds entries the next
+    /// [`HostedShard::run`] would hand to the game (never, between ticks,
+    /// when message passes are off).
     pub fn has_input(&self) -> bool {
-        self.shard.has_input()
+        self.passes && self.shard.has_input()
+    }
+
+    /// Whether arriving messages should wake the host (message passes are
+    /// on); when not, the host need not install a waker in [`HostedShard::bell`].
+    pub fn wakes_on_messages(&self) -> bool {
+        self.passes
     }
 
     /// When the host must call [`HostedShard::run`] again at the latest.
@@ -144,11 +155,12 @@ impl HostedShard {
     }
 
     /// Runs the tick if one is due at `now`, else a message pass (hands
-    /// what the rings hold to the game and sends its replies at once).
+    /// what the rings hold to the game and sends its replies at once) if
+    /// passes are on.
     pub fn run(&mut self, now: Instant) {
         if self.pacer.take(now) {
             self.shard.tick();
-        } else {
+        } else if self.passes && self.shard.has_input() {
             self.shard.messages();
         }
     }

@@ -256,3 +256,43 @@ fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
     assert_eq!(hosted.next_tick(), start + 2 * cfg.tick_interval());
     assert!(threads.stop(Duration::from_secs(2)).is_empty());
 }
+
+/// With message passes off, a hosted shard answers only at its ticks and
+/// does not ask to be woken for messages.
+#[test]
+fn hosted_shard_without_passes_answers_at_ticks_only() {
+    let cfg = ShardConfig {
+        message_pass_us: 0,
+        ..cfg()
+    };
+    let start = Instant::now();
+    let mut links = link::build(&cfg, 1, 1, start).unwrap();
+    let shard = Shard::new(links.shards.remove(0), &cfg, || Echo);
+    let mut hosted = worker::HostedShard::new(shard, &cfg, start);
+    assert!(!hosted.wakes_on_messages());
+    let mut port = GatewayPort::new(links.cores.remove(0), &cfg);
+    port.join(SessionId(1), PlayerId(1), ZoneId(0)).unwrap();
+    hosted.run(start);
+    port.send(
+        SessionId(1),
+        PlayerId(1),
+        ZoneId(0),
+        Lane::Critical,
+        Transport::Datagram,
+        types::ECHO_CRITICAL,
+        b"tick",
+    )
+    .unwrap();
+    assert!(!hosted.has_input(), "nothing to do before the tick");
+    hosted.run(start);
+    let mut answered = false;
+    port.poll(usize::MAX, |_, e| {
+        answered |= matches!(e, ToGateway::Unicast { .. })
+    });
+    assert!(!answered, "no pass between ticks");
+    hosted.run(start + cfg.tick_interval());
+    port.poll(usize::MAX, |_, e| {
+        answered |= matches!(e, ToGateway::Unicast { .. })
+    });
+    assert!(answered, "the tick answered");
+}

@@ -194,7 +194,12 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
             source,
         })?;
     let mut bells = vec![Arc::clone(&ends.bell)];
-    bells.extend(hosted.iter().map(HostedShard::bell));
+    bells.extend(
+        hosted
+            .iter()
+            .filter(|h| h.wakes_on_messages())
+            .map(HostedShard::bell),
+    );
     for bell in &bells {
         bell.set_waker(Box::new(FdWaker(Arc::clone(&wake))));
     }
