@@ -14,7 +14,7 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::wire::{CloseCode, types};
 use lanegate_gateway::engine::admit::GovernorAdmission;
 
-use support::{Seen, World, code, ticket};
+use support::{ConnectOpts, Seen, World, code, ticket};
 
 const BULK: Lane = Lane::Bulk;
 const CRITICAL: Lane = Lane::Critical;
@@ -33,9 +33,7 @@ fn config(drops_max: u32, window_ms: u64) -> Config {
 fn established(config: Config) -> World<GovernorAdmission> {
     let mut w = World::governed(config);
     w.echo = false;
-    w.connect(&ticket(7));
-    w.settle();
-    assert!(w.clients[0].welcomed(), "{:?}", w.clients[0].closed);
+    w.connect_welcomed(&ticket(7));
     w
 }
 
@@ -176,7 +174,7 @@ fn handshakes_beyond_the_burst_from_one_address_get_no_reply() {
     let mut w = World::governed(config);
     let crowded = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
     for player in 0..5 {
-        w.connect_from(crowded, &ticket(player));
+        w.connect_with(&ticket(player), ConnectOpts::from_ip(crowded));
     }
     // Well before the next handshake token (1 s) and the clients' retries.
     w.run_for(Duration::from_millis(300));
@@ -188,7 +186,8 @@ fn handshakes_beyond_the_burst_from_one_address_get_no_reply() {
     }
     assert_eq!(w.engine.counters().handshakes_ignored, 2);
     assert_eq!(w.engine.connections_open(), 3);
-    let other = w.connect_from(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), &ticket(9));
+    let elsewhere = ConnectOpts::from_ip(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)));
+    let other = w.connect_with(&ticket(9), elsewhere);
     w.settle();
     assert!(
         w.clients[other].welcomed(),

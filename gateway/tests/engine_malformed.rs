@@ -16,9 +16,7 @@ use support::{Seen, World, code, ticket};
 
 fn established() -> World<AdmitAll> {
     let mut w = World::admit_all(Config::default());
-    w.connect(&ticket(7));
-    w.settle();
-    assert!(w.clients[0].welcomed(), "{:?}", w.clients[0].closed);
+    w.connect_welcomed(&ticket(7));
     w
 }
 

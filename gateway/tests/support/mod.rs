@@ -1,8 +1,13 @@
 //! The in-memory harness shared by the `engine_*` tests: real `quinn_proto`
-//! client endpoints exchange packets with an [`Engine`] on a virtual clock,
-//! with a fake shard. Adapted from `engine_handshake.rs`, generic over the
-//! admission policy so the real [`GovernorAdmission`] can be driven, and with
-//! one source address per client (handshake limits are per IP).
+//! client endpoints exchange packets with an [`Engine`] directly, no sockets,
+//! on a virtual clock, with a fake shard.
+//!
+//! The world is generic over the admission policy: [`AdmitAll`], the real
+//! [`GovernorAdmission`], or a [`ScriptedAdmission`] whose decisions the test
+//! sets. Each client has a source address of its own (handshake limits are
+//! per IP) and may offer no QUIC datagrams ([`ConnectOpts`]); packets can be
+//! lost with a seeded probability ([`World::set_loss`]), so the same seed
+//! gives the same trace.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -19,19 +24,24 @@ use bytes::{Bytes, BytesMut};
 use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
 use lanegate_common::config::Config;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
+use lanegate_common::lanes::Lane;
 use lanegate_common::ring::{BufClass, PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport};
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
+use lanegate_gateway::engine::cid::CID_BYTES;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{
-    Admission, AdmitAll, Engine, EngineParams, OVERFLOW_SLOTS, ShardFull, ShardSink,
+    Admission, AdmitAll, AdmitDecision, ConnSlot, Engine, EngineParams, OVERFLOW_SLOTS, ShardFull,
+    ShardSink,
 };
 use quinn_proto::crypto::rustls::QuicClientConfig;
 use quinn_proto::{
     ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
     EndpointConfig, Event, StreamEvent, StreamId, TransportConfig,
 };
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rustls::pki_types::CertificateDer;
 
 pub const UNIX_NOW: u64 = 1_767_225_600;
@@ -50,6 +60,8 @@ pub enum Seen {
 pub struct FakeShard {
     pub inbox: VecDeque<ToShard>,
     pub pool: Vec<PoolBuf>,
+    /// Refuse every message, as a full shard ring does.
+    pub full: bool,
 }
 
 impl FakeShard {
@@ -58,6 +70,7 @@ impl FakeShard {
         Self {
             inbox: VecDeque::with_capacity(inbox),
             pool: (0..pooled).map(|_| PoolBuf::new(BufClass::Small)).collect(),
+            full: false,
         }
     }
 }
@@ -70,6 +83,9 @@ impl Default for FakeShard {
 
 impl ShardSink for FakeShard {
     fn push(&mut self, message: ToShard) -> Result<(), ShardFull> {
+        if self.full {
+            return Err(ShardFull);
+        }
         self.inbox.push_back(message);
         Ok(())
     }
@@ -92,6 +108,80 @@ pub fn governor_admission(config: &Config, now: Instant) -> GovernorAdmission {
     GovernorAdmission {
         table: AdmissionTable::new(&config.lanes.limits, &config.admission, slots, now).unwrap(),
         handshakes: HandshakeLimiter::new(&config.gateway, 1024, now).unwrap(),
+    }
+}
+
+/// An admission hook whose decisions the test sets, recording open and close.
+pub struct ScriptedAdmission {
+    /// What every game message gets.
+    pub decision: AdmitDecision,
+    /// Whether new handshakes are let in.
+    pub handshakes: bool,
+    pub opened: Vec<ConnSlot>,
+    pub closed: Vec<ConnSlot>,
+}
+
+impl Default for ScriptedAdmission {
+    /// Admits every handshake and every message.
+    fn default() -> Self {
+        Self {
+            decision: AdmitDecision::Admit,
+            handshakes: true,
+            opened: Vec::new(),
+            closed: Vec::new(),
+        }
+    }
+}
+
+impl Admission for ScriptedAdmission {
+    fn admit_handshake(&mut self, _now: Instant, _remote: SocketAddr) -> bool {
+        self.handshakes
+    }
+    fn admit(&mut self, _now: Instant, _conn: ConnSlot, _lane: Lane) -> AdmitDecision {
+        self.decision
+    }
+    fn on_open(&mut self, _now: Instant, conn: ConnSlot) {
+        self.opened.push(conn);
+    }
+    fn on_close(&mut self, conn: ConnSlot) {
+        self.closed.push(conn);
+    }
+}
+
+/// How [`World::connect_with`] starts a client.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectOpts {
+    /// The client's source address (it gets a port of its own).
+    pub ip: IpAddr,
+    /// Offer QUIC datagrams; the gateway requires them.
+    pub datagrams: bool,
+}
+
+impl Default for ConnectOpts {
+    /// From 127.0.0.1, with datagrams.
+    fn default() -> Self {
+        Self {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            datagrams: true,
+        }
+    }
+}
+
+impl ConnectOpts {
+    /// From `ip`, with datagrams.
+    pub fn from_ip(ip: IpAddr) -> Self {
+        Self {
+            ip,
+            ..Self::default()
+        }
+    }
+
+    /// From 127.0.0.1, offering no QUIC datagrams.
+    pub fn no_datagrams() -> Self {
+        Self {
+            datagrams: false,
+            ..Self::default()
+        }
     }
 }
 
@@ -118,6 +208,14 @@ impl Client {
             Some(ConnectionError::ApplicationClosed(close)) => Some(close.error_code.into_inner()),
             _ => None,
         }
+    }
+
+    /// The code of the `Rejected` message the gateway sent, if it did.
+    pub fn rejected_code(&self) -> Option<CloseCode> {
+        self.events.iter().find_map(|e| match e {
+            ClientEvent::Rejected(c) => Some(c.code),
+            _ => None,
+        })
     }
 
     pub fn welcomed(&self) -> bool {
@@ -206,12 +304,24 @@ pub struct World<A: Admission> {
     /// Answer every game message with the same body (the demo games' echo).
     pub echo: bool,
     pub seen: Vec<Seen>,
+    /// Destination connection ids of the clients' short-header packets.
+    pub short_dcids: Vec<Vec<u8>>,
+    /// Drops each packet (either way) with this probability, seeded.
+    loss: Option<(StdRng, f64)>,
     buf: Vec<u8>,
 }
 
 impl World<AdmitAll> {
     pub fn admit_all(config: Config) -> Self {
         World::with_admission(config, |_, _| AdmitAll)
+    }
+}
+
+impl World<ScriptedAdmission> {
+    /// An engine behind a [`ScriptedAdmission`] that admits everything
+    /// until the test says otherwise.
+    pub fn scripted(config: Config) -> Self {
+        World::with_admission(config, |_, _| ScriptedAdmission::default())
     }
 }
 
@@ -246,24 +356,53 @@ impl<A: Admission> World<A> {
             clients: Vec::new(),
             echo: true,
             seen: Vec::new(),
+            short_dcids: Vec::new(),
+            loss: None,
             buf: Vec::with_capacity(2048),
         }
     }
 
-    /// Starts a client with `ticket` from 127.0.0.1; returns its index.
-    pub fn connect(&mut self, ticket: &str) -> usize {
-        self.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), ticket)
+    /// From now on, drops each packet (either way) with probability `rate`,
+    /// drawn from an RNG seeded with `seed`.
+    pub fn set_loss(&mut self, seed: u64, rate: f64) {
+        self.loss = Some((StdRng::seed_from_u64(seed), rate));
     }
 
-    /// Starts a client with `ticket` from address `ip` (a port of its own).
-    pub fn connect_from(&mut self, ip: IpAddr, ticket: &str) -> usize {
+    /// Starts a client with `ticket` from 127.0.0.1; returns its index.
+    pub fn connect(&mut self, ticket: &str) -> usize {
+        self.connect_with(ticket, ConnectOpts::default())
+    }
+
+    /// Starts a client with `ticket`, settles, and checks it was welcomed;
+    /// returns its index.
+    pub fn connect_welcomed(&mut self, ticket: &str) -> usize {
+        let i = self.connect(ticket);
+        self.settle();
+        let c = &self.clients[i];
+        assert!(
+            c.welcomed(),
+            "closed: {:?}, events: {:?}",
+            c.closed,
+            c.events
+        );
+        i
+    }
+
+    /// Starts a client with `ticket` as `opts` say; returns its index.
+    pub fn connect_with(&mut self, ticket: &str, opts: ConnectOpts) -> usize {
         let port = 50_000 + u16::try_from(self.clients.len()).unwrap();
-        let addr = SocketAddr::new(ip, port);
+        let addr = SocketAddr::new(opts.ip, port);
         let seed = [u8::try_from(self.clients.len()).unwrap(); 32];
         let mut endpoint =
             Endpoint::new(Arc::new(EndpointConfig::default()), None, true, Some(seed));
+        let mut config = client_config(&self.cert);
+        if !opts.datagrams {
+            let mut transport = TransportConfig::default();
+            transport.datagram_receive_buffer_size(None);
+            config.transport_config(Arc::new(transport));
+        }
         let (ch, conn) = endpoint
-            .connect(self.now, client_config(&self.cert), SERVER, "localhost")
+            .connect(self.now, config, SERVER, "localhost")
             .unwrap();
         let (session, hello) = ClientSession::start(ticket).unwrap();
         self.clients.push(Client {
@@ -290,6 +429,13 @@ impl<A: Admission> World<A> {
             c.poll_events();
             while let Some(t) = c.conn.poll_transmit(now, 1, &mut self.buf) {
                 progress = true;
+                if self.buf[0] & 0x80 == 0 {
+                    self.short_dcids.push(self.buf[1..=CID_BYTES].to_vec());
+                }
+                if lose(&mut self.loss) {
+                    self.buf.clear();
+                    continue;
+                }
                 self.engine
                     .handle_datagram(now, c.addr, None, t.ecn, &self.buf[..t.size]);
                 self.buf.clear();
@@ -301,6 +447,9 @@ impl<A: Admission> World<A> {
             out.push((t.destination, t.ecn, self.buf[..t.size].to_vec()));
         }
         for (dest, ecn, bytes) in out {
+            if lose(&mut self.loss) {
+                continue;
+            }
             let Some(c) = self.clients.iter_mut().find(|c| c.addr == dest) else {
                 continue;
             };
@@ -419,20 +568,30 @@ pub fn client_config(cert: &CertificateDer<'static>) -> ClientConfig {
     config
 }
 
-/// A dev-key ticket for `player` in zone 42, valid for an hour.
+/// A dev-key ticket for `player` in zone 42, valid for the next hour.
 pub fn ticket(player: u64) -> String {
-    KeySet::dev()
-        .mint(&Ticket {
-            key_id: DEV_KEY_ID,
-            player: PlayerId(player),
-            zone: ZoneId(42),
-            issued_at_s: UNIX_NOW - 60,
-            expires_at_s: UNIX_NOW + 3600,
-        })
-        .unwrap()
+    ticket_with(&KeySet::dev(), player, UNIX_NOW + 3600)
+}
+
+/// A ticket for `player` in zone 42 signed with `keys`' `DEV_KEY_ID`,
+/// issued two hours before it expires at `expires_at_s`.
+pub fn ticket_with(keys: &KeySet, player: u64, expires_at_s: u64) -> String {
+    keys.mint(&Ticket {
+        key_id: DEV_KEY_ID,
+        player: PlayerId(player),
+        zone: ZoneId(42),
+        issued_at_s: expires_at_s - 7200,
+        expires_at_s,
+    })
+    .unwrap()
 }
 
 /// `c` as the close code a quinn client reports.
 pub fn code(c: CloseCode) -> Option<u64> {
     Some(u64::from(c.code()))
+}
+
+/// Whether to drop the next packet, as `loss` (if any) draws it.
+fn lose(loss: &mut Option<(StdRng, f64)>) -> bool {
+    loss.as_mut().is_some_and(|(rng, p)| rng.random_bool(*p))
 }
