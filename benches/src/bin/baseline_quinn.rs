@@ -28,16 +28,17 @@
 //! Why the socket buffers are set here (they were not until the
 //! `bench-portable` branch): `quinn::Endpoint::server` binds a plain socket
 //! with the kernel's default buffer (`net.core.rmem_default`, 208 KiB here),
-//! which holds only ~100 loopback datagrams. The e2e handshake case offers
+//! which holds about a hundred 1200-byte loopback datagrams. The e2e handshake case offers
 //! 2000 connections/s; while this one core signs handshakes, the Initials
 //! and the clients' Hellos queued behind them overflow that buffer (the
 //! socket's drop counter reached 23 000 in one 1000-connection run, with
 //! the server at under half a core), and each dropped Initial costs its
 //! client a 1 s probe timeout before the retry. That is what held this
-//! baseline at ~250 handshakes/s, not the crypto. Every production quinn
-//! server under bursty load raises the buffers, and the gateway it is
-//! compared with does (8 MiB by default): a baseline without them measured
-//! the kernel default, not quinn.
+//! baseline at ~250 handshakes/s, not the crypto (with the buffers: ~810/s,
+//! bot-bound like the gateway; see `BENCHMARKS.md`). A team that load-tests
+//! a quinn server raises them, and the gateway it is compared with does
+//! (8 MiB by default): without them the baseline measured the kernel's
+//! default, not quinn.
 //!
 //! It prints `listening ADDR` and `fingerprint HEX` (SHA-256 of the DER
 //! certificate, colon-separated lowercase hex) on stdout, as the gateway does.
