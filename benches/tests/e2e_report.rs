@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use lanegate_benches::e2e::harness::{Sample, cpu_us_per_dgram, steady_window};
+use lanegate_benches::e2e::harness::{Sample, ServerKind, cpu_us_per_dgram, steady_window};
 use lanegate_benches::e2e::report::{E2eReport, RunRecord, fmt_value};
 use lanegate_benches::e2e::stats::{median, ratio, rotation};
 
@@ -35,6 +35,53 @@ fn rotation_puts_each_candidate_first_once() {
     assert_eq!(rotation(3, 1), vec![1, 2, 0]);
     assert_eq!(rotation(3, 2), vec![2, 0, 1]);
     assert_eq!(rotation(3, 3), vec![0, 1, 2]);
+}
+
+#[test]
+fn the_throughput_rotation_has_both_backends_side_by_side() {
+    use ServerKind::{Lanegate, LanegatePortable, Quinn, Udp};
+    let all = ServerKind::throughput_candidates(true);
+    assert_eq!(all, vec![Lanegate, LanegatePortable, Quinn, Udp]);
+    assert_eq!(
+        ServerKind::throughput_candidates(false),
+        vec![Lanegate, Quinn, Udp]
+    );
+    let names: Vec<&str> = all.iter().map(|k| k.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "lanegate",
+            "lanegate-portable",
+            "baseline-quinn",
+            "baseline-udp"
+        ]
+    );
+    assert!(Lanegate.is_lanegate() && LanegatePortable.is_lanegate());
+    assert!(!Quinn.is_lanegate() && !Udp.is_lanegate());
+    // Four rounds: every candidate runs once in every position, and the
+    // two backends are neighbours (wrapping round) in each round.
+    let rounds: Vec<Vec<ServerKind>> = (0..4)
+        .map(|r| rotation(all.len(), r).into_iter().map(|i| all[i]).collect())
+        .collect();
+    assert_eq!(rounds[1], vec![LanegatePortable, Quinn, Udp, Lanegate]);
+    for pos in 0..all.len() {
+        let mut at: Vec<ServerKind> = rounds.iter().map(|r| r[pos]).collect();
+        at.sort_by_key(|k| k.name());
+        let mut want = all.clone();
+        want.sort_by_key(|k| k.name());
+        assert_eq!(at, want, "position {pos}");
+    }
+    for r in &rounds {
+        let a = r.iter().position(|&k| k == Lanegate).expect("in the round");
+        let b = r
+            .iter()
+            .position(|&k| k == LanegatePortable)
+            .expect("in the round");
+        assert!(
+            (a + 1) % all.len() == b || (b + 1) % all.len() == a,
+            "{r:?}"
+        );
+    }
 }
 
 fn sample(elapsed_s: f64, connected: u64, received: u64, ticks: u64) -> Sample {
@@ -95,6 +142,13 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
         ));
         runs.push(run(
             "cpu",
+            "lanegate-portable",
+            "150B/1000c",
+            round,
+            &[("cpu_us_per_dgram", lg * 1.25), ("rtt_p99_us", 450.0)],
+        ));
+        runs.push(run(
+            "cpu",
             "baseline-quinn",
             "150B/1000c",
             round,
@@ -138,6 +192,9 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
     assert_eq!(h.cpu_per_dgram_ratio_vs_udp, Some(6.0));
     assert_eq!(h.rtt_p99_ratio_vs_quinn, Some(1.5));
     assert_eq!(h.critical_p99_flood_ratio, Some(1.11));
+    // lanegate-portable's median 3.75 over lanegate's 3.0; 450 over 300.
+    assert_eq!(h.cpu_per_dgram_ratio_portable_vs_io_uring, Some(1.25));
+    assert_eq!(h.rtt_p99_ratio_portable_vs_io_uring, Some(1.5));
     assert_eq!(h.mem_per_conn_ratio_vs_quinn, None);
     assert_eq!(h.handshakes_per_s_ratio_vs_quinn, None);
     assert_eq!(
@@ -152,6 +209,8 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
         "rtt_p99_ratio_vs_quinn",
         "mem_per_conn_ratio_vs_quinn",
         "handshakes_per_s_ratio_vs_quinn",
+        "cpu_per_dgram_ratio_portable_vs_io_uring",
+        "rtt_p99_ratio_portable_vs_io_uring",
         "critical_p99_flood_ratio",
     ] {
         assert!(json["headline"].get(key).is_some(), "{key}");
@@ -159,7 +218,7 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
     assert_eq!(json["headline"]["cpu_per_dgram_ratio_vs_quinn"], 3.0);
     assert!(json["headline"]["mem_per_conn_ratio_vs_quinn"].is_null());
     assert_eq!(json["headline"]["bots_limited"], false);
-    assert_eq!(json["runs"].as_array().map(Vec::len), Some(16));
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(19));
     assert_eq!(json["setup"]["mode"], "quick");
 
     let md = report.to_markdown();
@@ -168,6 +227,14 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
         "{md}"
     );
     assert!(md.contains("| mem_per_conn_ratio_vs_quinn | — |"), "{md}");
+    assert!(
+        md.contains("| cpu_per_dgram_ratio_portable_vs_io_uring | 1.250 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| rtt_p99_ratio_portable_vs_io_uring | 1.500 |"),
+        "{md}"
+    );
     assert!(md.contains("| bots_limited | false |"), "{md}");
 
     let dir = std::env::temp_dir().join(format!("lanegate-e2e-report-{}", std::process::id()));

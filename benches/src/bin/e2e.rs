@@ -5,29 +5,49 @@
 //! cargo run --release -p lanegate-benches --bin e2e -- --quick
 //! ```
 //!
-//! Each server under test (`lanegate serve`, `baseline-quinn`,
-//! `baseline-udp`) runs alone, pinned to `--server-core` (default 0) with
-//! `taskset`; the bots run in this process on one thread pinned to
-//! `--bot-core` (default 1). Candidates are interleaved (A B C, B C A, C A B,
-//! …), every figure is the median of `--repeats` runs, and each server is
-//! started fresh for every run. Measured:
+//! Each server under test runs alone, pinned to `--server-core` (default 0)
+//! with `taskset`; the bots run in this process on one thread pinned to
+//! `--bot-core` (default 1). The candidates:
+//!
+//! - `lanegate`: `lanegate serve` with `io_backend = "io_uring"`;
+//! - `lanegate-portable`: the same configuration with `io_backend =
+//!   "portable"` (quinn-udp), the backend `auto` falls back to where
+//!   io_uring is refused (container seccomp, `kernel.io_uring_disabled`).
+//!   Throughput runs only; `--no-portable` leaves it out;
+//! - `baseline-quinn` and `baseline-udp` (see their own files).
+//!
+//! Both lanegate candidates name their backend: neither is `auto`, so a
+//! machine without io_uring gives `lanegate` null figures rather than
+//! quietly measuring the fallback twice.
+//!
+//! Candidates are interleaved (A B C D, B C D A, C D A B, …), every figure is
+//! the median of `--repeats` runs, and each server is started fresh for every
+//! run. Measured:
 //!
 //! - server CPU per echoed datagram (utime + stime from `/proc/PID/stat` over
 //!   the stretch with every bot connected ÷ replies received in it), at a
 //!   fixed offered load (`--rate`, messages per second in total, in the
-//!   critical lane) for each payload size and connection count;
+//!   critical lane) for each payload size and connection count, every
+//!   candidate;
 //! - critical-lane RTT p50/p99/p99.9 in the same runs;
 //! - RSS per connection (`VmRSS` after N connections minus before, ÷ N; the
 //!   connections send one message a second, so they stay open) and
 //!   handshakes per second (N connections offered at 2000/s, the most
-//!   connected at once ÷ the time to reach that), QUIC servers only;
-//! - lane isolation, lanegate only: critical p99 with and without a bulk
+//!   connected at once ÷ the time to reach that), `lanegate` and
+//!   `baseline-quinn` only;
+//! - lane isolation, `lanegate` only: critical p99 with and without a bulk
 //!   flood at 10× the bulk limit;
 //! - `bots_limited`: some run's send lag or bot-core load says the generator
 //!   could not keep up.
 //!
+//! The headline ratios include the backend's price:
+//! `cpu_per_dgram_ratio_portable_vs_io_uring` and
+//! `rtt_p99_ratio_portable_vs_io_uring` (`lanegate-portable` ÷ `lanegate`,
+//! 150-byte payloads, 1000 connections).
+//!
 //! Writes `target/bench/e2e.json` and `target/bench/e2e.md`. A server that
-//! cannot start (the gateway not built, say) gets `null` figures.
+//! cannot start (the gateway not built, io_uring refused, say) gets `null`
+//! figures.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,6 +83,9 @@ struct Args {
     build: bool,
     server_core: usize,
     bot_core: usize,
+    /// Run `lanegate-portable` in the throughput rotation (`--no-portable`
+    /// turns it off).
+    portable: bool,
 }
 
 /// What one invocation measures.
@@ -111,12 +134,15 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&args.out)?;
     let throughput_toml = args.out.join("e2e-lanegate-throughput.toml");
+    let portable_toml = args.out.join("e2e-lanegate-portable-throughput.toml");
     let isolation_toml = args.out.join("e2e-lanegate-isolation.toml");
-    std::fs::write(&throughput_toml, lanegate_config(args.server_core, true))?;
-    std::fs::write(&isolation_toml, lanegate_config(args.server_core, false))?;
+    let sc = args.server_core;
+    std::fs::write(&throughput_toml, lanegate_config(sc, true, "io_uring"))?;
+    std::fs::write(&portable_toml, lanegate_config(sc, true, "portable"))?;
+    std::fs::write(&isolation_toml, lanegate_config(sc, false, "io_uring"))?;
     let core = Some(args.server_core);
-    let lanegate_spec = |toml: &Path| ServerSpec {
-        kind: ServerKind::Lanegate,
+    let lanegate_spec = |kind: ServerKind, toml: &Path| ServerSpec {
+        kind,
         exe: lanegate_exe.clone(),
         args: vec![
             "serve".into(),
@@ -143,9 +169,16 @@ fn main() -> anyhow::Result<()> {
     let mut setup = BTreeMap::new();
     // Probe every server once: a missing one gets null figures, not a
     // failed run.
+    let all = ServerKind::throughput_candidates(args.portable);
+    let spec_of = |kind: ServerKind| match kind {
+        ServerKind::Lanegate => lanegate_spec(kind, &throughput_toml),
+        ServerKind::LanegatePortable => lanegate_spec(kind, &portable_toml),
+        ServerKind::Quinn => quinn.clone(),
+        ServerKind::Udp => udp.clone(),
+    };
     let mut available = BTreeMap::new();
-    for spec in [&lanegate_spec(&throughput_toml), &quinn, &udp] {
-        let status = match Server::start(spec) {
+    for spec in all.iter().map(|&kind| spec_of(kind)) {
+        let status = match Server::start(&spec) {
             Ok(_) => "ok".to_owned(),
             Err(e) => format!("missing: {e:#}"),
         };
@@ -176,19 +209,18 @@ fn main() -> anyhow::Result<()> {
     setup.insert("machine".into(), machine());
     setup.insert(
         "lanegate_config".into(),
-        "cores=[0] gateway+shard, io_backend auto, limits raised (throughput), \
-         defaults + abuse_drops_max raised (isolation)"
+        "cores=[0] gateway+shard, io_backend io_uring (lanegate) or portable \
+         (lanegate-portable), limits raised (throughput), defaults + \
+         abuse_drops_max raised (isolation, io_uring)"
             .into(),
+    );
+    setup.insert(
+        "throughput_candidates".into(),
+        all.iter().map(|k| k.name()).collect::<Vec<_>>().join(" "),
     );
 
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut any_limited = false;
-    let all = [ServerKind::Lanegate, ServerKind::Quinn, ServerKind::Udp];
-    let spec_of = |kind: ServerKind| match kind {
-        ServerKind::Lanegate => lanegate_spec(&throughput_toml),
-        ServerKind::Quinn => quinn.clone(),
-        ServerKind::Udp => udp.clone(),
-    };
 
     // 1. CPU per echoed datagram and RTT at the fixed load.
     for &payload in &plan.payloads {
@@ -313,7 +345,7 @@ fn main() -> anyhow::Result<()> {
                     cfg
                 };
                 match run_one(
-                    &lanegate_spec(&isolation_toml),
+                    &lanegate_spec(ServerKind::Lanegate, &isolation_toml),
                     load,
                     Duration::from_millis(100),
                     ticks_per_s,
@@ -423,10 +455,14 @@ fn line(rec: &RunRecord) -> String {
 /// address). `throughput` raises the critical lane's limit so admission
 /// passes the whole offered load; otherwise the lane limits are the
 /// defaults and only the abuse close is disabled, so a flood is dropped by
-/// admission for the whole run rather than closed.
-pub fn lanegate_config(core: usize, throughput: bool) -> String {
+/// admission for the whole run rather than closed. `io_backend` is named
+/// (`"io_uring"` or `"portable"`), never `"auto"`, so a figure says which
+/// backend made it: where io_uring is refused, the io_uring candidate fails
+/// to start (null figures) instead of quietly measuring the fallback.
+pub fn lanegate_config(core: usize, throughput: bool, io_backend: &str) -> String {
     let mut toml = format!(
-        "[gateway]\ncores = [{core}]\nhandshakes_per_ip_per_s = 1000000\n\
+        "[gateway]\ncores = [{core}]\nio_backend = \"{io_backend}\"\n\
+         handshakes_per_ip_per_s = 1000000\n\
          handshake_burst = 1000000\nconnections_max = 20000\n\n\
          [shards]\ncores = [{core}]\ngame = \"echo\"\n\n\
          [admission]\nabuse_drops_max = 1000000000\n\n\
@@ -486,6 +522,7 @@ fn parse_args() -> anyhow::Result<Args> {
         build: true,
         server_core: 0,
         bot_core: 1,
+        portable: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -497,12 +534,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--out" => args.out = value()?.into(),
             "--lanegate" => args.lanegate = Some(value()?.into()),
             "--no-build" => args.build = false,
+            "--no-portable" => args.portable = false,
             "--server-core" => args.server_core = value()?.parse().context("--server-core")?,
             "--bot-core" => args.bot_core = value()?.parse().context("--bot-core")?,
             "-h" | "--help" => {
                 println!(
                     "e2e [--quick] [--rate MSG_PER_S] [--repeats N] [--out DIR] \
-                     [--lanegate PATH] [--no-build] [--server-core N] [--bot-core N]"
+                     [--lanegate PATH] [--no-build] [--no-portable] [--server-core N] \
+                     [--bot-core N]"
                 );
                 std::process::exit(0);
             }

@@ -30,8 +30,11 @@ const STDERR_KEPT: usize = 20;
 /// The candidates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerKind {
-    /// `lanegate serve`.
+    /// `lanegate serve` on the io_uring backend (`io_backend = "io_uring"`).
     Lanegate,
+    /// `lanegate serve` on the portable backend (`io_backend = "portable"`,
+    /// quinn-udp): what the `auto` fallback costs where io_uring is refused.
+    LanegatePortable,
     /// `baseline-quinn`.
     Quinn,
     /// `baseline-udp`.
@@ -43,9 +46,28 @@ impl ServerKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Lanegate => "lanegate",
+            Self::LanegatePortable => "lanegate-portable",
             Self::Quinn => "baseline-quinn",
             Self::Udp => "baseline-udp",
         }
+    }
+
+    /// Is it `lanegate serve` (either IO backend)?
+    pub fn is_lanegate(self) -> bool {
+        matches!(self, Self::Lanegate | Self::LanegatePortable)
+    }
+
+    /// The candidates of the throughput runs, in the order round 0 runs
+    /// them (later rounds rotate it, see [`super::stats::rotation`]): the
+    /// two lanegate backends side by side, so the pair whose ratio is the
+    /// backend headline runs back to back in most rounds.
+    pub fn throughput_candidates(portable: bool) -> Vec<Self> {
+        let mut all = vec![Self::Lanegate];
+        if portable {
+            all.push(Self::LanegatePortable);
+        }
+        all.extend([Self::Quinn, Self::Udp]);
+        all
     }
 
     /// How the bots talk to it.

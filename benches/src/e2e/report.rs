@@ -29,6 +29,12 @@ pub struct Headline {
     pub mem_per_conn_ratio_vs_quinn: Option<f64>,
     /// Handshakes per second on one core, lanegate ÷ baseline-quinn.
     pub handshakes_per_s_ratio_vs_quinn: Option<f64>,
+    /// Server CPU per echoed datagram, lanegate on the portable backend ÷
+    /// lanegate on io_uring (150-byte payloads, 1000 connections): what the
+    /// `io_backend = "auto"` fallback costs where io_uring is refused.
+    pub cpu_per_dgram_ratio_portable_vs_io_uring: Option<f64>,
+    /// Critical-lane RTT p99 at the fixed load, the same two.
+    pub rtt_p99_ratio_portable_vs_io_uring: Option<f64>,
     /// Lanegate's critical p99 with a bulk flood ÷ without.
     pub critical_p99_flood_ratio: Option<f64>,
     /// The load generator fell behind or its core was saturated in some run:
@@ -41,7 +47,8 @@ pub struct Headline {
 pub struct RunRecord {
     /// What was measured (`cpu`, `idle`, `isolation`).
     pub kind: String,
-    /// Server (`lanegate`, `baseline-quinn`, `baseline-udp`).
+    /// Server (`lanegate`, `lanegate-portable`, `baseline-quinn`,
+    /// `baseline-udp`).
     pub server: String,
     /// The case, e.g. `150B/1000c`.
     pub case: String,
@@ -90,7 +97,8 @@ impl E2eReport {
                 .copied()
                 .flatten()
         };
-        let (lg, qn, ud) = ("lanegate", "baseline-quinn", "baseline-udp");
+        let (lg, lp) = ("lanegate", "lanegate-portable");
+        let (qn, ud) = ("baseline-quinn", "baseline-udp");
         let idle = HEADLINE_IDLE.to_string();
         let headline = Headline {
             cpu_per_dgram_ratio_vs_quinn: ratio(
@@ -112,6 +120,14 @@ impl E2eReport {
             handshakes_per_s_ratio_vs_quinn: ratio(
                 m("handshakes_per_s", lg, &idle),
                 m("handshakes_per_s", qn, &idle),
+            ),
+            cpu_per_dgram_ratio_portable_vs_io_uring: ratio(
+                m("cpu_us_per_dgram", lp, HEADLINE_CASE),
+                m("cpu_us_per_dgram", lg, HEADLINE_CASE),
+            ),
+            rtt_p99_ratio_portable_vs_io_uring: ratio(
+                m("rtt_p99_us", lp, HEADLINE_CASE),
+                m("rtt_p99_us", lg, HEADLINE_CASE),
             ),
             critical_p99_flood_ratio: ratio(
                 m("rtt_p99_us", lg, "flood"),
@@ -148,6 +164,14 @@ impl E2eReport {
             (
                 "handshakes_per_s_ratio_vs_quinn",
                 h.handshakes_per_s_ratio_vs_quinn,
+            ),
+            (
+                "cpu_per_dgram_ratio_portable_vs_io_uring",
+                h.cpu_per_dgram_ratio_portable_vs_io_uring,
+            ),
+            (
+                "rtt_p99_ratio_portable_vs_io_uring",
+                h.rtt_p99_ratio_portable_vs_io_uring,
             ),
             ("critical_p99_flood_ratio", h.critical_p99_flood_ratio),
         ] {
