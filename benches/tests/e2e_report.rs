@@ -169,6 +169,34 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
             &[("rtt_p99_us", 100.0)],
         ));
         runs.push(run(
+            "saturation",
+            "lanegate",
+            "150B/100c",
+            round,
+            &[("saturation_msg_per_s", 40_000.0)],
+        ));
+        runs.push(run(
+            "saturation",
+            "baseline-quinn",
+            "150B/100c",
+            round,
+            &[("saturation_msg_per_s", 20_000.0)],
+        ));
+        runs.push(run(
+            "churn",
+            "lanegate",
+            "200cps",
+            round,
+            &[("rtt_p99_us", 300.0)],
+        ));
+        runs.push(run(
+            "churn",
+            "baseline-quinn",
+            "200cps",
+            round,
+            &[("rtt_p99_us", 400.0)],
+        ));
+        runs.push(run(
             "isolation",
             "lanegate",
             "flood",
@@ -192,6 +220,8 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
     assert_eq!(h.cpu_per_dgram_ratio_vs_udp, Some(6.0));
     assert_eq!(h.rtt_p99_ratio_vs_quinn, Some(1.5));
     assert_eq!(h.critical_p99_flood_ratio, Some(1.11));
+    assert_eq!(h.saturation_ratio_vs_quinn, Some(2.0));
+    assert_eq!(h.churn_rtt_p99_ratio_vs_quinn, Some(0.75));
     // lanegate-portable's median 3.75 over lanegate's 3.0; 450 over 300.
     assert_eq!(h.cpu_per_dgram_ratio_portable_vs_io_uring, Some(1.25));
     assert_eq!(h.rtt_p99_ratio_portable_vs_io_uring, Some(1.5));
@@ -212,13 +242,15 @@ fn the_headline_is_made_of_medians_and_missing_figures_are_null() {
         "cpu_per_dgram_ratio_portable_vs_io_uring",
         "rtt_p99_ratio_portable_vs_io_uring",
         "critical_p99_flood_ratio",
+        "saturation_ratio_vs_quinn",
+        "churn_rtt_p99_ratio_vs_quinn",
     ] {
         assert!(json["headline"].get(key).is_some(), "{key}");
     }
     assert_eq!(json["headline"]["cpu_per_dgram_ratio_vs_quinn"], 3.0);
     assert!(json["headline"]["mem_per_conn_ratio_vs_quinn"].is_null());
     assert_eq!(json["headline"]["bots_limited"], false);
-    assert_eq!(json["runs"].as_array().map(Vec::len), Some(19));
+    assert_eq!(json["runs"].as_array().map(Vec::len), Some(31));
     assert_eq!(json["setup"]["mode"], "quick");
 
     let md = report.to_markdown();

@@ -37,10 +37,18 @@
 //!   `baseline-quinn` only;
 //! - lane isolation, `lanegate` only: critical p99 with and without a bulk
 //!   flood at 10× the bulk limit;
+//! - saturation, every throughput candidate: the highest offered load (5k,
+//!   10k, 20k, 40k msg/s; the full run goes on to 160k) over 100
+//!   connections echoed with under 0.1 % loss, and whether the search
+//!   ended because the bots could not offer more (`saturation_bots_limited`);
+//! - RTT under churn, `lanegate` and `baseline-quinn`: critical p99 while
+//!   200 connections a second arrive, each living one second at 25
+//!   datagrams a second (about 200 connected, ~5000 msg/s);
 //! - `bots_limited`: some run's send lag or bot-core load says the generator
 //!   could not keep up.
 //!
-//! The headline ratios include the backend's price:
+//! Headlines beyond the list: `saturation_ratio_vs_quinn`,
+//! `churn_rtt_p99_ratio_vs_quinn`, and the backend's price:
 //! `cpu_per_dgram_ratio_portable_vs_io_uring` and
 //! `rtt_p99_ratio_portable_vs_io_uring` (`lanegate-portable` ÷ `lanegate`,
 //! 150-byte payloads, 1000 connections).
@@ -73,6 +81,16 @@ const HANDSHAKE_OFFER_PER_S: f64 = 2_000.0;
 const RAMP_PER_S: f64 = 500.0;
 /// Bulk limit of the default configuration; the flood is 10× it.
 const BULK_LIMIT_PER_S: f64 = 10.0;
+/// Connections in the saturation search.
+const SATURATION_CONNS: usize = 100;
+/// Loss at or above which a saturation step fails, in percent (0.1 %).
+const SATURATION_LOSS_PERCENT: f64 = 0.1;
+/// New connections per second in the churn runs; each stays
+/// `CHURN_LIFETIME` and sends `CHURN_RATE_PER_S` critical datagrams a
+/// second, so about 200 are connected at any time, offering ~5000 msg/s.
+const CHURN_CONNECT_PER_S: u64 = 200;
+const CHURN_LIFETIME: Duration = Duration::from_secs(1);
+const CHURN_RATE_PER_S: f64 = 25.0;
 
 struct Args {
     quick: bool,
@@ -96,6 +114,13 @@ struct Plan {
     idle_conns: Vec<usize>,
     isolation_conns: usize,
     isolation_duration: Duration,
+    /// Offered loads (messages/s in total) tried in the saturation search,
+    /// ascending, over `SATURATION_CONNS` connections.
+    saturation_steps: Vec<f64>,
+    /// Rounds of the saturation search per candidate.
+    saturation_rounds: usize,
+    /// How long the churn runs offer new connections.
+    churn_duration: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -108,6 +133,9 @@ fn main() -> anyhow::Result<()> {
             idle_conns: vec![1000],
             isolation_conns: 100,
             isolation_duration: Duration::from_millis(1500),
+            saturation_steps: vec![5_000.0, 10_000.0, 20_000.0, 40_000.0],
+            saturation_rounds: 1,
+            churn_duration: Duration::from_secs(3),
         }
     } else {
         Plan {
@@ -117,6 +145,9 @@ fn main() -> anyhow::Result<()> {
             idle_conns: vec![1000, 10_000],
             isolation_conns: 100,
             isolation_duration: Duration::from_secs(5),
+            saturation_steps: vec![5_000.0, 10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0],
+            saturation_rounds: args.repeats,
+            churn_duration: Duration::from_secs(6),
         }
     };
     let bin_dir = std::env::current_exe()?
@@ -357,6 +388,111 @@ fn main() -> anyhow::Result<()> {
                             .insert("bulk_sent".into(), Some(bulk.sent as f64));
                         rec.figures
                             .insert("bulk_received".into(), Some(bulk.received as f64));
+                    }
+                    Err(e) => rec.error = Some(format!("{e:#}")),
+                }
+            } else {
+                rec.error = Some("server missing".into());
+            }
+            eprintln!("{}", line(&rec));
+            runs.push(rec);
+        }
+    }
+
+    // 4. Saturation: the highest offered load (over SATURATION_CONNS
+    // connections, 150-byte datagrams) each candidate echoes with under
+    // 0.1 % loss. The search stops at the first failing step, or when the
+    // generator cannot offer a step (then the bots, not the server, were
+    // the limit: `saturation_bots_limited`).
+    for round in 0..plan.saturation_rounds {
+        for i in rotation(all.len(), round) {
+            let kind = all[i];
+            let mut rec = record("saturation", kind, "150B/100c", round);
+            if !available[kind.name()] {
+                rec.error = Some("server missing".into());
+                eprintln!("{}", line(&rec));
+                runs.push(rec);
+                continue;
+            }
+            let mut passed: Option<f64> = None;
+            let mut bots_were_limit = true;
+            for &rate in &plan.saturation_steps {
+                let load = |mut cfg: BotsConfig| {
+                    cfg.clients = SATURATION_CONNS;
+                    cfg.connect_rate_per_s = RAMP_PER_S;
+                    cfg.duration = cfg.ramp() + Duration::from_millis(500) + plan.duration;
+                    cfg.reply_deadline = Duration::from_millis(500);
+                    only_lane(&mut cfg, Lane::Critical, rate / SATURATION_CONNS as f64);
+                    cfg.lanes[Lane::Critical.index()].payload_bytes = 150;
+                    cfg
+                };
+                match run_one(
+                    &spec_of(kind),
+                    load,
+                    Duration::from_millis(100),
+                    ticks_per_s,
+                ) {
+                    Ok(out) => {
+                        let limited = bots_limited(&out);
+                        let loss = out.report.lanes.critical.loss_percent;
+                        eprintln!(
+                            "saturation {} {rate} msg/s #{round}: loss={loss:.3}% bots_limited={limited}",
+                            kind.name()
+                        );
+                        if loss >= SATURATION_LOSS_PERCENT {
+                            bots_were_limit = limited;
+                            break;
+                        }
+                        passed = Some(rate);
+                        if limited {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        rec.error = Some(format!("{rate} msg/s: {e:#}"));
+                        bots_were_limit = false;
+                        break;
+                    }
+                }
+            }
+            any_limited |= bots_were_limit;
+            rec.figures.insert("saturation_msg_per_s".into(), passed);
+            rec.figures.insert(
+                "saturation_bots_limited".into(),
+                Some(f64::from(u8::from(bots_were_limit))),
+            );
+            eprintln!("{}", line(&rec));
+            runs.push(rec);
+        }
+    }
+
+    // 5. RTT while connections churn: 200 new connections a second, each
+    // living one second and sending 25 critical datagrams a second (QUIC
+    // servers: the handshakes are the point).
+    let churners = [ServerKind::Lanegate, ServerKind::Quinn];
+    for round in 0..args.repeats {
+        for i in rotation(churners.len(), round) {
+            let kind = churners[i];
+            let mut rec = record("churn", kind, "200cps", round);
+            if available[kind.name()] {
+                let load = |mut cfg: BotsConfig| {
+                    let n = CHURN_CONNECT_PER_S * plan.churn_duration.as_secs();
+                    cfg.clients = usize::try_from(n).unwrap_or(usize::MAX);
+                    cfg.connect_rate_per_s = CHURN_CONNECT_PER_S as f64;
+                    cfg.duration = CHURN_LIFETIME;
+                    cfg.reply_deadline = Duration::from_millis(500);
+                    only_lane(&mut cfg, Lane::Critical, CHURN_RATE_PER_S);
+                    cfg.lanes[Lane::Critical.index()].payload_bytes = 150;
+                    cfg
+                };
+                match run_one(
+                    &spec_of(kind),
+                    load,
+                    Duration::from_millis(100),
+                    ticks_per_s,
+                ) {
+                    Ok(out) => {
+                        any_limited |= throughput_figures(&mut rec, &out);
                     }
                     Err(e) => rec.error = Some(format!("{e:#}")),
                 }

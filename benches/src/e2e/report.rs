@@ -13,6 +13,10 @@ use super::stats::{median, ratio};
 pub const HEADLINE_CASE: &str = "150B/1000c";
 /// The connection count the headline memory and handshake ratios use.
 pub const HEADLINE_IDLE: usize = 1000;
+/// The saturation search's case name.
+pub const SATURATION_CASE: &str = "150B/100c";
+/// The churn runs' case name.
+pub const CHURN_CASE: &str = "200cps";
 
 /// The headline ratios of the issue; `None` (JSON `null`) where a figure is
 /// missing, e.g. the gateway did not start.
@@ -37,6 +41,14 @@ pub struct Headline {
     pub rtt_p99_ratio_portable_vs_io_uring: Option<f64>,
     /// Lanegate's critical p99 with a bulk flood ÷ without.
     pub critical_p99_flood_ratio: Option<f64>,
+    /// Highest offered load echoed with under 0.1 % loss (100 connections,
+    /// 150-byte datagrams), lanegate ÷ baseline-quinn. Read it with the
+    /// `saturation_bots_limited` medians: when both were limited by the
+    /// generator, the ratio says nothing about the servers.
+    pub saturation_ratio_vs_quinn: Option<f64>,
+    /// Critical RTT p99 while 200 connections a second arrive (each lives
+    /// one second), lanegate ÷ baseline-quinn.
+    pub churn_rtt_p99_ratio_vs_quinn: Option<f64>,
     /// The load generator fell behind or its core was saturated in some run:
     /// the figures may understate what the servers can do.
     pub bots_limited: bool,
@@ -133,6 +145,14 @@ impl E2eReport {
                 m("rtt_p99_us", lg, "flood"),
                 m("rtt_p99_us", lg, "noflood"),
             ),
+            saturation_ratio_vs_quinn: ratio(
+                m("saturation_msg_per_s", lg, SATURATION_CASE),
+                m("saturation_msg_per_s", qn, SATURATION_CASE),
+            ),
+            churn_rtt_p99_ratio_vs_quinn: ratio(
+                m("rtt_p99_us", lg, CHURN_CASE),
+                m("rtt_p99_us", qn, CHURN_CASE),
+            ),
             bots_limited,
         };
         Self {
@@ -174,6 +194,11 @@ impl E2eReport {
                 h.rtt_p99_ratio_portable_vs_io_uring,
             ),
             ("critical_p99_flood_ratio", h.critical_p99_flood_ratio),
+            ("saturation_ratio_vs_quinn", h.saturation_ratio_vs_quinn),
+            (
+                "churn_rtt_p99_ratio_vs_quinn",
+                h.churn_rtt_p99_ratio_vs_quinn,
+            ),
         ] {
             let _ = writeln!(md, "| {name} | {} |", fmt_value(value));
         }
