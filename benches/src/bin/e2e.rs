@@ -37,10 +37,11 @@
 //!   `baseline-quinn` only;
 //! - lane isolation, `lanegate` only: critical p99 with and without a bulk
 //!   flood at 10× the bulk limit;
-//! - saturation, every throughput candidate: the highest offered load (5k,
-//!   10k, 20k, 40k msg/s; the full run goes on to 160k) over 100
+//! - saturation, every throughput candidate: the highest offered load (10k,
+//!   20k, 40k, 80k msg/s; the full run goes on to 320k) over 100
 //!   connections echoed with under 0.1 % loss, and whether the search
-//!   ended because the bots could not offer more (`saturation_bots_limited`);
+//!   ended because the bots could not offer more (`saturation_bots_limited`)
+//!   or at the top step (`saturation_at_ceiling`);
 //! - RTT under churn, `lanegate` and `baseline-quinn`: critical p99 while
 //!   200 connections a second arrive, each living one second at 25
 //!   datagrams a second (about 200 connected, ~5000 msg/s);
@@ -133,7 +134,7 @@ fn main() -> anyhow::Result<()> {
             idle_conns: vec![1000],
             isolation_conns: 100,
             isolation_duration: Duration::from_millis(1500),
-            saturation_steps: vec![5_000.0, 10_000.0, 20_000.0, 40_000.0],
+            saturation_steps: vec![10_000.0, 20_000.0, 40_000.0, 80_000.0],
             saturation_rounds: 1,
             churn_duration: Duration::from_secs(3),
         }
@@ -415,7 +416,9 @@ fn main() -> anyhow::Result<()> {
                 continue;
             }
             let mut passed: Option<f64> = None;
-            let mut bots_were_limit = true;
+            let mut bots_were_limit = false;
+            // Every step passed: the server's limit is above the top step.
+            let mut at_ceiling = true;
             for &rate in &plan.saturation_steps {
                 let load = |mut cfg: BotsConfig| {
                     cfg.clients = SATURATION_CONNS;
@@ -441,16 +444,19 @@ fn main() -> anyhow::Result<()> {
                         );
                         if loss >= SATURATION_LOSS_PERCENT {
                             bots_were_limit = limited;
+                            at_ceiling = false;
                             break;
                         }
                         passed = Some(rate);
                         if limited {
+                            bots_were_limit = true;
+                            at_ceiling = false;
                             break;
                         }
                     }
                     Err(e) => {
                         rec.error = Some(format!("{rate} msg/s: {e:#}"));
-                        bots_were_limit = false;
+                        at_ceiling = false;
                         break;
                     }
                 }
@@ -460,6 +466,10 @@ fn main() -> anyhow::Result<()> {
             rec.figures.insert(
                 "saturation_bots_limited".into(),
                 Some(f64::from(u8::from(bots_were_limit))),
+            );
+            rec.figures.insert(
+                "saturation_at_ceiling".into(),
+                Some(f64::from(u8::from(at_ceiling))),
             );
             eprintln!("{}", line(&rec));
             runs.push(rec);
