@@ -13,7 +13,8 @@
 //! - `lanegate-portable`: the same configuration with `io_backend =
 //!   "portable"` (quinn-udp), the backend `auto` falls back to where
 //!   io_uring is refused (container seccomp, `kernel.io_uring_disabled`).
-//!   Throughput runs only; `--no-portable` leaves it out;
+//!   Throughput runs only (`--quick`: the 1000-connection case only);
+//!   `--no-portable` leaves it out;
 //! - `baseline-quinn` and `baseline-udp` (see their own files).
 //!
 //! Both lanegate candidates name their backend: neither is `auto`, so a
@@ -37,10 +38,10 @@
 //!   `baseline-quinn` only;
 //! - lane isolation, `lanegate` only: critical p99 with and without a bulk
 //!   flood at 10× the bulk limit;
-//! - saturation, every throughput candidate: the highest offered load (10k,
-//!   20k, 40k, 80k msg/s; the full run goes on to 320k) over 100
-//!   connections echoed with under 0.1 % loss, and whether the search
-//!   ended because the bots could not offer more (`saturation_bots_limited`)
+//! - saturation, every throughput candidate: the highest offered load
+//!   (5k, 10k, 20k … 160k msg/s, doubling; `--quick`: 20k and 80k, one
+//!   round) over 100 connections echoed with under 0.1 % loss, and whether
+//!   the search ended because the bots could not offer more (`saturation_bots_limited`)
 //!   or at the top step (`saturation_at_ceiling`);
 //! - RTT under churn, `lanegate` and `baseline-quinn`: critical p99 while
 //!   200 connections a second arrive, each living one second at 25
@@ -105,7 +106,12 @@ struct Args {
     /// Run `lanegate-portable` in the throughput rotation (`--no-portable`
     /// turns it off).
     portable: bool,
+    /// Which measurements to run (`--cases`, default all of [`CASES`]).
+    cases: Vec<String>,
 }
+
+/// The measurements, in the order they run; `--cases` picks some.
+const CASES: [&str; 5] = ["throughput", "idle", "isolation", "saturation", "churn"];
 
 /// What one invocation measures.
 struct Plan {
@@ -122,6 +128,11 @@ struct Plan {
     saturation_rounds: usize,
     /// How long the churn runs offer new connections.
     churn_duration: Duration,
+    /// Rounds of the churn runs per candidate.
+    churn_rounds: usize,
+    /// Connection counts whose throughput runs include `lanegate-portable`
+    /// (when it is on at all).
+    portable_conns: Vec<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -134,9 +145,14 @@ fn main() -> anyhow::Result<()> {
             idle_conns: vec![1000],
             isolation_conns: 100,
             isolation_duration: Duration::from_millis(1500),
-            saturation_steps: vec![10_000.0, 20_000.0, 40_000.0, 80_000.0],
+            // Under 3 minutes in all: coarse saturation steps, one round
+            // of saturation and churn, and the portable backend only in
+            // the headline case.
+            saturation_steps: vec![20_000.0, 80_000.0],
             saturation_rounds: 1,
             churn_duration: Duration::from_secs(3),
+            churn_rounds: 1,
+            portable_conns: vec![1000],
         }
     } else {
         Plan {
@@ -149,6 +165,8 @@ fn main() -> anyhow::Result<()> {
             saturation_steps: vec![5_000.0, 10_000.0, 20_000.0, 40_000.0, 80_000.0, 160_000.0],
             saturation_rounds: args.repeats,
             churn_duration: Duration::from_secs(6),
+            churn_rounds: args.repeats,
+            portable_conns: vec![100, 1000],
         }
     };
     let bin_dir = std::env::current_exe()?
@@ -223,6 +241,7 @@ fn main() -> anyhow::Result<()> {
         setup.insert("bot_core_pinned".into(), "no".into());
     }
     let ticks_per_s = procfs::clock_ticks_per_s();
+    setup.insert("cases".into(), args.cases.join(","));
     setup.insert(
         "mode".into(),
         if args.quick { "quick" } else { "full" }.into(),
@@ -254,13 +273,26 @@ fn main() -> anyhow::Result<()> {
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut any_limited = false;
 
+    let on = |case: &str| args.cases.iter().any(|c| c == case);
+    let payloads = if on("throughput") {
+        plan.payloads.as_slice()
+    } else {
+        &[]
+    };
     // 1. CPU per echoed datagram and RTT at the fixed load.
-    for &payload in &plan.payloads {
+    for &payload in payloads {
         for &conns in &plan.conns {
             let case = format!("{payload}B/{conns}c");
+            let here: Vec<ServerKind> = all
+                .iter()
+                .copied()
+                .filter(|k| {
+                    *k != ServerKind::LanegatePortable || plan.portable_conns.contains(&conns)
+                })
+                .collect();
             for round in 0..args.repeats {
-                for i in rotation(all.len(), round) {
-                    let kind = all[i];
+                for i in rotation(here.len(), round) {
+                    let kind = here[i];
                     let mut rec = record("cpu", kind, &case, round);
                     if available[kind.name()] {
                         let load = |mut cfg: BotsConfig| {
@@ -296,7 +328,12 @@ fn main() -> anyhow::Result<()> {
 
     // 2. Memory per connection and handshakes per second (QUIC servers).
     let quic = [ServerKind::Lanegate, ServerKind::Quinn];
-    for &n in &plan.idle_conns {
+    let idle_conns = if on("idle") {
+        plan.idle_conns.as_slice()
+    } else {
+        &[]
+    };
+    for &n in idle_conns {
         let case = n.to_string();
         for round in 0..args.repeats {
             for i in rotation(quic.len(), round) {
@@ -355,7 +392,8 @@ fn main() -> anyhow::Result<()> {
 
     // 3. Lane isolation, lanegate only: critical p99 without and with a
     // bulk flood at 10× the bulk limit.
-    for round in 0..args.repeats {
+    let isolation_rounds = if on("isolation") { args.repeats } else { 0 };
+    for round in 0..isolation_rounds {
         for i in rotation(2, round) {
             let flood = i == 1;
             let case = if flood { "flood" } else { "noflood" };
@@ -405,7 +443,12 @@ fn main() -> anyhow::Result<()> {
     // 0.1 % loss. The search stops at the first failing step, or when the
     // generator cannot offer a step (then the bots, not the server, were
     // the limit: `saturation_bots_limited`).
-    for round in 0..plan.saturation_rounds {
+    let saturation_rounds = if on("saturation") {
+        plan.saturation_rounds
+    } else {
+        0
+    };
+    for round in 0..saturation_rounds {
         for i in rotation(all.len(), round) {
             let kind = all[i];
             let mut rec = record("saturation", kind, "150B/100c", round);
@@ -480,7 +523,8 @@ fn main() -> anyhow::Result<()> {
     // living one second and sending 25 critical datagrams a second (QUIC
     // servers: the handshakes are the point).
     let churners = [ServerKind::Lanegate, ServerKind::Quinn];
-    for round in 0..args.repeats {
+    let churn_rounds = if on("churn") { plan.churn_rounds } else { 0 };
+    for round in 0..churn_rounds {
         for i in rotation(churners.len(), round) {
             let kind = churners[i];
             let mut rec = record("churn", kind, "200cps", round);
@@ -669,6 +713,7 @@ fn parse_args() -> anyhow::Result<Args> {
         server_core: 0,
         bot_core: 1,
         portable: true,
+        cases: CASES.iter().map(|c| (*c).to_owned()).collect(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -681,13 +726,20 @@ fn parse_args() -> anyhow::Result<Args> {
             "--lanegate" => args.lanegate = Some(value()?.into()),
             "--no-build" => args.build = false,
             "--no-portable" => args.portable = false,
+            "--cases" => {
+                let list = value()?;
+                args.cases = list.split(',').map(|c| c.trim().to_owned()).collect();
+                if let Some(bad) = args.cases.iter().find(|c| !CASES.contains(&c.as_str())) {
+                    bail!("--cases: unknown case {bad}; known: {}", CASES.join(","));
+                }
+            }
             "--server-core" => args.server_core = value()?.parse().context("--server-core")?,
             "--bot-core" => args.bot_core = value()?.parse().context("--bot-core")?,
             "-h" | "--help" => {
                 println!(
                     "e2e [--quick] [--rate MSG_PER_S] [--repeats N] [--out DIR] \
                      [--lanegate PATH] [--no-build] [--no-portable] [--server-core N] \
-                     [--bot-core N]"
+                     [--bot-core N] [--cases throughput,idle,isolation,saturation,churn]"
                 );
                 std::process::exit(0);
             }

@@ -2,9 +2,12 @@
 //!
 //! Each turn, in the order `engine`'s module doc prescribes:
 //!
-//! 1. receive a batch (waiting at most until the engine's next timer or
-//!    `gateway.ring_poll_us`, whichever is sooner, so shard replies never
-//!    wait longer than that on an idle core);
+//! 1. receive a batch, waiting at most until the engine's next timer, a
+//!    hosted shard's next tick or `gateway.ring_poll_us` (a safety net):
+//!    before it sleeps the core announces it on its doorbells and checks
+//!    its rings once more, and shards and other cores ring the doorbell
+//!    (an eventfd the wait watches) when they push to it, so a reply never
+//!    waits for a poll;
 //! 2. split GRO trains into packets; a packet whose connection id names
 //!    another core goes to that core's steering ring, the rest to the
 //!    engine;
@@ -297,9 +300,9 @@ impl Core {
     fn turn(&mut self, drain_deadline: Option<Instant>) -> Result<(), RuntimeError> {
         let now = Instant::now();
         let mut wait = self.ring_poll;
-        // One scan of the engine's timer table per turn: timers set while
+        // One look at the engine's timer heap per turn: timers set while
         // this turn's packets are handled are in the future, and the next
-        // turn's scan sees them.
+        // turn sees them.
         let next_timeout = self.engine.next_timeout();
         if let Some(t) = next_timeout {
             wait = wait.min(t.saturating_duration_since(now));
