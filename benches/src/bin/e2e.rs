@@ -141,16 +141,16 @@ fn main() -> anyhow::Result<()> {
         Plan {
             payloads: vec![150],
             conns: vec![100, 1000],
-            duration: Duration::from_millis(1500),
+            duration: Duration::from_millis(1200),
             idle_conns: vec![1000],
             isolation_conns: 100,
-            isolation_duration: Duration::from_millis(1500),
+            isolation_duration: Duration::from_millis(1200),
             // Under 3 minutes in all: coarse saturation steps, one round
             // of saturation and churn, and the portable backend only in
             // the headline case.
             saturation_steps: vec![20_000.0, 80_000.0],
             saturation_rounds: 1,
-            churn_duration: Duration::from_secs(3),
+            churn_duration: Duration::from_secs(2),
             churn_rounds: 1,
             portable_conns: vec![1000],
         }
