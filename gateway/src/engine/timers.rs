@@ -13,7 +13,7 @@
 //! bumps the generation and pushes a new entry, leaving the old one in the
 //! heap; an entry whose generation is not its slot's is stale and is thrown
 //! away when it reaches the top, so each slot has at most one live entry. Stale
-//! entries are bounded: when the heap holds more than [`COMPACT_FACTOR`]
+//! entries are bounded: when the heap holds more than `COMPACT_FACTOR`
 //! entries per slot it is rebuilt from the slots' current deadlines, which
 //! is linear and rare enough to cost O(1) per push amortised. The heap's
 //! capacity is reserved at start, so it never allocates afterwards.
