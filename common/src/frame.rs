@@ -81,6 +81,9 @@ pub enum FrameError {
     Unfinished(usize),
 }
 
+/// The longest QUIC variable-length integer, in bytes.
+const VARINT_BYTES_MAX: usize = 8;
+
 /// Reassembles messages from a stream's reads with a fixed-size buffer.
 #[derive(Debug)]
 pub struct FrameReader {
@@ -93,8 +96,14 @@ pub struct FrameReader {
 impl FrameReader {
     /// A reader that accepts messages (type + payload) of at most
     /// `message_bytes_max` bytes. Allocates its whole buffer now.
+    ///
+    /// The buffer holds the largest message behind the longest varint (8
+    /// bytes), not the shortest encoding of its length: QUIC varints may be
+    /// sent non-minimally, and a frame whose prefix is longer than the
+    /// minimum must still fit, or the buffer fills without ever holding a
+    /// whole frame (found by the `frame_reader` fuzz target as a hang).
     pub fn new(message_bytes_max: usize) -> Self {
-        let cap = message_bytes_max.max(2) + varint_len(message_bytes_max as u64);
+        let cap = message_bytes_max.max(2) + VARINT_BYTES_MAX;
         Self {
             buf: vec![0; cap],
             len: 0,
@@ -128,6 +137,15 @@ impl FrameReader {
 
             if data.is_empty() {
                 return Ok(());
+            }
+            if n == 0 && start == 0 {
+                // A full buffer that holds no whole frame: cannot happen
+                // with the buffer sized as in `new`, but a reader must
+                // never spin on peer input.
+                return Err(FrameError::TooLong {
+                    len: self.len as u64,
+                    max: self.message_bytes_max,
+                });
             }
         }
     }
@@ -196,6 +214,26 @@ mod tests {
         assert_eq!(get_varint(&[0x40]), None);
     }
 
+    /// A largest message behind a non-minimal (8-byte) length prefix, fed
+    /// in small pieces: it arrives whole (the first version's buffer had
+    /// room only for the minimal prefix, filled up and spun forever).
+    #[test]
+    fn a_largest_message_behind_an_overlong_prefix_arrives() {
+        let max = 300;
+        let mut stream = vec![0xc0, 0, 0, 0, 0, 0, 0x01, 0x2c]; // 300, 8 bytes
+        stream.extend((0..300).map(|i| (i % 251) as u8));
+        stream.extend([0x02, 0xab, 0xcd]); // and a small one after it
+        let mut reader = FrameReader::new(max);
+        let mut got = Vec::new();
+        for piece in stream.chunks(7) {
+            reader.feed(piece, |m| got.push(m.to_vec())).unwrap();
+        }
+        reader.finish().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), 300);
+        assert_eq!(got[1], [0xab, 0xcd]);
+    }
+
     #[test]
     fn frames_split_anywhere_reassemble() {
         let mut wire = Vec::new();
@@ -243,7 +281,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 3);
-        assert_eq!(r.buf.len(), max + 2, "the buffer never grows");
+        assert_eq!(
+            r.buf.len(),
+            max + VARINT_BYTES_MAX,
+            "the buffer never grows"
+        );
     }
 
     proptest! {
@@ -283,7 +325,7 @@ mod tests {
             let mut r = FrameReader::new(100);
             let _ = r.feed(&data, |m| assert!(m.len() >= 2 && m.len() <= 100));
             prop_assert!(r.buffered() <= r.buf.len());
-            prop_assert_eq!(r.buf.len(), 102, "the buffer never grows");
+            prop_assert_eq!(r.buf.len(), 100 + VARINT_BYTES_MAX, "the buffer never grows");
         }
     }
 }

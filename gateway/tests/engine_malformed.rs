@@ -111,6 +111,39 @@ fn frame_lengths_below_two_violate() {
     assert_control_bytes_violate_after(&[0x03, 0x1f, 0xff, 1, 0x00], 1, "length 0 after a frame");
 }
 
+/// A largest stream message behind a non-minimal, 8-byte length prefix
+/// (QUIC varints may be sent so) is delivered, and the session goes on.
+/// The first frame reader's buffer had room only for the minimal prefix:
+/// it filled up without ever holding the whole frame and the core spun
+/// forever on one peer's bytes (found by the `frame_reader` fuzz target).
+#[test]
+fn a_largest_message_behind_an_overlong_length_prefix_is_delivered() {
+    let max = Config::default().gateway.stream_message_bytes_max;
+    let mut w = established();
+    let mut bytes = vec![0xc0, 0, 0, 0];
+    bytes.extend_from_slice(&u32::try_from(max).unwrap().to_be_bytes());
+    bytes.extend_from_slice(&types::ECHO_NORMAL.to_be_bytes());
+    bytes.resize(8 + max, 0x5a);
+    // And a small message after it, minimally framed.
+    bytes.extend_from_slice(&[0x03]);
+    bytes.extend_from_slice(&types::ECHO_NORMAL.to_be_bytes());
+    bytes.push(1);
+    w.clients[0].write_control(&bytes);
+    w.settle();
+    assert_eq!(w.clients[0].close_code(), None, "{:?}", w.clients[0].closed);
+    assert!(
+        w.seen.contains(&Seen::Message(
+            types::ECHO_NORMAL,
+            Transport::Stream,
+            max - 2
+        )),
+        "{:?}",
+        w.seen
+    );
+    assert_eq!(w.shard_got(types::ECHO_NORMAL), 2);
+    assert_eq!(w.engine.counters().malformed_streams, 0);
+}
+
 #[test]
 fn frame_length_over_the_stream_maximum_violates() {
     let max = Config::default().gateway.stream_message_bytes_max as u64;
