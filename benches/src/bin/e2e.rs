@@ -293,34 +293,20 @@ fn main() -> anyhow::Result<()> {
             for round in 0..args.repeats {
                 for i in rotation(here.len(), round) {
                     let kind = here[i];
-                    let mut rec = record("cpu", kind, &case, round);
-                    if available[kind.name()] {
-                        let load = |mut cfg: BotsConfig| {
-                            cfg.clients = conns;
-                            cfg.connect_rate_per_s = RAMP_PER_S;
-                            // Every bot plays through the measured stretch.
-                            cfg.duration = cfg.ramp() + Duration::from_millis(500) + plan.duration;
-                            cfg.reply_deadline = Duration::from_millis(500);
-                            only_lane(&mut cfg, Lane::Critical, args.rate_total / conns as f64);
-                            cfg.lanes[Lane::Critical.index()].payload_bytes = payload;
-                            cfg
-                        };
-                        match run_one(
-                            &spec_of(kind),
-                            load,
-                            Duration::from_millis(100),
-                            ticks_per_s,
-                        ) {
-                            Ok(out) => {
-                                any_limited |= throughput_figures(&mut rec, &out);
-                            }
-                            Err(e) => rec.error = Some(format!("{e:#}")),
-                        }
-                    } else {
-                        rec.error = Some("server missing".into());
-                    }
-                    eprintln!("{}", line(&rec));
-                    runs.push(rec);
+                    let load = |mut cfg: BotsConfig| {
+                        cfg.clients = conns;
+                        cfg.connect_rate_per_s = RAMP_PER_S;
+                        // Every bot plays through the measured stretch.
+                        cfg.duration = cfg.ramp() + Duration::from_millis(500) + plan.duration;
+                        cfg.reply_deadline = Duration::from_millis(500);
+                        only_lane(&mut cfg, Lane::Critical, args.rate_total / conns as f64);
+                        cfg.lanes[Lane::Critical.index()].payload_bytes = payload;
+                        cfg
+                    };
+                    let rec = record("cpu", kind, &case, round);
+                    let spec = available[kind.name()].then(|| spec_of(kind));
+                    any_limited |=
+                        fixed_load_run(rec, spec.as_ref(), load, |_, _| {}, ticks_per_s, &mut runs);
                 }
             }
         }
@@ -397,44 +383,38 @@ fn main() -> anyhow::Result<()> {
         for i in rotation(2, round) {
             let flood = i == 1;
             let case = if flood { "flood" } else { "noflood" };
-            let mut rec = record("isolation", ServerKind::Lanegate, case, round);
-            if available[ServerKind::Lanegate.name()] {
-                let load = |mut cfg: BotsConfig| {
-                    cfg.clients = plan.isolation_conns;
-                    cfg.connect_rate_per_s = RAMP_PER_S;
-                    cfg.duration =
-                        cfg.ramp() + Duration::from_millis(500) + plan.isolation_duration;
-                    cfg.reply_deadline = Duration::from_millis(500);
-                    only_lane(&mut cfg, Lane::Critical, 30.0);
-                    if flood {
-                        cfg.flood = Some(Flood {
-                            lane: Lane::Bulk,
-                            rate_per_s: 10.0 * BULK_LIMIT_PER_S,
-                        });
-                    }
-                    cfg
-                };
-                match run_one(
-                    &lanegate_spec(ServerKind::Lanegate, &isolation_toml),
-                    load,
-                    Duration::from_millis(100),
-                    ticks_per_s,
-                ) {
-                    Ok(out) => {
-                        any_limited |= throughput_figures(&mut rec, &out);
-                        let bulk = &out.report.lanes.bulk;
-                        rec.figures
-                            .insert("bulk_sent".into(), Some(bulk.sent as f64));
-                        rec.figures
-                            .insert("bulk_received".into(), Some(bulk.received as f64));
-                    }
-                    Err(e) => rec.error = Some(format!("{e:#}")),
+            let load = |mut cfg: BotsConfig| {
+                cfg.clients = plan.isolation_conns;
+                cfg.connect_rate_per_s = RAMP_PER_S;
+                cfg.duration = cfg.ramp() + Duration::from_millis(500) + plan.isolation_duration;
+                cfg.reply_deadline = Duration::from_millis(500);
+                only_lane(&mut cfg, Lane::Critical, 30.0);
+                if flood {
+                    cfg.flood = Some(Flood {
+                        lane: Lane::Bulk,
+                        rate_per_s: 10.0 * BULK_LIMIT_PER_S,
+                    });
                 }
-            } else {
-                rec.error = Some("server missing".into());
-            }
-            eprintln!("{}", line(&rec));
-            runs.push(rec);
+                cfg
+            };
+            let bulk_figures = |rec: &mut RunRecord, out: &RunOutcome| {
+                let bulk = &out.report.lanes.bulk;
+                rec.figures
+                    .insert("bulk_sent".into(), Some(bulk.sent as f64));
+                rec.figures
+                    .insert("bulk_received".into(), Some(bulk.received as f64));
+            };
+            let rec = record("isolation", ServerKind::Lanegate, case, round);
+            let spec = available[ServerKind::Lanegate.name()]
+                .then(|| lanegate_spec(ServerKind::Lanegate, &isolation_toml));
+            any_limited |= fixed_load_run(
+                rec,
+                spec.as_ref(),
+                load,
+                bulk_figures,
+                ticks_per_s,
+                &mut runs,
+            );
         }
     }
 
@@ -527,34 +507,20 @@ fn main() -> anyhow::Result<()> {
     for round in 0..churn_rounds {
         for i in rotation(churners.len(), round) {
             let kind = churners[i];
-            let mut rec = record("churn", kind, "200cps", round);
-            if available[kind.name()] {
-                let load = |mut cfg: BotsConfig| {
-                    let n = CHURN_CONNECT_PER_S * plan.churn_duration.as_secs();
-                    cfg.clients = usize::try_from(n).unwrap_or(usize::MAX);
-                    cfg.connect_rate_per_s = CHURN_CONNECT_PER_S as f64;
-                    cfg.duration = CHURN_LIFETIME;
-                    cfg.reply_deadline = Duration::from_millis(500);
-                    only_lane(&mut cfg, Lane::Critical, CHURN_RATE_PER_S);
-                    cfg.lanes[Lane::Critical.index()].payload_bytes = 150;
-                    cfg
-                };
-                match run_one(
-                    &spec_of(kind),
-                    load,
-                    Duration::from_millis(100),
-                    ticks_per_s,
-                ) {
-                    Ok(out) => {
-                        any_limited |= throughput_figures(&mut rec, &out);
-                    }
-                    Err(e) => rec.error = Some(format!("{e:#}")),
-                }
-            } else {
-                rec.error = Some("server missing".into());
-            }
-            eprintln!("{}", line(&rec));
-            runs.push(rec);
+            let load = |mut cfg: BotsConfig| {
+                let n = CHURN_CONNECT_PER_S * plan.churn_duration.as_secs();
+                cfg.clients = usize::try_from(n).unwrap_or(usize::MAX);
+                cfg.connect_rate_per_s = CHURN_CONNECT_PER_S as f64;
+                cfg.duration = CHURN_LIFETIME;
+                cfg.reply_deadline = Duration::from_millis(500);
+                only_lane(&mut cfg, Lane::Critical, CHURN_RATE_PER_S);
+                cfg.lanes[Lane::Critical.index()].payload_bytes = 150;
+                cfg
+            };
+            let rec = record("churn", kind, "200cps", round);
+            let spec = available[kind.name()].then(|| spec_of(kind));
+            any_limited |=
+                fixed_load_run(rec, spec.as_ref(), load, |_, _| {}, ticks_per_s, &mut runs);
         }
     }
 
@@ -567,6 +533,32 @@ fn main() -> anyhow::Result<()> {
         args.out.join("e2e.md").display()
     );
     Ok(())
+}
+
+/// One run at a fixed offered load (throughput, isolation, churn): the
+/// swarm `load` makes against a fresh `spec` server (`None`: the server is
+/// missing), its throughput figures and whatever `extra` adds in `rec`,
+/// logged and kept in `runs`. Returns whether the generator was the limit.
+fn fixed_load_run(
+    mut rec: RunRecord,
+    spec: Option<&ServerSpec>,
+    load: impl FnOnce(BotsConfig) -> BotsConfig,
+    extra: impl FnOnce(&mut RunRecord, &RunOutcome),
+    ticks_per_s: u64,
+    runs: &mut Vec<RunRecord>,
+) -> bool {
+    let mut limited = false;
+    match spec.map(|spec| run_one(spec, load, Duration::from_millis(100), ticks_per_s)) {
+        Some(Ok(out)) => {
+            limited = throughput_figures(&mut rec, &out);
+            extra(&mut rec, &out);
+        }
+        Some(Err(e)) => rec.error = Some(format!("{e:#}")),
+        None => rec.error = Some("server missing".into()),
+    }
+    eprintln!("{}", line(&rec));
+    runs.push(rec);
+    limited
 }
 
 /// Starts a fresh server, runs the swarm `load` makes of its config, and
