@@ -73,6 +73,7 @@ use lanegate_benches::e2e::stats::rotation;
 use lanegate_client::bots::{BotsConfig, Flood};
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::Transport;
+use lanegate_gateway::sys::malloc;
 
 /// Connections offered per second in the handshake runs: "as fast as
 /// possible" for a generator whose own handshakes share one core with the
@@ -137,6 +138,10 @@ struct Plan {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    // The swarms run in this process, one after another: without this, the
+    // bots' quinn receive buffers (~3 MiB each) come from recycled heap
+    // after the first swarm, and 10 000 bots need 30 GB resident.
+    malloc::map_large_allocations(malloc::BOT_HOST_MMAP_THRESHOLD_BYTES);
     let plan = if args.quick {
         Plan {
             payloads: vec![150],
@@ -571,7 +576,11 @@ fn run_one(
 ) -> anyhow::Result<RunOutcome> {
     let mut server = Server::start(spec)?;
     let cfg = load(server.bots()?);
-    let out = measure(&server, cfg, sample_every, ticks_per_s)?;
+    let out = measure(&server, cfg, sample_every, ticks_per_s);
+    // What this swarm freed is fragmented heap; hand it back before the
+    // next one, or the generator's RSS climbs run after run.
+    malloc::release_free_memory();
+    let out = out?;
     if !server.alive() {
         bail!("{} exited during the run", spec.kind.name());
     }

@@ -1,4 +1,6 @@
-//! The IO layer: UDP sockets, the two socket backends, cmsgs and core pinning.
+//! The IO layer: UDP sockets, the two socket backends, cmsgs, core pinning,
+//! and the allocator setting that processes hosting bot swarms need
+//! ([`malloc`]).
 //!
 //! Everything above this module is sans-IO: the engine takes `now` and bytes
 //! and returns transmits. This module owns the file descriptors and nothing
@@ -79,6 +81,7 @@
 pub mod affinity;
 #[cfg(target_os = "linux")]
 mod cmsg;
+pub mod malloc;
 pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]
