@@ -1,7 +1,7 @@
 //! A few seconds of the end-to-end harness machinery against
 //! `baseline-udp`: start it pinned, run a small swarm, sample its CPU.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lanegate_benches::e2e::harness::{Server, ServerKind, ServerSpec, measure};
@@ -30,8 +30,10 @@ fn a_short_swarm_against_baseline_udp_gives_cpu_per_datagram() {
         l.rate_per_s = 0.0;
     }
     cfg.lanes[Lane::Critical.index()].rate_per_s = 100.0;
+    // The swarm runs in a child: the e2e binary, which takes the flag.
     let out = measure(
         &server,
+        Path::new(env!("CARGO_BIN_EXE_e2e")),
         cfg,
         Duration::from_millis(100),
         procfs::clock_ticks_per_s(),

@@ -168,6 +168,16 @@ impl fmt::Display for Plan {
             ),
         )?;
         match c.observability.metrics_listen {
+            // Port 0 is picked when the listener binds, after this plan is
+            // printed; the `metrics ADDR` line on stdout then names it.
+            Some(addr) if addr.port() == 0 => row(
+                f,
+                "metrics",
+                format_args!(
+                    "http://{}:<free port>/metrics (see the `metrics` line)",
+                    addr.ip()
+                ),
+            )?,
             Some(addr) => row(f, "metrics", format_args!("http://{addr}/metrics"))?,
             None => row(f, "metrics", format_args!("off"))?,
         }

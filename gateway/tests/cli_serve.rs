@@ -119,7 +119,7 @@ fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
         "240/s burst 60",
         "bulk      0x4000-0x4fff, unmapped",
         "ids 0 (DEV KEY",
-        "metrics          http://127.0.0.1:0/metrics",
+        "metrics          http://127.0.0.1:<free port>/metrics (see the `metrics` line)",
     ] {
         assert!(plan.contains(want), "missing {want:?} in:\n{plan}");
     }

@@ -6,8 +6,10 @@
 //! ```
 //!
 //! Each server under test runs alone, pinned to `--server-core` (default 0)
-//! with `taskset`; the bots run in this process on one thread pinned to
-//! `--bot-core` (default 1). The candidates:
+//! with `taskset`; the bots run on one thread pinned to `--bot-core`
+//! (default 1), in a child process per swarm (this executable again, with
+//! `--swarm-child`), so every run starts from the same state. The
+//! candidates:
 //!
 //! - `lanegate`: `lanegate serve` with `io_backend = "io_uring"`;
 //! - `lanegate-portable`: the same configuration with `io_backend =
@@ -64,6 +66,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use lanegate_benches::e2e::child::{SWARM_CHILD_ARG, run_child};
 use lanegate_benches::e2e::harness::{
     RunOutcome, Server, ServerKind, ServerSpec, bots_limited, measure,
 };
@@ -137,11 +140,14 @@ struct Plan {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(SWARM_CHILD_ARG) {
+        // Bots come and go within a swarm: without this their quinn receive
+        // buffers (~3 MiB each) come from recycled heap, and every page of
+        // them is resident (see `sys::malloc`).
+        malloc::map_large_allocations(malloc::BOT_HOST_MMAP_THRESHOLD_BYTES);
+        return run_child();
+    }
     let args = parse_args()?;
-    // The swarms run in this process, one after another: without this, the
-    // bots' quinn receive buffers (~3 MiB each) come from recycled heap
-    // after the first swarm, and 10 000 bots need 30 GB resident.
-    malloc::map_large_allocations(malloc::BOT_HOST_MMAP_THRESHOLD_BYTES);
     let plan = if args.quick {
         Plan {
             payloads: vec![150],
@@ -576,11 +582,8 @@ fn run_one(
 ) -> anyhow::Result<RunOutcome> {
     let mut server = Server::start(spec)?;
     let cfg = load(server.bots()?);
-    let out = measure(&server, cfg, sample_every, ticks_per_s);
-    // What this swarm freed is fragmented heap; hand it back before the
-    // next one, or the generator's RSS climbs run after run.
-    malloc::release_free_memory();
-    let out = out?;
+    let swarm_exe = std::env::current_exe().context("this executable's path")?;
+    let out = measure(&server, &swarm_exe, cfg, sample_every, ticks_per_s)?;
     if !server.alive() {
         bail!("{} exited during the run", spec.kind.name());
     }

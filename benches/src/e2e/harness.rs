@@ -2,24 +2,24 @@
 //!
 //! A server is a child process, pinned with `taskset -c CORE` when a core
 //! is given, that prints `listening ADDR` (and `fingerprint HEX` for QUIC)
-//! on stdout. The swarm runs in this process on the calling thread (a
-//! current_thread runtime), which the caller pins to another core. While it
-//! runs, its progress callback samples the server's CPU ticks and this
-//! process's own, which gives CPU per echoed datagram over the steady
-//! stretch (all bots connected, before the last sends) and the bot core's
-//! load.
+//! on stdout. The swarm runs in a child process of its own ([`super::child`])
+//! on the core the caller pinned itself to. At each of the child's progress
+//! lines the harness samples the server's CPU ticks and the child's, which
+//! gives CPU per echoed datagram over the steady stretch (all bots
+//! connected, before the last sends) and the bot core's load.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use lanegate_client::ServerVerify;
-use lanegate_client::bots::{BotsConfig, Mode, Report, Snapshot, run_blocking};
+use lanegate_client::bots::{BotsConfig, Mode, Report};
 
+use super::child::{ChildLine, SWARM_CHILD_ARG, SwarmSpec};
 use super::procfs;
 
 /// How long a server may take to print its address.
@@ -271,10 +271,12 @@ pub fn cpu_us_per_dgram(a: &Sample, b: &Sample, ticks_per_s: u64) -> Option<f64>
     (echoed > 0 && ticks_per_s > 0).then(|| ticks as f64 / ticks_per_s as f64 * 1e6 / echoed as f64)
 }
 
-/// Runs `cfg` against `server` on this thread and samples the server and
-/// this process every `sample_every`.
+/// Runs `cfg` against `server` in a child process (`swarm_exe`
+/// [`SWARM_CHILD_ARG`], see [`super::child`]; it inherits this thread's CPU
+/// affinity) and samples the server and the child every `sample_every`.
 pub fn measure(
     server: &Server,
+    swarm_exe: &Path,
     mut cfg: BotsConfig,
     sample_every: Duration,
     ticks_per_s: u64,
@@ -286,31 +288,59 @@ pub fn measure(
     // session starts: past that, the offered load falls off. Callers make
     // `duration` longer than the ramp so the stretch exists.
     let steady_until = cfg.duration.as_secs_f64();
+    let spec = serde_json::to_string(&SwarmSpec::from_config(&cfg)?)?;
     let rss_before = procfs::rss_bytes(&pid);
+    let mut child = Command::new(swarm_exe)
+        .arg(SWARM_CHILD_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting the swarm child {}", swarm_exe.display()))?;
+    let bots_pid = child.id().to_string();
+    {
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        writeln!(stdin, "{spec}").context("writing the swarm spec")?;
+    }
+    let stdout = child.stdout.take().expect("stdout is piped");
     let mut samples = Vec::new();
     let mut peak_connected = 0;
     let mut peak_connected_s = None;
     let mut rss_peak_connected = None;
     let mut all_connected_s = None;
-    let report = run_blocking(cfg, 1, |snap: &Snapshot| {
-        let s = Sample {
-            elapsed_s: snap.elapsed.as_secs_f64(),
-            connected: snap.connected,
-            received: snap.received.iter().sum(),
-            server_ticks: procfs::cpu_ticks(&pid).map(|t| t.total()),
-            bot_ticks: procfs::cpu_ticks("self").map(|t| t.total()),
-        };
-        if s.connected > peak_connected {
-            peak_connected = s.connected;
-            peak_connected_s = Some(s.elapsed_s);
-            rss_peak_connected = procfs::rss_bytes(&pid);
+    let mut report = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading the swarm child")?;
+        match serde_json::from_str(&line).with_context(|| format!("swarm child line {line:?}"))? {
+            ChildLine::Progress {
+                elapsed_s,
+                connected,
+                received,
+            } => {
+                let s = Sample {
+                    elapsed_s,
+                    connected,
+                    received,
+                    server_ticks: procfs::cpu_ticks(&pid).map(|t| t.total()),
+                    bot_ticks: procfs::cpu_ticks(&bots_pid).map(|t| t.total()),
+                };
+                if s.connected > peak_connected {
+                    peak_connected = s.connected;
+                    peak_connected_s = Some(s.elapsed_s);
+                    rss_peak_connected = procfs::rss_bytes(&pid);
+                }
+                if all_connected_s.is_none() && s.connected >= clients {
+                    all_connected_s = Some(s.elapsed_s);
+                }
+                samples.push(s);
+            }
+            ChildLine::Report(r) => report = Some(*r),
         }
-        if all_connected_s.is_none() && s.connected >= clients {
-            all_connected_s = Some(s.elapsed_s);
-        }
-        samples.push(s);
-    })
-    .context("the swarm")?;
+    }
+    let status = child.wait().context("waiting for the swarm child")?;
+    let Some(report) = report.filter(|_| status.success()) else {
+        bail!("the swarm child failed ({status}) before its report");
+    };
     if report.connected == 0 {
         bail!("no bot connected: {report}");
     }

@@ -26,22 +26,8 @@ pub fn map_large_allocations(threshold_bytes: usize) -> bool {
     imp::map_large_allocations(threshold_bytes)
 }
 
-/// Returns the heap's free memory to the kernel, as far as the allocator
-/// can, and whether it released any. A generator calls it between swarms:
-/// what one swarm freed would otherwise stay resident, fragmented, into the
-/// next (about 1 GB per 10 000-bot swarm).
-pub fn release_free_memory() -> bool {
-    imp::release_free_memory()
-}
-
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod imp {
-    pub fn release_free_memory() -> bool {
-        // SAFETY: `malloc_trim` only returns free heap pages to the kernel
-        // (madvise/sbrk); it frees nothing that is allocated.
-        unsafe { libc::malloc_trim(0) == 1 }
-    }
-
     pub fn map_large_allocations(threshold_bytes: usize) -> bool {
         let Ok(value) = libc::c_int::try_from(threshold_bytes) else {
             return false;
@@ -55,10 +41,6 @@ mod imp {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 mod imp {
     pub fn map_large_allocations(_threshold_bytes: usize) -> bool {
-        false
-    }
-
-    pub fn release_free_memory() -> bool {
         false
     }
 }
