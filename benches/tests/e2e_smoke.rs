@@ -61,3 +61,37 @@ fn a_server_that_cannot_start_is_an_error_not_a_panic() {
     let err = Server::start(&spec).expect_err("refuses the flag");
     assert!(err.to_string().contains("baseline-udp"), "{err}");
 }
+
+#[test]
+fn a_swarm_child_that_talks_nonsense_is_an_error_and_is_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    // A child that prints nonsense forever, deaf to SIGPIPE like a Rust
+    // program: the first line is not a child line, and the child must not
+    // be left running (nor waited on forever).
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let exe = dir.join("nonsense-swarm-child");
+    let pid_file = dir.join("nonsense-swarm-child.pid");
+    let script = format!(
+        "#!/bin/sh\ntrap '' PIPE\nexec 2>/dev/null\necho $$ > {}\nwhile :; do echo nonsense; done\n",
+        pid_file.display()
+    );
+    std::fs::write(&exe, script).expect("tmp is writable");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = Server::start(&udp_spec()).expect("baseline-udp starts");
+    let cfg = server.bots().expect("a config");
+    let err = measure(
+        &server,
+        &exe,
+        cfg,
+        Duration::from_millis(100),
+        procfs::clock_ticks_per_s(),
+    )
+    .expect_err("nonsense from the child");
+    assert!(format!("{err:#}").contains("swarm child line"), "{err:#}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the child wrote its pid");
+    assert!(
+        procfs::cpu_ticks(pid.trim()).is_none(),
+        "the nonsense child {} still runs",
+        pid.trim()
+    );
+}

@@ -271,6 +271,17 @@ pub fn cpu_us_per_dgram(a: &Sample, b: &Sample, ticks_per_s: u64) -> Option<f64>
     (echoed > 0 && ticks_per_s > 0).then(|| ticks as f64 / ticks_per_s as f64 * 1e6 / echoed as f64)
 }
 
+/// A swarm child that must not outlive a measurement that gave up on it
+/// (a bad line, a read error): its bots would load the next run's server.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `cfg` against `server` in a child process (`swarm_exe`
 /// [`SWARM_CHILD_ARG`], see [`super::child`]; it inherits this thread's CPU
 /// affinity) and samples the server and the child every `sample_every`.
@@ -290,19 +301,21 @@ pub fn measure(
     let steady_until = cfg.duration.as_secs_f64();
     let spec = serde_json::to_string(&SwarmSpec::from_config(&cfg)?)?;
     let rss_before = procfs::rss_bytes(&pid);
-    let mut child = Command::new(swarm_exe)
-        .arg(SWARM_CHILD_ARG)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting the swarm child {}", swarm_exe.display()))?;
-    let bots_pid = child.id().to_string();
+    let mut child = KillOnDrop(
+        Command::new(swarm_exe)
+            .arg(SWARM_CHILD_ARG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting the swarm child {}", swarm_exe.display()))?,
+    );
+    let bots_pid = child.0.id().to_string();
     {
-        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let mut stdin = child.0.stdin.take().expect("stdin is piped");
         writeln!(stdin, "{spec}").context("writing the swarm spec")?;
     }
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let stdout = child.0.stdout.take().expect("stdout is piped");
     let mut samples = Vec::new();
     let mut peak_connected = 0;
     let mut peak_connected_s = None;
@@ -337,7 +350,7 @@ pub fn measure(
             ChildLine::Report(r) => report = Some(*r),
         }
     }
-    let status = child.wait().context("waiting for the swarm child")?;
+    let status = child.0.wait().context("waiting for the swarm child")?;
     let Some(report) = report.filter(|_| status.success()) else {
         bail!("the swarm child failed ({status}) before its report");
     };
