@@ -126,6 +126,20 @@ async fn datagram_echo_with_retries(client: &mut Client, tag: u8) {
     panic!("no datagram echo round came back in 5 attempts");
 }
 
+/// Waits for a draining gateway to exit 0, and checks it did so before
+/// `drain_timeout_ms` ran out (counted from `started`, the signal).
+fn exits_0_before_the_drain_timeout(gw: &mut Gateway, started: Instant, why: &str) {
+    let status = tokio::task::block_in_place(|| {
+        gw.wait_exit(Duration::from_millis(DRAIN_TIMEOUT_MS) + Duration::from_secs(5))
+    })
+    .unwrap_or_else(|| panic!("still running after the drain; log:\n{}", gw.log()));
+    assert_eq!(status.code(), Some(0), "log:\n{}", gw.log());
+    assert!(
+        started.elapsed() < Duration::from_millis(DRAIN_TIMEOUT_MS),
+        "{why}"
+    );
+}
+
 fn close_code(result: Result<Client, ClientError>) -> CloseCode {
     match result {
         Ok(_) => panic!("the session was accepted"),
@@ -302,14 +316,10 @@ async fn sigterm_drains_clients_and_exits_0(backend: &str) {
         Some(CloseCode::ServerDraining),
         "{closed}"
     );
-    let status = tokio::task::block_in_place(|| {
-        gw.wait_exit(Duration::from_millis(DRAIN_TIMEOUT_MS) + Duration::from_secs(5))
-    })
-    .unwrap_or_else(|| panic!("still running after the drain; log:\n{}", gw.log()));
-    assert_eq!(status.code(), Some(0), "log:\n{}", gw.log());
-    assert!(
-        started.elapsed() < Duration::from_millis(DRAIN_TIMEOUT_MS),
-        "the drain ended as soon as the client left, not at the timeout"
+    exits_0_before_the_drain_timeout(
+        &mut gw,
+        started,
+        "the drain ended as soon as the client left, not at the timeout",
     );
     assert!(gw.log().contains("drained; exiting"), "{}", gw.log());
     let _ = std::fs::remove_file(&notify_path);
@@ -521,14 +531,10 @@ async fn hosted_shards_echo_and_drain(backend: &str) {
     }
     let started = Instant::now();
     gw.signal("TERM");
-    let status = tokio::task::block_in_place(|| {
-        gw.wait_exit(Duration::from_millis(DRAIN_TIMEOUT_MS) + Duration::from_secs(5))
-    })
-    .unwrap_or_else(|| panic!("still running after the drain; log:\n{}", gw.log()));
-    assert_eq!(status.code(), Some(0), "log:\n{}", gw.log());
-    assert!(
-        started.elapsed() < Duration::from_millis(DRAIN_TIMEOUT_MS),
-        "hosting cores stop once every core has drained, not at the timeout"
+    exits_0_before_the_drain_timeout(
+        &mut gw,
+        started,
+        "hosting cores stop once every core has drained, not at the timeout",
     );
 }
 
