@@ -27,7 +27,7 @@ use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 use crossbeam_queue::ArrayQueue;
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{Body, InlinePayload, Payload, ToShard};
+use lanegate_common::link::{Body, InlinePayload, Payload, ToShard};
 use lanegate_common::wire::Transport;
 use ringbuf::HeapRb;
 use ringbuf::traits::{Consumer as _, Producer as _, Split as _};

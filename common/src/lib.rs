@@ -14,7 +14,7 @@
 //! - **Ids** ([`ids`]): newtypes for players, zones, sessions, shards, cores.
 //! - **Configuration** ([`config`]): the TOML schema with its embedded,
 //!   commented default file, validated at load with errors naming the field.
-//! - **Rings** ([`ring`]): the fixed-size entries that cross the lock-free
+//! - **Link messages** ([`link`]): the fixed-size entries that cross the lock-free
 //!   rings between gateway cores and shards (join, leave, messages with their
 //!   lane, unicast, broadcast, zone control), with payloads inline or in a
 //!   pooled buffer so nothing allocates per message.
@@ -28,7 +28,7 @@ pub mod config;
 pub mod frame;
 pub mod ids;
 pub mod lanes;
-pub mod ring;
+pub mod link;
 pub mod ticket;
 pub mod wake;
 pub mod wire;

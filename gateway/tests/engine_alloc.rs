@@ -37,7 +37,7 @@ use bytes::{Bytes, BytesMut};
 use lanegate_client::session::Session as ClientSession;
 use lanegate_common::config::{Config, LaneLimit};
 use lanegate_common::ids::CoreId;
-use lanegate_common::ring::{ToGateway, ToShard};
+use lanegate_common::link::{ToGateway, ToShard};
 use lanegate_common::ticket::KeySet;
 use lanegate_common::wire::types;
 use lanegate_gateway::engine::admit::GovernorAdmission;

@@ -12,7 +12,7 @@ use lanegate_common::config::Config;
 use lanegate_common::frame::put_frame;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::ToGateway;
+use lanegate_common::link::ToGateway;
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret};
 use lanegate_common::wire::{CloseCode, Transport, types};
 use lanegate_gateway::engine::AdmitDecision;
@@ -329,12 +329,12 @@ fn broadcast_reaches_every_session_in_the_zone() {
     w.connect(&ticket(8));
     w.settle();
     assert!(w.clients[1].welcomed());
-    let body = lanegate_common::ring::Body {
+    let body = lanegate_common::link::Body {
         ty: 0x3001,
         lane: Lane::Normal,
         transport: Transport::Datagram,
-        payload: lanegate_common::ring::Payload::Inline(
-            lanegate_common::ring::InlinePayload::new(&[4, 2]).unwrap(),
+        payload: lanegate_common::link::Payload::Inline(
+            lanegate_common::link::InlinePayload::new(&[4, 2]).unwrap(),
         ),
     };
     let _ = w.engine.handle_from_shard(

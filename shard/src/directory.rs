@@ -36,7 +36,7 @@
 use std::collections::HashMap;
 
 use lanegate_common::ids::{CoreId, ShardId, ZoneId};
-use lanegate_common::ring::MoveId;
+use lanegate_common::link::MoveId;
 
 /// The owner of a zone nobody placed: `zone % shards`.
 pub fn default_shard(zone: ZoneId, shards: u16) -> ShardId {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
-use lanegate_common::ring::{Body, DATAGRAM_PAYLOAD_MAX, STREAM_PAYLOAD_MAX, ToGateway};
+use lanegate_common::link::{Body, DATAGRAM_PAYLOAD_MAX, STREAM_PAYLOAD_MAX, ToGateway};
 use lanegate_common::wire::Transport;
 
 use crate::pool::{BufPool, PayloadError};

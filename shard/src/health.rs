@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use lanegate_common::ids::ShardId;
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::ShardHealth;
+use lanegate_common::link::ShardHealth;
 
 const WORDS: usize = 16;
 

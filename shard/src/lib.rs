@@ -34,7 +34,7 @@
 //! - **Faults** ([`health`]): a panic in game code replaces the game instance
 //!   and resets its zones, and leaves other shards alone; a stalled tick is
 //!   flagged by a watchdog thread. Each shard publishes a
-//!   [`ShardHealth`](lanegate_common::ring::ShardHealth) snapshot.
+//!   [`ShardHealth`](lanegate_common::link::ShardHealth) snapshot.
 //!
 //! `docs/shard.md` is the guide for game developers; this page is enough to
 //! write a game.
@@ -101,11 +101,11 @@
 //! use lanegate_common::lanes::Lane;
 //! use lanegate_common::wire::Transport;
 //! use lanegate_shard::clock::{Clock, VirtualClock};
-//! use lanegate_shard::{ShardConfig, Shard, link, port::GatewayPort};
+//! use lanegate_shard::{ShardConfig, Shard, wiring, port::GatewayPort};
 //!
 //! let cfg = ShardConfig::default();
 //! let clock = VirtualClock::new();
-//! let mut links = link::build(&cfg, 1, 1, clock.now()).unwrap();
+//! let mut links = wiring::build(&cfg, 1, 1, clock.now()).unwrap();
 //! let mut shard = Shard::new(links.shards.remove(0), &cfg, Shout::default);
 //! let mut gateway = GatewayPort::new(links.cores.remove(0), &cfg);
 //!
@@ -122,7 +122,7 @@
 //!
 //! let mut heard = Vec::new();
 //! gateway.poll(usize::MAX, |_shard, entry| {
-//!     if let lanegate_common::ring::ToGateway::Unicast { player, body, .. } = entry {
+//!     if let lanegate_common::link::ToGateway::Unicast { player, body, .. } = entry {
 //!         heard.push((player.0, body.ty));
 //!     }
 //! });
@@ -152,11 +152,11 @@ pub mod directory;
 pub mod game;
 pub mod games;
 pub mod health;
-pub mod link;
 pub mod pool;
 pub mod port;
 pub mod ring;
 pub mod runtime;
+pub mod wiring;
 pub mod worker;
 mod world;
 

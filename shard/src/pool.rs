@@ -14,7 +14,7 @@
 //! counted, nothing allocates.
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{BufClass, InlinePayload, Payload, PoolBuf};
+use lanegate_common::link::{BufClass, InlinePayload, Payload, PoolBuf};
 
 use crate::ring::{RingEntry, RingError, RingRx, RingTx, ring};
 
@@ -177,7 +177,7 @@ impl RingEntry for Returned {
 
 #[cfg(test)]
 mod tests {
-    use lanegate_common::ring::{DATAGRAM_PAYLOAD_MAX, INLINE_PAYLOAD_MAX, STREAM_PAYLOAD_MAX};
+    use lanegate_common::link::{DATAGRAM_PAYLOAD_MAX, INLINE_PAYLOAD_MAX, STREAM_PAYLOAD_MAX};
 
     use super::*;
 

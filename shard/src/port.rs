@@ -21,14 +21,14 @@ use std::sync::Arc;
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{Body, ToGateway, ToShard, ZoneControl, ZoneDrain};
+use lanegate_common::link::{Body, ToGateway, ToShard, ZoneControl, ZoneDrain};
 use lanegate_common::wake::Doorbell;
 use lanegate_common::wire::Transport;
 
 use crate::config::ShardConfig;
 use crate::directory::{MovePlan, default_shard};
-use crate::link::{CoreEnds, CoreToShard};
 use crate::pool::{BufPool, PayloadError};
+use crate::wiring::{CoreEnds, CoreToShard};
 
 /// Why the port refused an entry. Every refusal is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -391,9 +391,9 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::link::build;
+    use crate::wiring::build;
 
-    fn port(slots: u32) -> (GatewayPort, crate::link::Links) {
+    fn port(slots: u32) -> (GatewayPort, crate::wiring::Links) {
         let cfg = ShardConfig {
             ring_slots_max: slots,
             pool_small_bufs: 4,

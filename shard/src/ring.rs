@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{ToGateway, ToShard};
+use lanegate_common::link::{ToGateway, ToShard};
 use lanegate_common::wake::Doorbell;
 use ringbuf::traits::{Consumer as _, Observer as _, Producer as _, Split as _};
 use ringbuf::{CachingCons, CachingProd, HeapRb};

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{
+use lanegate_common::link::{
     Body, ShardHealth, ToGateway, ToShard, ZoneControl, ZoneDrain, ZoneHandoff,
 };
 use lanegate_common::wake::Doorbell;
@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::config::ShardConfig;
 use crate::game::{Game, Incoming, Outbound, Outbox};
 use crate::health::{HealthSlot, TickStats};
-use crate::link::{ShardEnds, ShardToCore};
+use crate::wiring::{ShardEnds, ShardToCore};
 use crate::world::{Member, World};
 
 /// Fresh instances tried after a panic before the shard stops re-joining
@@ -573,12 +573,12 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
 
-    use lanegate_common::ring::{InlinePayload, Payload};
+    use lanegate_common::link::{InlinePayload, Payload};
     use lanegate_common::wire::Transport;
 
     use super::*;
     use crate::clock::VirtualClock;
-    use crate::link::build;
+    use crate::wiring::build;
 
     #[derive(Clone, Default)]
     struct Log(Arc<Mutex<Vec<String>>>);

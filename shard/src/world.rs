@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ZoneId};
-use lanegate_common::ring::ZoneMember;
+use lanegate_common::link::ZoneMember;
 
 /// A joined player.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

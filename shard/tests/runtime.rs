@@ -16,9 +16,9 @@ use lanegate_shard::game::{Game, Incoming, Outbox};
 use lanegate_shard::games::arena::{self, Input, Positions};
 use lanegate_shard::games::{Arena, ArenaConfig, Demo};
 use lanegate_shard::health::{StallEvent, Watchdog};
-use lanegate_shard::link;
 use lanegate_shard::port::PortError;
 use lanegate_shard::runtime::Shard;
+use lanegate_shard::wiring;
 
 /// A game type in each lane of the default table.
 const TY: [u16; 4] = [0x1001, 0x2001, 0x3001, 0x4001];
@@ -397,7 +397,7 @@ impl Game for Stuck {
 fn the_watchdog_reports_a_stalled_shard() {
     let cfg = small_cfg();
     let clock = VirtualClock::new();
-    let mut links = link::build(&cfg, 1, 1, clock.now()).unwrap();
+    let mut links = wiring::build(&cfg, 1, 1, clock.now()).unwrap();
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
     let mut game = Some(Stuck {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use lanegate_common::ids::{PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::ToGateway;
+use lanegate_common::link::ToGateway;
 use lanegate_common::wire::{Transport, types};
 use lanegate_shard::config::ShardConfig;
 use lanegate_shard::game::{Game, Incoming, Outbox};
@@ -15,7 +15,7 @@ use lanegate_shard::games::{Demo, Echo};
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::port::GatewayPort;
 use lanegate_shard::runtime::Shard;
-use lanegate_shard::{link, worker};
+use lanegate_shard::{wiring, worker};
 
 fn cfg() -> ShardConfig {
     ShardConfig {
@@ -44,7 +44,7 @@ fn poll_until(port: &mut GatewayPort, mut want: impl FnMut(ShardId, &ToGateway) 
 #[test]
 fn shard_threads_tick_by_themselves() {
     let cfg = cfg();
-    let mut links = link::build(&cfg, 1, 2, Instant::now()).unwrap();
+    let mut links = wiring::build(&cfg, 1, 2, Instant::now()).unwrap();
     let shards: Vec<Shard<Demo>> = links
         .shards
         .drain(..)
@@ -103,7 +103,7 @@ impl Game for Blocker {
 #[test]
 fn the_watchdog_thread_flags_a_stalled_shard_and_stop_leaves_it() {
     let cfg = cfg();
-    let mut links = link::build(&cfg, 1, 1, Instant::now()).unwrap();
+    let mut links = wiring::build(&cfg, 1, 1, Instant::now()).unwrap();
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
     let mut game = Some(Blocker {
@@ -145,7 +145,7 @@ impl Game for Fragile {
 #[test]
 fn a_panic_on_one_shard_thread_leaves_the_other_running() {
     let cfg = cfg();
-    let mut links = link::build(&cfg, 1, 2, Instant::now()).unwrap();
+    let mut links = wiring::build(&cfg, 1, 2, Instant::now()).unwrap();
     let fragile = Shard::new(links.shards.remove(0), &cfg, || {
         Box::new(Fragile) as Box<dyn Game>
     });
@@ -198,7 +198,7 @@ fn a_panic_on_one_shard_thread_leaves_the_other_running() {
 fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
     let cfg = cfg();
     let start = Instant::now();
-    let mut links = link::build(&cfg, 1, 2, start).unwrap();
+    let mut links = wiring::build(&cfg, 1, 2, start).unwrap();
     let mut shards: Vec<Shard<Echo>> = links
         .shards
         .drain(..)
@@ -266,7 +266,7 @@ fn hosted_shard_without_passes_answers_at_ticks_only() {
         ..cfg()
     };
     let start = Instant::now();
-    let mut links = link::build(&cfg, 1, 1, start).unwrap();
+    let mut links = wiring::build(&cfg, 1, 1, start).unwrap();
     let shard = Shard::new(links.shards.remove(0), &cfg, || Echo);
     let mut hosted = worker::HostedShard::new(shard, &cfg, start);
     assert!(!hosted.wakes_on_messages());

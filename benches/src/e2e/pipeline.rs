@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use lanegate_common::config::{AdmissionConfig, LaneLimits};
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
-use lanegate_common::ring::{Body, InlinePayload, Payload, ToShard};
+use lanegate_common::link::{Body, InlinePayload, Payload, ToShard};
 use lanegate_common::wire::Transport;
 use lanegate_gateway::engine::AdmitDecision;
 use lanegate_gateway::engine::admit::AdmissionTable;

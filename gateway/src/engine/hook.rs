@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{Body, BufClass, InlinePayload, Payload, PoolBuf, ToShard};
+use lanegate_common::link::{Body, BufClass, InlinePayload, Payload, PoolBuf, ToShard};
 use lanegate_common::wire::CloseCode;
 
 use super::Counters;

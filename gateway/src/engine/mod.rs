@@ -54,7 +54,7 @@ use lanegate_common::config::Config;
 use lanegate_common::frame::{put_frame, varint_len};
 use lanegate_common::ids::{CoreId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable};
-use lanegate_common::ring::{PoolBuf, ToGateway, ToShard};
+use lanegate_common::link::{PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{KeySet, TicketError};
 use lanegate_common::wire::{CloseCode, Message, Transport, ZoneReset};
 use quinn_proto::{

@@ -18,7 +18,7 @@
 use std::fmt::{self, Write};
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::ShardHealth;
+use lanegate_common::link::ShardHealth;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
 use prometheus_client::metrics::MetricType;

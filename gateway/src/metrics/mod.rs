@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::ShardHealth;
+use lanegate_common::link::ShardHealth;
 use lanegate_gateway::engine::Counters;
 use lanegate_gateway::steer::SteerCounters;
 use lanegate_gateway::sys::BackendKind;

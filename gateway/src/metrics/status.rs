@@ -165,7 +165,7 @@ mod tests {
     use std::time::Instant;
 
     use lanegate_common::ids::ShardId;
-    use lanegate_common::ring::ShardHealth;
+    use lanegate_common::link::ShardHealth;
     use lanegate_gateway::sys::BackendKind;
 
     use super::super::CoreSnapshot;

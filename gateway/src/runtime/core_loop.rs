@@ -45,8 +45,8 @@ use lanegate_gateway::sys::{
     self, BoundSocket, Ecn, FdWaker, IoLimits, RecvBatch, Transmit, UdpIo, WakeFd,
 };
 use lanegate_shard::ShardConfig;
-use lanegate_shard::link::CoreEnds;
 use lanegate_shard::port::GatewayPort;
+use lanegate_shard::wiring::CoreEnds;
 use lanegate_shard::worker::HostedShard;
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};

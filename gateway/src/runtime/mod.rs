@@ -7,7 +7,7 @@
 //! 2. makes the TLS identity (self-signed without cert files) and the QUIC
 //!    server configuration all cores share;
 //! 3. builds every ring and pool between gateway cores and shards
-//!    (`lanegate_shard::link::build`) and starts one pinned thread per shard
+//!    (`lanegate_shard::wiring::build`) and starts one pinned thread per shard
 //!    running the configured game ([`shards`]), except shards on a gateway
 //!    core's CPU, which that core's thread runs between its packets;
 //! 4. binds one `SO_REUSEPORT` socket per gateway core, builds the steering
@@ -58,7 +58,7 @@ use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{EngineError, EngineParams};
 use lanegate_gateway::steer;
 use lanegate_gateway::sys::{self, BackendKind, SocketOptions, SysError};
-use lanegate_shard::link;
+use lanegate_shard::wiring;
 use tracing::{error, info, warn};
 
 use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};
@@ -138,7 +138,7 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
         .map_err(|_| RuntimeError::Shards("too many gateway cores".to_owned()))?;
     let shard_count = u16::try_from(plan.cores.shards.len().max(1))
         .map_err(|_| RuntimeError::Shards("too many shard cores".to_owned()))?;
-    let links = link::build(&shard_cfg, gateway_count, shard_count, Instant::now())
+    let links = wiring::build(&shard_cfg, gateway_count, shard_count, Instant::now())
         .map_err(|e| RuntimeError::Shards(e.to_string()))?;
     let tier = shards::spawn(
         config.shards.game,

@@ -8,7 +8,7 @@ use lanegate_common::config::GameKind;
 use lanegate_common::lanes::Lane;
 use lanegate_shard::games::{Arena, Demo, Echo};
 use lanegate_shard::health::StallEvent;
-use lanegate_shard::link::ShardEnds;
+use lanegate_shard::wiring::ShardEnds;
 use lanegate_shard::worker::{self, HostedShard, ShardThreads};
 use lanegate_shard::{Game, Shard, ShardConfig};
 use std::time::Instant;

@@ -18,7 +18,7 @@
 //! `Engine::deliver`, then puts it back. Pushes while it is out are
 //! refused as a full ring (none happen: delivering never pushes).
 
-use lanegate_common::ring::{BufClass, PoolBuf, ToShard};
+use lanegate_common::link::{BufClass, PoolBuf, ToShard};
 use lanegate_gateway::engine::{ShardFull, ShardSink};
 use lanegate_shard::port::GatewayPort;
 
@@ -157,10 +157,10 @@ mod tests {
 
     use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
     use lanegate_common::lanes::Lane;
-    use lanegate_common::ring::{Body, Payload, ToShard};
+    use lanegate_common::link::{Body, Payload, ToShard};
     use lanegate_common::wire::Transport;
     use lanegate_shard::ShardConfig;
-    use lanegate_shard::link::build;
+    use lanegate_shard::wiring::build;
 
     use super::*;
 
@@ -178,7 +178,7 @@ mod tests {
         .unwrap();
         for len in [10usize, 500] {
             let payload = vec![7u8; len];
-            let payload = match lanegate_common::ring::InlinePayload::new(&payload) {
+            let payload = match lanegate_common::link::InlinePayload::new(&payload) {
                 Some(inline) => Payload::Inline(inline),
                 None => {
                     let mut buf = sink.take_buf(BufClass::Small).unwrap();

@@ -25,7 +25,7 @@ use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
 use lanegate_common::config::Config;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{BufClass, PoolBuf, ToGateway, ToShard};
+use lanegate_common::link::{BufClass, PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport};
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};

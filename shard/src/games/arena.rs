@@ -541,6 +541,6 @@ mod tests {
     fn default_positions_fit_a_datagram() {
         let cfg = ArenaConfig::default();
         let bytes = POSITIONS_HEADER_BYTES + cfg.positions_per_message_max * POSITION_ENTRY_BYTES;
-        assert!(bytes <= lanegate_common::ring::DATAGRAM_PAYLOAD_MAX);
+        assert!(bytes <= lanegate_common::link::DATAGRAM_PAYLOAD_MAX);
     }
 }

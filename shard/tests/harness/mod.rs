@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::ring::{MoveId, ShardHealth, ToGateway};
+use lanegate_common::link::{MoveId, ShardHealth, ToGateway};
 use lanegate_common::wire::Transport;
 use lanegate_shard::clock::{Clock, VirtualClock};
 use lanegate_shard::config::ShardConfig;
 use lanegate_shard::directory::{MovePlan, ZoneDirectory};
 use lanegate_shard::game::{Game, Incoming, Msg, Outbox};
-use lanegate_shard::link;
 use lanegate_shard::port::{GatewayPort, PortError};
 use lanegate_shard::runtime::{Shard, TickReport};
+use lanegate_shard::wiring;
 
 /// What a fake gateway core received, with owned payload bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl<G: Game + 'static> Harness<G> {
     ) -> Self {
         cfg.validate().expect("test config is valid");
         let shard_count = shards;
-        let links = link::build(&cfg, cores, shards, clock.now()).expect("rings");
+        let links = wiring::build(&cfg, cores, shards, clock.now()).expect("rings");
         let shards = links
             .shards
             .into_iter()

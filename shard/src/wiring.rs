@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lanegate_common::ids::{CoreId, ShardId};
-use lanegate_common::ring::{ToGateway, ToShard};
+use lanegate_common::link::{ToGateway, ToShard};
 use lanegate_common::wake::Doorbell;
 
 use crate::config::ShardConfig;
