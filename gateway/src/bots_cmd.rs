@@ -8,7 +8,7 @@ use lanegate_client::bots::{self, BotsConfig, Flood, Mode};
 use lanegate_common::lanes::Lane;
 
 use crate::cli::BotsArgs;
-use lanegate_gateway::sys;
+use lanegate_udp as sys;
 
 /// Runs the swarm `args` describe and prints its summary.
 pub fn run(args: &BotsArgs) -> anyhow::Result<()> {

@@ -160,17 +160,11 @@ impl Facts {
     }
 }
 
-#[cfg(target_os = "linux")]
 fn probe_io_uring() -> UringProbe {
-    match io_uring::IoUring::new(4) {
-        Ok(_) => UringProbe::Available,
+    match lanegate_udp::probe_io_uring() {
+        Ok(()) => UringProbe::Available,
         Err(e) => UringProbe::Refused(e.raw_os_error().unwrap_or(0)),
     }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn probe_io_uring() -> UringProbe {
-    UringProbe::Refused(38) // ENOSYS: io_uring is Linux-only
 }
 
 /// Sums, per CPU, the interrupt lines of `/proc/interrupts` that belong to

@@ -8,19 +8,16 @@
 //!   and its connections, the session handshake, classification, admission
 //!   and routing to shards. It takes `now` and bytes and returns transmits
 //!   and ring messages;
-//! - the **IO layer** (`sys`): sockets, io_uring or the portable quinn-udp
-//!   backend, cmsgs, BPF steering and core pinning. It is the only module
-//!   allowed `unsafe`, and every `unsafe` block there carries a `// SAFETY:`
-//!   comment.
+//! - the **IO layer** (the `lanegate-udp` crate): sockets, io_uring or the
+//!   portable quinn-udp backend, cmsgs and core pinning. It is the only
+//!   crate allowed `unsafe`.
 //!
 //! Between the two, [`steer`] hands packets that reach the wrong gateway
 //! core (after a client's address changed) to the core that owns their
 //! connection, over preallocated rings.
 //!
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod steer;
-#[allow(unsafe_code)]
-pub mod sys;

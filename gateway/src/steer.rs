@@ -25,7 +25,7 @@ use std::sync::Arc;
 use lanegate_common::wake::Doorbell;
 
 use crate::engine::cid::{CID_BYTES, owner_of};
-use crate::sys::Ecn;
+use lanegate_udp::Ecn;
 use ringbuf::traits::{Consumer, Observer as _, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 

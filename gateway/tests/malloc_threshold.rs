@@ -2,7 +2,7 @@
 //! accumulate resident memory (`sys::malloc`). Its own test binary: the
 //! allocator setting is process-wide.
 
-use lanegate_gateway::sys::malloc::map_large_allocations;
+use lanegate_udp::malloc::map_large_allocations;
 
 /// A quinn client endpoint's zeroed receive buffer: 1472 × 64 × 32 bytes.
 const ENDPOINT_BUFFER_BYTES: usize = 1472 * 64 * 32;

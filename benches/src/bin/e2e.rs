@@ -76,7 +76,7 @@ use lanegate_benches::e2e::stats::rotation;
 use lanegate_client::bots::{BotsConfig, Flood};
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::Transport;
-use lanegate_gateway::sys::malloc;
+use lanegate_udp::malloc;
 
 /// Connections offered per second in the handshake runs: "as fast as
 /// possible" for a generator whose own handshakes share one core with the

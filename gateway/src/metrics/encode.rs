@@ -554,7 +554,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use lanegate_common::ids::ShardId;
-    use lanegate_gateway::sys::BackendKind;
+    use lanegate_udp::BackendKind;
 
     use super::super::CoreReading;
     use super::*;

@@ -33,8 +33,8 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 use lanegate_gateway::engine::Counters;
 use lanegate_gateway::steer::SteerCounters;
-use lanegate_gateway::sys::BackendKind;
 use lanegate_shard::health::HealthSlot;
+use lanegate_udp::BackendKind;
 
 /// How often a core publishes its counters: often enough that a scrape
 /// every few seconds sees fresh numbers, rarely enough that the copy

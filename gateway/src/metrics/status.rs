@@ -166,7 +166,7 @@ mod tests {
 
     use lanegate_common::ids::ShardId;
     use lanegate_common::link::ShardHealth;
-    use lanegate_gateway::sys::BackendKind;
+    use lanegate_udp::BackendKind;
 
     use super::super::CoreSnapshot;
     use super::*;

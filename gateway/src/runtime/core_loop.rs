@@ -41,13 +41,13 @@ use lanegate_common::wake::Doorbell;
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
 use lanegate_gateway::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
 use lanegate_gateway::steer::SteerEnds;
-use lanegate_gateway::sys::{
-    self, BoundSocket, Ecn, FdWaker, IoLimits, RecvBatch, Transmit, UdpIo, WakeFd,
-};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::port::GatewayPort;
 use lanegate_shard::wiring::CoreEnds;
 use lanegate_shard::worker::HostedShard;
+use lanegate_udp::{
+    self as sys, BoundSocket, Ecn, FdWaker, IoLimits, RecvBatch, Transmit, UdpIo, WakeFd,
+};
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 

@@ -57,8 +57,8 @@ use lanegate_common::ids::CoreId;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{EngineError, EngineParams};
 use lanegate_gateway::steer;
-use lanegate_gateway::sys::{self, BackendKind, SocketOptions, SysError};
 use lanegate_shard::wiring;
+use lanegate_udp::{self as sys, BackendKind, SocketOptions, SysError};
 use tracing::{error, info, warn};
 
 use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};

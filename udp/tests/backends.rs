@@ -11,9 +11,9 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use lanegate_common::config::{GatewayConfig, IoBackend};
-use lanegate_gateway::sys::uring::UringIo;
-use lanegate_gateway::sys::{
-    self, BackendKind, Ecn, IoLimits, RecvBatch, SocketOptions, Transmit, UdpIo,
+use lanegate_udp::uring::UringIo;
+use lanegate_udp::{
+    self as sys, BackendKind, Ecn, IoLimits, RecvBatch, SocketOptions, Transmit, UdpIo,
 };
 
 const LOOPBACK: &str = "127.0.0.1:0";
@@ -237,7 +237,7 @@ fn a_wake_fd_ends_the_wait_on_both_backends() {
     use std::sync::Arc;
 
     use lanegate_common::wake::Wake as _;
-    use lanegate_gateway::sys::{FdWaker, WakeFd};
+    use lanegate_udp::{FdWaker, WakeFd};
 
     const LONG: Duration = Duration::from_secs(20);
     for backend in [IoBackend::IoUring, IoBackend::Portable] {

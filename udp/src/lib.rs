@@ -1,10 +1,14 @@
-//! The IO layer: UDP sockets, the two socket backends, cmsgs, core pinning,
+//! `lanegate-udp`: Lanegate's IO layer. UDP sockets, the two socket
+//! backends, cmsgs, core pinning, the eventfd that wakes a sleeping core,
 //! and the allocator setting that processes hosting bot swarms need
 //! ([`malloc`]).
 //!
-//! Everything above this module is sans-IO: the engine takes `now` and bytes
-//! and returns transmits. This module owns the file descriptors and nothing
-//! else; it makes no protocol decision.
+//! Everything above this crate is sans-IO: the engine takes `now` and bytes
+//! and returns transmits. This crate owns the file descriptors and nothing
+//! else; it makes no protocol decision. It is the only crate of the
+//! workspace that allows `unsafe` (system calls, the io_uring rings and the
+//! buffers lent to the kernel), and every `unsafe` block carries a
+//! `// SAFETY:` comment saying why it holds.
 //!
 //! # Why io_uring
 //!
@@ -37,7 +41,8 @@
 //! - `"io_uring"`: the same setup, but a failure is an error at start;
 //! - `"portable"`: no probe.
 //!
-//! The engine holds a `Box<dyn UdpIo>` and cannot tell the backends apart.
+//! A gateway core's loop holds a `Box<dyn UdpIo>` and cannot tell the
+//! backends apart.
 //!
 //! # A gateway core's loop
 //!
@@ -45,7 +50,7 @@
 //! use std::time::Duration;
 //!
 //! use lanegate_common::config::GatewayConfig;
-//! use lanegate_gateway::sys::{self, IoLimits, RecvBatch, SocketOptions, Transmit};
+//! use lanegate_udp::{self as sys, IoLimits, RecvBatch, SocketOptions, Transmit};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = GatewayConfig::default();
@@ -496,6 +501,20 @@ pub enum SysError {
         /// The requested core index.
         core: usize,
     },
+}
+
+/// Whether this process may set up an io_uring at all (`lanegate doctor`):
+/// seccomp, `kernel.io_uring_disabled` or a kernel without it refuse with
+/// the OS error returned here.
+pub fn probe_io_uring() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        io_uring::IoUring::new(4).map(|_| ())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::from_raw_os_error(38)) // ENOSYS: io_uring is Linux-only
+    }
 }
 
 /// Opens the backend `config.io_backend` asks for on `socket` (one core's

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lanegate_common::config::{GatewayConfig, IoBackend};
-use lanegate_gateway::sys::{self, BackendKind, IoLimits, RecvBatch, SocketOptions, SysError};
+use lanegate_udp::{self as sys, BackendKind, IoLimits, RecvBatch, SocketOptions, SysError};
 
 /// Makes `io_uring_setup` fail with EPERM on the calling thread only
 /// (seccomp filters and `no_new_privs` are per thread without TSYNC).
