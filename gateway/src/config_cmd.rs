@@ -5,7 +5,7 @@ use std::io::Write;
 use lanegate_common::config::DEFAULT_TOML;
 
 use crate::cli::ConfigCommand;
-use crate::load;
+use lanegate_gateway::load;
 
 /// Runs a `config` subcommand.
 pub fn run(cmd: &ConfigCommand) -> anyhow::Result<()> {

@@ -20,4 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod engine;
+pub mod load;
+pub mod metrics;
+pub mod runtime;
 pub mod steer;

@@ -1,10 +1,10 @@
 //! The `lanegate` binary: the command line in front of the gateway.
 //!
 //! `lanegate` (or `lanegate serve`) loads and validates the configuration,
-//! resolves cores, lane table and ticket keys into a [`serve::Plan`], and
-//! hands it to [`serve::run`], which prints the plan and serves until
-//! SIGTERM/SIGINT (see [`runtime`]), with the metrics endpoint beside it
-//! ([`metrics`]). `lanegate ticket` mints a ticket with
+//! resolves cores, lane table and ticket keys into a
+//! [`Plan`](lanegate_gateway::runtime::Plan), and hands it to [`serve::run`],
+//! which prints the plan and serves through the library's
+//! [`Gateway`](lanegate_gateway::runtime::Gateway) until SIGTERM/SIGINT. `lanegate ticket` mints a ticket with
 //! the same key code the gateway verifies with; `lanegate probe` measures a
 //! running gateway per lane; `lanegate config` prints and checks
 //! configuration files; `lanegate doctor` inspects the host.
@@ -22,13 +22,12 @@ mod bots_cmd;
 mod cli;
 mod config_cmd;
 mod doctor;
-mod load;
 mod logs;
-mod metrics;
 mod mint;
+mod notify;
 mod probe_cmd;
-mod runtime;
 mod serve;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -36,7 +35,8 @@ use clap::Parser;
 use lanegate_common::config::LogFormat;
 
 use crate::cli::{Cli, Command};
-use crate::load::LoadError;
+use lanegate_gateway::load::{self, LoadError};
+use lanegate_gateway::runtime::Plan;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -70,7 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let config = load::config(args.config.as_deref(), overrides, &host)?;
             logs::init(config.observability.log_format);
-            let plan = serve::Plan::new(config, &host)?;
+            let plan = Plan::new(config, &host)?;
             serve::run(&plan)
         }
         Command::Ticket(args) => {

@@ -9,7 +9,7 @@ use lanegate_common::ticket::{DEV_KEY_ID, KeySet, LIFETIME_S_MAX_DEFAULT, Ticket
 use tracing::warn;
 
 use crate::cli::TicketArgs;
-use crate::load;
+use lanegate_gateway::load;
 
 /// Key id used with `--secret-file` when `--key-id` is not given: real key
 /// ids start at 1, as `[[tickets.keys]]` requires.

@@ -209,8 +209,8 @@ async fn metrics_count_what_a_client_did(backend: &str) {
             "{lane}"
         );
     }
-    assert_eq!(v("lanegate_ring_full_dropped_total", &[]), 0.0);
-    assert_eq!(v("lanegate_port_dropped_total", &[]), 0.0);
+    assert_eq!(v("lanegate_link_dropped_total", &[]), 0.0);
+    assert_eq!(v("lanegate_link_joins_refused_total", &[]), 0.0);
     assert_eq!(v("lanegate_tickets_refused_total", &[]), 0.0);
     // QUIC packs several frames into a UDP datagram: the bulk messages are
     // one QUIC DATAGRAM frame each, not one UDP datagram each.

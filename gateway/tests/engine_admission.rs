@@ -32,7 +32,7 @@ fn config(drops_max: u32, window_ms: u64) -> Config {
 
 fn established(config: Config) -> World<GovernorAdmission> {
     let mut w = World::governed(config);
-    w.echo = false;
+    w.shard.echo = false;
     w.connect_welcomed(&ticket(7));
     w
 }

@@ -8,9 +8,11 @@
 //! datagrams on a virtual clock, with identical clients:
 //!
 //! - **gateway**: client → `Engine::handle_datagram` → session →
-//!   `GovernorAdmission` → fake shard (preallocated ring and pool) →
-//!   `Engine::handle_from_shard` (same body) → `Engine::poll_transmit` →
-//!   client;
+//!   `GovernorAdmission` → the real shard links (`GatewayPort`: payload
+//!   copied once into the core's pool, pushed once onto the ring) → a
+//!   scripted shard that echoes through its own pool and ring →
+//!   `GatewayPort::poll` lending each reply to `Engine::handle_from_shard`
+//!   → `Engine::poll_transmit` → client: the path production takes;
 //! - **baseline**: client → a bare `quinn_proto` endpoint and connection,
 //!   same server and transport configuration, echoing each datagram
 //!   zero-copy → client. No Lanegate code runs on its per-packet path.
@@ -37,18 +39,19 @@ use bytes::{Bytes, BytesMut};
 use lanegate_client::session::Session as ClientSession;
 use lanegate_common::config::{Config, LaneLimit};
 use lanegate_common::ids::CoreId;
-use lanegate_common::link::{ToGateway, ToShard};
 use lanegate_common::ticket::KeySet;
 use lanegate_common::wire::types;
 use lanegate_gateway::engine::admit::GovernorAdmission;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
-use lanegate_gateway::engine::{Engine, EngineParams, ShardSink};
+use lanegate_gateway::engine::{Engine, EngineParams};
+use lanegate_shard::ShardConfig;
+use lanegate_shard::port::GatewayPort;
 use quinn_proto::{
     Connection, ConnectionHandle, DatagramEvent, Dir, EcnCodepoint, Endpoint, EndpointConfig,
     Event, ServerConfig, StreamEvent, Transmit,
 };
 
-use support::{FakeShard, SERVER, UNIX_NOW, client_config, governor_admission, ticket};
+use support::{FakeShard, SERVER, UNIX_NOW, client_config, governor_admission, links, ticket};
 
 // ---- The counting allocator ----
 
@@ -151,35 +154,26 @@ trait EchoServer {
     fn handle_timeouts(&mut self, now: Instant);
 }
 
-/// The engine with the real admission policy and a fake shard that echoes.
+/// The engine with the real admission policy and real shard links, behind
+/// which a scripted shard echoes.
 struct Gateway {
-    engine: Engine<GovernorAdmission, FakeShard>,
+    engine: Engine<GovernorAdmission>,
+    links: GatewayPort,
+    shard: FakeShard,
 }
 
 impl EchoServer for Gateway {
     fn handle(&mut self, now: Instant, from: SocketAddr, ecn: Option<EcnCodepoint>, data: &[u8]) {
-        self.engine.handle_datagram(now, from, None, ecn, data);
+        self.engine
+            .handle_datagram(now, from, None, ecn, data, &mut self.links);
     }
 
     fn answer(&mut self, now: Instant) {
-        while let Some(message) = self.engine.sink_mut().inbox.pop_front() {
-            if let ToShard::Message {
-                session,
-                player,
-                body,
-                ..
-            } = message
-            {
-                let reply = ToGateway::Unicast {
-                    session,
-                    player,
-                    body,
-                };
-                if let Some(buf) = self.engine.handle_from_shard(now, reply) {
-                    self.engine.sink_mut().recycle(buf);
-                }
-            }
-        }
+        self.links.notify();
+        self.shard.drain(None);
+        let engine = &mut self.engine;
+        self.links
+            .poll(usize::MAX, |_, reply| engine.handle_from_shard(now, reply));
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -191,7 +185,7 @@ impl EchoServer for Gateway {
     }
 
     fn handle_timeouts(&mut self, now: Instant) {
-        self.engine.handle_timeouts(now);
+        self.engine.handle_timeouts(now, &mut self.links);
     }
 }
 
@@ -521,12 +515,17 @@ fn gateway(now: Instant, config: &Config, identity: &Identity) -> Pair<Gateway> 
         params,
         server,
         governor_admission(config, now),
-        FakeShard::with_capacity(64, 16),
         now,
         UNIX_NOW,
     )
     .unwrap();
-    pair(now, identity, Gateway { engine }, true)
+    let (links, shard) = links(&ShardConfig::default(), now);
+    let server = Gateway {
+        engine,
+        links,
+        shard,
+    };
+    pair(now, identity, server, true)
 }
 
 fn baseline(now: Instant, config: &Config, identity: &Identity) -> Pair<Baseline> {
@@ -684,7 +683,7 @@ fn compare(pattern: Pattern) -> (String, Vec<(usize, i64, i64)>) {
     }
     let c = gw.server.engine.counters();
     assert_eq!(c.admit_dropped, [0; 4]);
-    assert_eq!(c.pool_empty, 0);
+    assert_eq!(gw.server.links.lost(), [0; 4], "the links dropped nothing");
     assert_eq!(c.datagrams_out_dropped, 0);
     assert_eq!(c.messages_to_shard, gw.client.echoes);
     for (bytes, allocs, alloc_bytes) in &shares {

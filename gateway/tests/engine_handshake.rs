@@ -15,8 +15,10 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::link::ToGateway;
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret};
 use lanegate_common::wire::{CloseCode, Transport, types};
-use lanegate_gateway::engine::AdmitDecision;
 use lanegate_gateway::engine::cid::owner_of;
+use lanegate_gateway::engine::{AdmitAll, AdmitDecision};
+use lanegate_shard::ShardConfig;
+use lanegate_shard::port::DropReason;
 use quinn_proto::Dir;
 
 use support::{ConnectOpts, ScriptedAdmission, Seen, UNIX_NOW, World, code, ticket, ticket_with};
@@ -203,7 +205,7 @@ fn control_type_on_a_stream_after_welcome_is_a_protocol_violation() {
 #[test]
 fn drain_closes_sessions_with_server_draining_and_refuses_new_ones() {
     let mut w = established_world();
-    w.engine.begin_drain(w.now);
+    w.engine.begin_drain(w.now, &mut w.links);
     w.settle();
     assert_eq!(w.clients[0].close_code(), code(CloseCode::ServerDraining));
     assert!(w.seen.contains(&Seen::Leave(PlayerId(7), ZoneId(42))));
@@ -234,9 +236,7 @@ fn connections_above_the_max_are_closed_with_server_full() {
 #[test]
 fn zone_reset_reaches_the_zone_on_the_control_stream() {
     let mut w = established_world();
-    let _ = w
-        .engine
-        .handle_from_shard(w.now, ToGateway::ZoneReset { zone: ZoneId(42) });
+    w.push_from_shard(ToGateway::ZoneReset { zone: ZoneId(42) });
     w.settle();
     assert!(
         w.clients[0]
@@ -263,15 +263,37 @@ fn client_close_sends_leave_and_frees_the_slot() {
 }
 
 #[test]
-fn full_shard_ring_is_counted_per_lane() {
-    let mut w = established_world();
-    w.engine.sink_mut().full = true;
+fn a_message_refused_by_a_full_ring_is_counted_once_per_lane() {
+    // Two slots: the session's join and one critical message fill it (a
+    // bulk message may use only half of it).
+    let shard_cfg = ShardConfig {
+        ring_slots_max: 2,
+        ..ShardConfig::default()
+    };
+    let mut w = World::with_links(Config::default(), shard_cfg, |_, _| AdmitAll);
+    w.shard.paused = true;
+    w.connect_welcomed(&ticket(7));
     w.clients[0].send_datagram(&[0x1f, 0xff, 1]);
-    w.clients[0].send_datagram(&[0x4f, 0xff, 1]);
     w.settle();
-    let c = w.engine.counters();
-    assert_eq!(c.ring_full, [1, 0, 0, 1]);
+    w.clients[0].send_datagram(&[0x1f, 0xff, 2]);
+    w.clients[0].send_datagram(&[0x4f, 0xff, 3]);
+    w.settle();
+    assert_eq!(w.engine.counters().messages_to_shard, 1);
+    let drops = w.links.drops();
+    assert_eq!(drops.get(DropReason::RingFull, Lane::Critical), 1);
+    assert_eq!(drops.get(DropReason::RingFull, Lane::Bulk), 1);
+    assert_eq!(w.links.lost(), [1, 0, 0, 1], "each refusal counted once");
     assert_eq!(w.clients[0].closed, None);
+    // The shard catches up: what the ring held arrives, nothing else.
+    w.shard.paused = false;
+    w.settle();
+    assert_eq!(
+        w.seen,
+        vec![
+            Seen::Join(PlayerId(7), ZoneId(42)),
+            Seen::Message(0x1fff, Transport::Datagram, 1)
+        ]
+    );
 }
 
 #[test]
@@ -337,13 +359,10 @@ fn broadcast_reaches_every_session_in_the_zone() {
             lanegate_common::link::InlinePayload::new(&[4, 2]).unwrap(),
         ),
     };
-    let _ = w.engine.handle_from_shard(
-        w.now,
-        ToGateway::Broadcast {
-            zone: ZoneId(42),
-            body,
-        },
-    );
+    w.push_from_shard(ToGateway::Broadcast {
+        zone: ZoneId(42),
+        body,
+    });
     w.settle();
     for c in &w.clients {
         assert_eq!(

@@ -7,9 +7,11 @@
 //! [`GatewayPort::poll`] once per loop turn to read outbound messages. The
 //! deterministic test harness drives ports the same way.
 //!
-//! Refusals come back at once as a [`PortError`] and are counted per lane
-//! ([`GatewayPort::lost`]): a full ring is the signal the gateway's
-//! degradation logic feeds on. Control entries (join, leave, zone moves) are
+//! Refusals come back at once as a [`PortError`] and are counted here, and
+//! only here, per lane and reason ([`GatewayPort::drops`]): the gateway's
+//! engine counts what it decided itself (admission), never what the port
+//! refused. A full ring is the signal the gateway's degradation logic feeds
+//! on. Control entries (join, leave, zone moves) are
 //! never lost: when their ring is full they wait in a per-shard backlog,
 //! which game messages for that shard cannot overtake (they are refused
 //! while it is not empty). Joins are refused once the backlog holds
@@ -53,6 +55,89 @@ pub enum PortError {
     },
 }
 
+/// Why the port dropped a game message bound for a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The ring to the shard was full up to the lane's limit.
+    RingFull,
+    /// Control entries were waiting in the shard's backlog, which game
+    /// messages may not overtake.
+    Backlog,
+    /// The zone is moving and its hold queue was full.
+    HoldFull,
+    /// Every pool buffer of the payload's class was in flight.
+    PoolEmpty,
+    /// The payload was larger than any pool buffer.
+    TooLarge,
+}
+
+impl DropReason {
+    /// Every reason, in a fixed order (the index of [`LinkDrops`]).
+    pub const ALL: [DropReason; 5] = [
+        DropReason::RingFull,
+        DropReason::Backlog,
+        DropReason::HoldFull,
+        DropReason::PoolEmpty,
+        DropReason::TooLarge,
+    ];
+
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The reason's label, as metrics name it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::RingFull => "ring_full",
+            DropReason::Backlog => "backlog",
+            DropReason::HoldFull => "hold_full",
+            DropReason::PoolEmpty => "pool_empty",
+            DropReason::TooLarge => "too_large",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What a port dropped since it was built: game messages per reason and
+/// lane, and joins it refused. The one count of losses between a gateway
+/// core and its shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkDrops {
+    messages: [[u64; Lane::COUNT]; DropReason::COUNT],
+    /// Joins refused because the shard's control backlog was full.
+    pub joins_refused: u64,
+}
+
+impl LinkDrops {
+    /// Game messages of `lane` dropped for `reason`.
+    pub fn get(&self, reason: DropReason, lane: Lane) -> u64 {
+        self.messages[reason.index()][lane.index()]
+    }
+
+    /// Game messages dropped per lane, all reasons together.
+    pub fn per_lane(&self) -> [u64; Lane::COUNT] {
+        let mut total = [0; Lane::COUNT];
+        for row in &self.messages {
+            for (t, n) in total.iter_mut().zip(row) {
+                *t += n;
+            }
+        }
+        total
+    }
+
+    /// Adds `n` drops of `lane` for `reason` (the port counts one at a
+    /// time; a reader that builds snapshots, such as a test, adds more).
+    pub fn add(&mut self, reason: DropReason, lane: Lane, n: u64) {
+        self.messages[reason.index()][lane.index()] += n;
+    }
+
+    fn count(&mut self, reason: DropReason, lane: Lane) {
+        self.add(reason, lane, 1);
+    }
+}
+
 /// One gateway core's view of the shards.
 #[derive(Debug)]
 pub struct GatewayPort {
@@ -64,8 +149,7 @@ pub struct GatewayPort {
     holds: HashMap<ZoneId, Hold>,
     hold_slots_max: usize,
     control_backlog_max: usize,
-    /// Refused by the port itself (backlog, hold, pool), per lane.
-    lost: [u64; Lane::COUNT],
+    drops: LinkDrops,
     /// This core's doorbell, rung by the shards.
     bell: Arc<Doorbell>,
 }
@@ -104,7 +188,7 @@ impl GatewayPort {
             holds: HashMap::new(),
             hold_slots_max: cfg.hold_slots_max as usize,
             control_backlog_max: cfg.control_backlog_max as usize,
-            lost: [0; Lane::COUNT],
+            drops: LinkDrops::default(),
             bell: ends.bell,
         }
     }
@@ -156,6 +240,7 @@ impl GatewayPort {
         let shard = self.shard_of(zone);
         let backlog = &self.shards[usize::from(shard.0)].backlog;
         if backlog.len() >= self.control_backlog_max {
+            self.drops.joins_refused += 1;
             return Err(PortError::Backlog { shard });
         }
         self.route(
@@ -196,9 +281,11 @@ impl GatewayPort {
         payload: &[u8],
     ) -> Result<(), PortError> {
         let payload = self.pool.payload(payload).inspect_err(|e| {
-            if matches!(e, PayloadError::Exhausted { .. }) {
-                self.lost[lane.index()] += 1;
-            }
+            let reason = match e {
+                PayloadError::Exhausted { .. } => DropReason::PoolEmpty,
+                PayloadError::TooLarge { .. } => DropReason::TooLarge,
+            };
+            self.drops.count(reason, lane);
         })?;
         self.route(
             zone,
@@ -322,23 +409,21 @@ impl GatewayPort {
         read
     }
 
-    /// Messages refused per lane since start: by the rings, the backlogs,
-    /// the hold queues and the pool.
+    /// Messages dropped per lane since start, all reasons together.
     pub fn lost(&self) -> [u64; Lane::COUNT] {
-        let mut lost = self.lost;
-        for link in &self.shards {
-            for (l, n) in lost.iter_mut().zip(link.ring.tx.lost()) {
-                *l += n;
-            }
-        }
-        lost
+        self.drops.per_lane()
+    }
+
+    /// Everything dropped since start, by reason and lane.
+    pub fn drops(&self) -> &LinkDrops {
+        &self.drops
     }
 
     fn route(&mut self, zone: ZoneId, entry: ToShard) -> Result<(), PortError> {
         if let Some(hold) = self.holds.get_mut(&zone) {
             if let Some(lane) = entry.lane() {
                 if hold.messages >= self.hold_slots_max {
-                    self.lost[lane.index()] += 1;
+                    self.drops.count(DropReason::HoldFull, lane);
                     recycle(&mut self.pool, entry);
                     return Err(PortError::Full { lane });
                 }
@@ -365,13 +450,14 @@ impl GatewayPort {
                 Ok(())
             }
             Some(lane) if !link.backlog.is_empty() => {
-                self.lost[lane.index()] += 1;
+                self.drops.count(DropReason::Backlog, lane);
                 recycle(&mut self.pool, entry);
                 Err(PortError::Full { lane })
             }
-            Some(lane) => match link.ring.tx.push(entry) {
+            Some(lane) => match link.ring.tx.offer(entry) {
                 Ok(()) => Ok(()),
                 Err(full) => {
+                    self.drops.count(DropReason::RingFull, lane);
                     recycle(&mut self.pool, full.entry);
                     Err(PortError::Full { lane })
                 }
@@ -484,5 +570,40 @@ mod tests {
             msg(&mut port, Lane::Critical).unwrap();
         }
         assert_eq!(port.lost(), [0, 0, 0, 1]);
+        assert_eq!(port.drops().get(DropReason::RingFull, Lane::Bulk), 1);
+    }
+
+    #[test]
+    fn each_drop_is_counted_once_under_its_reason() {
+        let (mut port, _links) = port(2);
+        msg(&mut port, Lane::Critical).unwrap();
+        msg(&mut port, Lane::Critical).unwrap();
+        // Full ring: one drop, under RingFull only.
+        assert!(msg(&mut port, Lane::Critical).is_err());
+        // A payload over the inline size with 4 small buffers... of which
+        // none are taken yet; one too large for any class.
+        let huge = vec![0u8; 1 << 20];
+        let sent = port.send(
+            SessionId(1),
+            PlayerId(1),
+            ZoneId(0),
+            Lane::High,
+            Transport::Stream,
+            0x2000,
+            &huge,
+        );
+        assert!(matches!(
+            sent,
+            Err(PortError::Payload(PayloadError::TooLarge { .. }))
+        ));
+        let drops = port.drops();
+        assert_eq!(drops.get(DropReason::RingFull, Lane::Critical), 1);
+        assert_eq!(drops.get(DropReason::TooLarge, Lane::High), 1);
+        assert_eq!(port.lost(), [1, 1, 0, 0]);
+        let total: u64 = DropReason::ALL
+            .iter()
+            .flat_map(|&r| Lane::ALL.map(|l| drops.get(r, l)))
+            .sum();
+        assert_eq!(total, 2, "no drop is counted twice");
     }
 }

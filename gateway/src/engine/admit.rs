@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::hook::{self, Admission};
+use super::admission::{self, Admission};
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
@@ -45,8 +45,8 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::wire::CloseCode;
 
 /// The decision type is the engine hook's: this module is one policy
-/// behind [`super::hook::Admission`].
-pub use super::hook::AdmitDecision;
+/// behind [`super::admission::Admission`].
+pub use super::admission::AdmitDecision;
 
 /// Why an admission limiter could not be built or a slot could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -719,17 +719,17 @@ impl Admission for GovernorAdmission {
         self.handshakes.check(remote.ip(), now)
     }
 
-    fn admit(&mut self, now: Instant, conn: hook::ConnSlot, lane: Lane) -> AdmitDecision {
+    fn admit(&mut self, now: Instant, conn: admission::ConnSlot, lane: Lane) -> AdmitDecision {
         self.table.admit(conn.0 as usize, lane, now)
     }
 
-    fn on_open(&mut self, now: Instant, conn: hook::ConnSlot) {
+    fn on_open(&mut self, now: Instant, conn: admission::ConnSlot) {
         // A slot beyond the table cannot be opened; its messages then count
         // as `dropped_not_open`, which the engine's sizing rules out.
         let _ = self.table.open(conn.0 as usize, now);
     }
 
-    fn on_close(&mut self, conn: hook::ConnSlot) {
+    fn on_close(&mut self, conn: admission::ConnSlot) {
         let _ = self.table.close(conn.0 as usize);
     }
 }

@@ -19,6 +19,7 @@ use std::fmt::{self, Write};
 
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
+use lanegate_shard::port::DropReason;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -135,14 +136,9 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.stream_messages_out,
     ),
     (
-        "lanegate_ring_full_control_dropped",
-        "Join/Leave entries lost to a full shard ring.",
-        |s| s.engine.ring_full_control,
-    ),
-    (
-        "lanegate_pool_empty_dropped",
-        "Game messages dropped for want of a ring pool buffer.",
-        |s| s.engine.pool_empty,
+        "lanegate_link_joins_refused",
+        "Session joins the shard links refused: the shard's control backlog was full.",
+        |s| s.link_drops.joins_refused,
     ),
     (
         "lanegate_quic_responses_dropped",
@@ -249,23 +245,11 @@ const REASON_COUNTERS: &[ReasonCounter] = &[
 /// A per-core counter with one series per lane.
 type LaneCounter = (&'static str, &'static str, fn(&CoreSnapshot, Lane) -> u64);
 
-const LANE_COUNTERS: &[LaneCounter] = &[
-    (
-        "lanegate_admission_dropped",
-        "Game messages over their lane's per-connection rate, dropped.",
-        |s, l| s.engine.admit_dropped[l.index()],
-    ),
-    (
-        "lanegate_ring_full_dropped",
-        "Game messages lost to a full gateway-to-shard ring.",
-        |s, l| s.engine.ring_full[l.index()],
-    ),
-    (
-        "lanegate_port_dropped",
-        "Game messages the shard port refused (backlog, zone hold, pool).",
-        |s, l| s.port_lost[l.index()],
-    ),
-];
+const LANE_COUNTERS: &[LaneCounter] = &[(
+    "lanegate_admission_dropped",
+    "Game messages over their lane's per-connection rate, dropped.",
+    |s, l| s.engine.admit_dropped[l.index()],
+)];
 
 #[derive(Debug)]
 struct SampleCollector(Sample);
@@ -387,6 +371,24 @@ impl Collector for SampleCollector {
                 }),
             )?;
         }
+        counter(
+            &mut enc,
+            "lanegate_link_dropped",
+            "Game messages the links to the shards dropped, by lane and reason \
+             (ring_full, backlog, hold_full, pool_empty, too_large); each drop is counted once.",
+            cores.iter().flat_map(|(c, snap)| {
+                DropReason::ALL.into_iter().flat_map(move |reason| {
+                    Lane::ALL.into_iter().map(move |lane| {
+                        let labels = vec![
+                            ("core", c.clone()),
+                            ("lane", lane.name().to_owned()),
+                            ("reason", reason.name().to_owned()),
+                        ];
+                        (labels, snap.link_drops.get(reason, lane))
+                    })
+                })
+            }),
+        )?;
         encode_shards(&mut enc, s)
     }
 }
@@ -568,8 +570,8 @@ mod tests {
         core.engine.udp_in = 1234;
         core.engine.admit_dropped[Lane::Bulk.index()] = 7;
         core.engine.tickets_expired = 1;
-        core.port_lost[Lane::High.index()] = 2;
-        core.engine.ring_full[Lane::High.index()] = 1;
+        core.link_drops.add(DropReason::Backlog, Lane::High, 2);
+        core.link_drops.add(DropReason::RingFull, Lane::High, 1);
         Sample {
             now,
             cores: vec![
@@ -615,8 +617,10 @@ mod tests {
             "lanegate_udp_datagrams_in_total{core=\"0\"} 1234",
             "lanegate_admission_dropped_total{core=\"0\",lane=\"bulk\"} 7",
             "lanegate_admission_dropped_total{core=\"0\",lane=\"critical\"} 0",
-            "lanegate_ring_full_dropped_total{core=\"0\",lane=\"high\"} 1",
-            "lanegate_port_dropped_total{core=\"0\",lane=\"high\"} 2",
+            "lanegate_link_dropped_total{core=\"0\",lane=\"high\",reason=\"ring_full\"} 1",
+            "lanegate_link_dropped_total{core=\"0\",lane=\"high\",reason=\"backlog\"} 2",
+            "lanegate_link_dropped_total{core=\"0\",lane=\"critical\",reason=\"ring_full\"} 0",
+            "lanegate_link_joins_refused_total{core=\"0\"} 0",
             "lanegate_tickets_refused_total{core=\"0\",reason=\"expired\"} 1",
             "lanegate_core_info{core=\"0\",backend=\"io_uring\"} 1",
             "lanegate_build_info{version=\"0.1.0\"} 1",

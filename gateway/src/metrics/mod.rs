@@ -29,11 +29,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::engine::Counters;
+use crate::steer::SteerCounters;
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
-use lanegate_gateway::engine::Counters;
-use lanegate_gateway::steer::SteerCounters;
 use lanegate_shard::health::HealthSlot;
+use lanegate_shard::port::LinkDrops;
 use lanegate_udp::BackendKind;
 
 /// How often a core publishes its counters: often enough that a scrape
@@ -59,8 +60,9 @@ pub struct CoreSnapshot {
     pub engine: Counters,
     /// Packets steered to and from other cores.
     pub steer: SteerCounters,
-    /// Messages the shard port refused (backlog, hold, pool), per lane.
-    pub port_lost: [u64; Lane::COUNT],
+    /// What the core's shard links dropped, by reason and lane: the one
+    /// count of losses between the core and its shards.
+    pub link_drops: LinkDrops,
     /// Transmits the backend could not take at once.
     pub tx_blocked: u64,
     /// Receives that failed for a passing reason.
@@ -77,17 +79,17 @@ impl CoreSnapshot {
             at,
             engine: Counters::default(),
             steer: SteerCounters::default(),
-            port_lost: [0; Lane::COUNT],
+            link_drops: LinkDrops::default(),
             tx_blocked: 0,
             recv_transient: 0,
             backend,
         }
     }
 
-    /// Messages lost between this core and the shards on `lane`: a full
-    /// ring seen by the engine, or refused by the port.
+    /// Messages lost between this core and the shards on `lane`, every
+    /// reason together.
     pub fn ring_dropped(&self, lane: Lane) -> u64 {
-        self.engine.ring_full[lane.index()] + self.port_lost[lane.index()]
+        self.link_drops.per_lane()[lane.index()]
     }
 }
 

@@ -166,6 +166,7 @@ mod tests {
 
     use lanegate_common::ids::ShardId;
     use lanegate_common::link::ShardHealth;
+    use lanegate_shard::port::DropReason;
     use lanegate_udp::BackendKind;
 
     use super::super::CoreSnapshot;
@@ -228,8 +229,12 @@ mod tests {
         s.shards[0].stalled = true;
         s.shards[0].tick_p99_us = 12_500;
         let c = s.cores[0].as_mut().unwrap();
-        c.latest.engine.ring_full[Lane::Normal.index()] = 3;
-        c.latest.port_lost[Lane::Critical.index()] = 1;
+        c.latest
+            .link_drops
+            .add(DropReason::RingFull, Lane::Normal, 3);
+        c.latest
+            .link_drops
+            .add(DropReason::PoolEmpty, Lane::Critical, 1);
         let reasons = verdict(&s);
         assert_eq!(
             reasons,
@@ -248,8 +253,14 @@ mod tests {
     fn old_ring_drops_do_not_degrade_but_a_silent_core_does() {
         let mut s = healthy();
         let c = s.cores[0].as_mut().unwrap();
-        c.latest.engine.ring_full[Lane::Normal.index()] = 3;
-        c.earlier.as_mut().unwrap().engine.ring_full[Lane::Normal.index()] = 3;
+        c.latest
+            .link_drops
+            .add(DropReason::RingFull, Lane::Normal, 3);
+        c.earlier
+            .as_mut()
+            .unwrap()
+            .link_drops
+            .add(DropReason::RingFull, Lane::Normal, 3);
         assert!(verdict(&s).is_empty());
         s.now += CORE_STALE_AFTER * 2;
         s.cores.push(None);

@@ -36,11 +36,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
+use crate::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
+use crate::steer::SteerEnds;
 use lanegate_common::config::Config;
 use lanegate_common::wake::Doorbell;
-use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
-use lanegate_gateway::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
-use lanegate_gateway::steer::SteerEnds;
 use lanegate_shard::ShardConfig;
 use lanegate_shard::port::GatewayPort;
 use lanegate_shard::wiring::CoreEnds;
@@ -51,7 +51,6 @@ use lanegate_udp::{
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
-use super::sink::PortSink;
 use super::{Ready, RuntimeError};
 use crate::metrics::{CorePublisher, CoreSnapshot};
 
@@ -96,7 +95,7 @@ pub struct CoreSetup {
     pub metrics: CorePublisher,
 }
 
-type CoreEngine = Engine<GovernorAdmission, PortSink>;
+type CoreEngine = Engine<GovernorAdmission>;
 
 /// Runs the core until it has drained. Errors before serving are also sent
 /// on `ready`.
@@ -123,6 +122,9 @@ pub fn run(setup: CoreSetup) -> Result<(), RuntimeError> {
 struct Core {
     index: usize,
     engine: CoreEngine,
+    /// This core's side of the shard links: the engine borrows it for every
+    /// input that may send to a shard, and the loop polls it for replies.
+    links: GatewayPort,
     io: Box<dyn UdpIo>,
     batch: RecvBatch,
     steer: SteerEnds,
@@ -224,12 +226,13 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         )
         .map_err(|e| RuntimeError::Admission(e.to_string()))?,
     };
-    let sink = PortSink::new(GatewayPort::new(ends, &shard_cfg));
-    let engine = Engine::new(params, server, admission, sink, now, unix_now_s)?;
+    let links = GatewayPort::new(ends, &shard_cfg);
+    let engine = Engine::new(params, server, admission, now, unix_now_s)?;
     let segments = io.max_gso_segments().max(1);
     let core = Core {
         index,
         engine,
+        links,
         batch: RecvBatch::for_limits(&limits),
         io,
         steer,
@@ -258,7 +261,7 @@ impl Core {
         loop {
             let now = Instant::now();
             if drain_deadline.is_none() && self.term.load(Ordering::Relaxed) {
-                self.engine.begin_drain(now);
+                self.engine.begin_drain(now, &mut self.links);
                 drain_deadline = Some(now + self.drain_timeout);
                 info!(
                     core = self.index,
@@ -346,6 +349,7 @@ impl Core {
         let now = Instant::now();
         let Self {
             engine,
+            links,
             batch,
             steer,
             ..
@@ -355,7 +359,7 @@ impl Core {
             for packet in d.segments() {
                 match steer.owner_elsewhere(packet) {
                     Some(owner) => steer.send(owner, d.remote, d.local_ip, d.ecn, packet),
-                    None => engine.handle_datagram(now, d.remote, d.local_ip, ecn, packet),
+                    None => engine.handle_datagram(now, d.remote, d.local_ip, ecn, packet, links),
                 }
             }
         }
@@ -366,30 +370,28 @@ impl Core {
                 p.local_ip,
                 p.ecn.and_then(to_quinn_ecn),
                 p.data(),
+                links,
             );
         });
 
         // Wake the shards and cores this turn's packets went to before
         // running the hosted shards: they work meanwhile.
         self.steer.notify();
-        self.engine.sink_mut().notify();
+        self.links.notify();
         for h in &mut self.hosted {
             h.run(now);
         }
 
-        if let Some(mut port) = self.engine.sink_mut().take_port() {
-            let engine = &mut self.engine;
-            port.poll(self.ring_reads_max, |_shard, message| {
-                engine.deliver(now, message);
-            });
-            self.engine.sink_mut().put_port(port);
-        }
+        let engine = &mut self.engine;
+        self.links.poll(self.ring_reads_max, |_shard, message| {
+            engine.handle_from_shard(now, message);
+        });
 
         if next_timeout.is_some_and(|t| t <= now) {
-            self.engine.handle_timeouts(now);
+            self.engine.handle_timeouts(now, &mut self.links);
         }
-        // Joins and leaves from deliveries and timeouts.
-        self.engine.sink_mut().notify();
+        // Leaves from timeouts.
+        self.links.notify();
         if self.metrics.due(now) {
             self.publish(now);
         }
@@ -401,11 +403,7 @@ impl Core {
     fn has_input(&mut self) -> bool {
         self.steer.has_input()
             || self.hosted.iter().any(HostedShard::has_input)
-            || self
-                .engine
-                .sink_mut()
-                .port()
-                .is_some_and(GatewayPort::has_input)
+            || self.links.has_input()
     }
 
     /// Sends what the engine has, until it has nothing or the backend is
@@ -460,12 +458,7 @@ impl Core {
     }
 
     fn report(&mut self) {
-        let lost = self
-            .engine
-            .sink_mut()
-            .port()
-            .map(GatewayPort::lost)
-            .unwrap_or_default();
+        let lost = self.links.lost();
         let c = self.engine.counters();
         let s = self.steer.counters;
         info!(
@@ -493,17 +486,11 @@ impl Core {
     /// Copies the counters into the metrics slot (off the packet path:
     /// every `metrics::PUBLISH_EVERY`, and once more at the end).
     fn publish(&mut self, now: Instant) {
-        let port_lost = self
-            .engine
-            .sink_mut()
-            .port()
-            .map(GatewayPort::lost)
-            .unwrap_or_default();
         self.metrics.publish(&CoreSnapshot {
             at: now,
             engine: *self.engine.counters(),
             steer: self.steer.counters,
-            port_lost,
+            link_drops: *self.links.drops(),
             tx_blocked: self.tx_blocked,
             recv_transient: self.recv_transient,
             backend: self.io.kind(),

@@ -1,76 +1,74 @@
-//! The running gateway: threads, rings, signals and the service manager.
+//! The running gateway, as a library: [`Gateway::start`] turns a [`Plan`]
+//! and a [`GameFactory`] into serving threads, and the returned handle
+//! says where it listens, begins the drain and waits for it.
 //!
-//! [`run`] turns a [`Plan`] into a serving process:
+//! `lanegate serve` is a thin caller of this module (signals, stdout,
+//! `sd_notify`); integration tests and a studio's own binary start a
+//! gateway the same way, in-process, on an ephemeral port:
 //!
-//! 1. installs the signal handlers ([`signals`]) first, so a SIGTERM during
-//!    start-up is not lost;
-//! 2. makes the TLS identity (self-signed without cert files) and the QUIC
-//!    server configuration all cores share;
-//! 3. builds every ring and pool between gateway cores and shards
-//!    (`lanegate_shard::wiring::build`) and starts one pinned thread per shard
-//!    running the configured game ([`shards`]), except shards on a gateway
-//!    core's CPU, which that core's thread runs between its packets;
-//! 4. binds one `SO_REUSEPORT` socket per gateway core, builds the steering
-//!    mesh between the cores (`lanegate_gateway::steer`) and starts one pinned thread per
-//!    gateway core ([`core_loop`]), each with its own engine, admission
-//!    policy, shard port ([`sink`]) and IO backend;
-//! 5. once every core serves: starts the metrics endpoint when
-//!    `observability.metrics_listen` names an address (bound before
-//!    anything else, so a taken port fails at once; see
-//!    [`crate::metrics`]), prints `listening ADDR`, `metrics ADDR` (with the
-//!    endpoint) and `fingerprint HEX` on stdout (one line each, for scripts
-//!    and tests), logs them, and tells systemd `READY=1` ([`notify`]);
-//! 6. on the first SIGTERM/SIGINT: `STOPPING=1`, every core drains (clients
-//!    get `SERVER_DRAINING`) until its connections are closed or
-//!    `gateway.drain_timeout_ms` passes, then the shards stop and the
-//!    process exits 0. A second signal exits at once (status 1).
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::sync::atomic::AtomicBool;
 //!
-//! ```text
-//!            main thread: start, wait for a signal, join, stop shards
-//!   ┌──────────────┐ steer ring ┌──────────────┐
-//!   │ gateway core │◀──────────▶│ gateway core │  one UDP socket each (SO_REUSEPORT)
-//!   └──────┬───────┘            └──────┬───────┘
-//!          │ ToShard / ToGateway rings │
-//!   ┌──────┴───────────────────────────┴───────┐
-//!   │ shard threads (tick loop) + watchdog     │
-//!   └──────────────────────────────────────────┘
+//! use lanegate_common::config::{Config, HostInfo};
+//! use lanegate_gateway::runtime::{Gateway, Plan};
+//! use lanegate_shard::games::Echo;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = Config::default();
+//! config.gateway.listen = "127.0.0.1:0".parse()?;
+//! let host = HostInfo { cores: 2 };
+//! config.validate(&host)?;
+//! let plan = Plan::new(config, &host)?;
+//! let gateway = Gateway::start(&plan, |_shard| Echo, Arc::new(AtomicBool::new(false)))?;
+//! println!("serving on {}", gateway.local_addr());
+//! gateway.begin_drain();
+//! gateway.join()?; // every core drained, the shards stopped
+//! # Ok(())
+//! # }
 //! ```
 //!
-//! Nothing here is on the per-packet path except [`core_loop`], the
-//! steering rings and [`sink`], which allocate nothing per packet in steady state.
+//! [`Gateway::start`] runs these steps in order, each a function below:
+//! [`bind_metrics`], [`tls`], [`start_shards`], [`bind_cores`],
+//! [`spawn_cores`], [`await_cores`], then the metrics endpoint. A failure
+//! at any step stops what the earlier steps started. The threads, the
+//! loop of a core and the path of a message are described once, in
+//! `docs/ARCHITECTURE.md` ("Threads and cores", "The running gateway").
 
 mod core_loop;
-mod notify;
+mod plan;
 mod shards;
-mod signals;
-mod sink;
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
+use lanegate_common::config::{Config, GameKind};
 use lanegate_common::ids::CoreId;
-use lanegate_gateway::engine::tls::{Identity, quic_server_config};
-use lanegate_gateway::engine::{EngineError, EngineParams};
-use lanegate_gateway::steer;
-use lanegate_shard::wiring;
-use lanegate_udp::{self as sys, BackendKind, SocketOptions, SysError};
+use lanegate_shard::games::{Arena, Demo, Echo};
+use lanegate_shard::wiring::{self, CoreEnds};
+use lanegate_shard::worker::{HostedShard, ShardThreads};
+use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketOptions, SysError};
 use tracing::{error, info, warn};
 
+use crate::engine::tls::{Identity, quic_server_config};
+use crate::engine::{EngineError, EngineParams};
 use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};
 use crate::metrics::{CorePublisher, CoreSlot, Sources};
-use crate::serve::Plan;
+use crate::steer;
+
+pub use self::plan::Plan;
+pub use self::shards::GameFactory;
 
 /// How long stopped shard threads get to finish their tick before they are
 /// left behind (a game stuck in a tick cannot be interrupted).
 pub const SHARD_STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// How often the main thread looks at the signal flag and the core threads.
-/// Only start-up and shutdown wait on it, never a packet.
+/// How often [`Gateway::wait_for_stop`] looks at the stop flag and the core
+/// threads. Only start-up and shutdown wait on it, never a packet.
 const MAIN_WAKE: Duration = Duration::from_millis(20);
 
 /// Why the gateway could not start or stopped abnormally.
@@ -113,23 +111,220 @@ pub enum RuntimeError {
 /// What a core reports once it serves (or why it cannot).
 type Ready = Result<(usize, SocketAddr, BackendKind), RuntimeError>;
 
-/// Runs the gateway `plan` describes until a signal stops it.
-pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
-    let started = (Instant::now(), SystemTime::now());
-    let term = signals::install()?;
-    let config = Arc::new(plan.config.clone());
-    let g = &config.gateway;
-    let metrics_listener = config
+type CoreThread = (usize, JoinHandle<Result<(), RuntimeError>>);
+
+/// A serving gateway: every core bound and serving, the shards running.
+///
+/// Dropping it without [`Gateway::join`] leaves the threads running; the
+/// process then ends them when it exits.
+#[must_use = "a gateway serves until it is drained with `begin_drain` and `join`"]
+pub struct Gateway {
+    addr: SocketAddr,
+    backends: Vec<BackendKind>,
+    fingerprint: String,
+    stop: Arc<AtomicBool>,
+    cores: Vec<CoreThread>,
+    shards: ShardThreads,
+    metrics: Option<MetricsServer>,
+}
+
+impl Gateway {
+    /// Starts the gateway `plan` describes, its shards running games made
+    /// by `games`, and returns once every core serves.
+    ///
+    /// `stop` begins the drain when it turns true (the CLI registers its
+    /// signal handlers on it before calling this, so a signal during
+    /// start-up is not lost); [`Gateway::begin_drain`] sets it too.
+    pub fn start<F: GameFactory>(
+        plan: &Plan,
+        games: F,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Gateway, RuntimeError> {
+        let started = (Instant::now(), SystemTime::now());
+        let config = Arc::new(plan.config.clone());
+        let metrics_listener = bind_metrics(&config)?;
+        let (identity, server) = tls(&config)?;
+        let cores = plan.cores.gateway.len().max(1);
+        let (links, tier) = start_shards(plan, games, cores)?;
+        let sockets = match bind_cores(&config, cores) {
+            Ok(sockets) => sockets,
+            Err(e) => {
+                tier.threads.stop(SHARD_STOP_GRACE);
+                return Err(e);
+            }
+        };
+        let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
+        let shared = CoreShared {
+            plan,
+            config: &config,
+            server: &server,
+            stop: Arc::clone(&stop),
+            cores_busy: Arc::new(AtomicUsize::new(cores)),
+        };
+        let mut gateway = Gateway {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            backends: Vec::new(),
+            fingerprint: identity.fingerprint(),
+            stop,
+            cores: Vec::new(),
+            shards: tier.threads,
+            metrics: None,
+        };
+        let served = spawn_cores(
+            &shared,
+            sockets,
+            links,
+            tier.hosted,
+            &core_slots,
+            &mut gateway.cores,
+        )
+        .and_then(|ready| await_cores(&ready, gateway.cores.len()));
+        let metrics = served.and_then(|(addr, backends)| {
+            gateway.addr = addr;
+            gateway.backends = backends;
+            let sources = Sources {
+                cores: core_slots,
+                shards: gateway.shards.health_slots().to_vec(),
+                draining: Arc::clone(&gateway.stop),
+                tick_budget_us: config.shards.tick_budget_us,
+                started: started.0,
+                started_wall: started.1,
+            };
+            metrics_listener
+                .map(|l| MetricsServer::start(l, sources))
+                .transpose()
+                .map_err(RuntimeError::from)
+        });
+        match metrics {
+            Ok(server) => {
+                gateway.metrics = server;
+                Ok(gateway)
+            }
+            Err(e) => {
+                // Stop what did start: the cores drain like on a signal.
+                let _ = gateway.join();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the built-in game `config.shards.game` names (demo, echo or
+    /// arena), as `lanegate serve` does.
+    pub fn start_builtin(plan: &Plan, stop: Arc<AtomicBool>) -> Result<Gateway, RuntimeError> {
+        match plan.config.shards.game {
+            GameKind::Demo => Gateway::start(plan, |_| Demo::default(), stop),
+            GameKind::Echo => Gateway::start(plan, |_| Echo, stop),
+            GameKind::Arena => Gateway::start(plan, |_| Arena::default(), stop),
+        }
+    }
+
+    /// The address the cores' sockets are bound to (the port picked, when
+    /// the configuration said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The metrics endpoint's address, when `observability.metrics_listen`
+    /// is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::addr)
+    }
+
+    /// The SHA-256 fingerprint of the certificate the gateway presents, as
+    /// colon-separated hex bytes (clients pin it in development).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The IO backend each core runs, in core order.
+    pub fn backends(&self) -> &[BackendKind] {
+        &self.backends
+    }
+
+    /// Begins the drain: every core closes its sessions with
+    /// `SERVER_DRAINING` and refuses new ones. [`Gateway::join`] waits for
+    /// it to finish.
+    pub fn begin_drain(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Blocks until the drain is asked for (the stop flag rises). A core
+    /// thread that ends before that is an error: the gateway can no longer
+    /// serve as configured.
+    pub fn wait_for_stop(&self) -> Result<(), RuntimeError> {
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Some((index, _)) = self.cores.iter().find(|(_, h)| h.is_finished()) {
+                return Err(RuntimeError::Core {
+                    core: *index,
+                    message: "stopped serving unexpectedly".to_owned(),
+                });
+            }
+            thread::park_timeout(MAIN_WAKE);
+        }
+        Ok(())
+    }
+
+    /// Drains (if not begun yet), waits for every core to finish its drain
+    /// (its connections closed, or `gateway.drain_timeout_ms` passed),
+    /// stops the shards and, last, the metrics endpoint, so `/healthz`
+    /// says "draining" all through the drain. Returns the first error a
+    /// core reported.
+    pub fn join(self) -> Result<(), RuntimeError> {
+        self.begin_drain();
+        let mut result = Ok(());
+        for (index, h) in self.cores {
+            let outcome = h.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Core {
+                    core: index,
+                    message: "the thread panicked".to_owned(),
+                })
+            });
+            if let Err(e) = outcome {
+                error!(core = index, "{e}");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        let stuck = self.shards.stop(SHARD_STOP_GRACE);
+        if !stuck.is_empty() {
+            warn!(
+                ?stuck,
+                "shards still in a tick after the grace period were left behind"
+            );
+        }
+        if let Some(server) = self.metrics {
+            server.stop();
+        }
+        result
+    }
+}
+
+/// Step 1: binds the metrics endpoint's listener first, so a taken port
+/// fails the start before anything else runs.
+fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, RuntimeError> {
+    Ok(config
         .observability
         .metrics_listen
         .map(metrics_http::bind)
-        .transpose()?;
+        .transpose()?)
+}
 
-    let identity = Identity::from_config(g)?;
-    let server = quic_server_config(&identity, g)?;
-    let fingerprint = identity.fingerprint();
+/// Step 2: the TLS identity (self-signed without cert files) and the QUIC
+/// server configuration all cores share.
+fn tls(config: &Config) -> Result<(Identity, Arc<quinn_proto::ServerConfig>), RuntimeError> {
+    let identity = Identity::from_config(&config.gateway)?;
+    let server = quic_server_config(&identity, &config.gateway)?;
+    Ok((identity, server))
+}
 
-    let cores = plan.cores.gateway.len().max(1);
+/// Step 3: every ring and pool between gateway cores and shards, and the
+/// shards themselves (threads, or hosted by the core on their CPU).
+fn start_shards<F: GameFactory>(
+    plan: &Plan,
+    games: F,
+    cores: usize,
+) -> Result<(Vec<CoreEnds>, shards::ShardTier), RuntimeError> {
     let shard_cfg = shards::shard_config(plan);
     shard_cfg
         .validate()
@@ -140,194 +335,107 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
         .map_err(|_| RuntimeError::Shards("too many shard cores".to_owned()))?;
     let links = wiring::build(&shard_cfg, gateway_count, shard_count, Instant::now())
         .map_err(|e| RuntimeError::Shards(e.to_string()))?;
-    let tier = shards::spawn(
-        config.shards.game,
-        links.shards,
-        &shard_cfg,
-        &shards::hosts(plan),
-        cores,
-    )?;
-    let shard_threads = tier.threads;
-    let mut hosted = tier.hosted;
-    // Cores still serving connections; a core hosting shards keeps running
-    // them until every core has drained (their sessions' last messages).
-    let cores_busy = Arc::new(AtomicUsize::new(cores));
+    let tier = shards::spawn(games, links.shards, &shard_cfg, &shards::hosts(plan), cores)?;
+    Ok((links.cores, tier))
+}
 
-    let sockets = match sys::bind_group(g.listen, cores, &SocketOptions::from_config(g)) {
-        Ok(s) => s,
-        Err(e) => {
-            shard_threads.stop(SHARD_STOP_GRACE);
-            return Err(e.into());
-        }
-    };
-    let mut mesh = steer::mesh(cores, g.steer_slots_max);
-    let core_bells: Vec<_> = links.cores.iter().map(|c| Arc::clone(&c.bell)).collect();
+/// Step 4: one `SO_REUSEPORT` socket per gateway core.
+fn bind_cores(config: &Config, cores: usize) -> Result<Vec<BoundSocket>, RuntimeError> {
+    let g = &config.gateway;
+    Ok(sys::bind_group(
+        g.listen,
+        cores,
+        &SocketOptions::from_config(g),
+    )?)
+}
+
+/// What every core's setup shares.
+struct CoreShared<'a> {
+    plan: &'a Plan,
+    config: &'a Arc<Config>,
+    server: &'a Arc<quinn_proto::ServerConfig>,
+    stop: Arc<AtomicBool>,
+    cores_busy: Arc<AtomicUsize>,
+}
+
+/// Step 5: the steering mesh between the cores and one pinned thread per
+/// core, each with its engine, admission, shard links and IO backend. The
+/// threads started go into `threads` (even when a later one fails, so the
+/// caller joins them); returns where they report that they serve.
+fn spawn_cores(
+    shared: &CoreShared<'_>,
+    sockets: Vec<BoundSocket>,
+    links: Vec<CoreEnds>,
+    mut hosted: Vec<Vec<HostedShard>>,
+    slots: &[Arc<CoreSlot>],
+    threads: &mut Vec<CoreThread>,
+) -> Result<mpsc::Receiver<Ready>, RuntimeError> {
+    let cores = sockets.len();
+    let mut mesh = steer::mesh(cores, shared.config.gateway.steer_slots_max);
+    let core_bells: Vec<_> = links.iter().map(|c| Arc::clone(&c.bell)).collect();
     for ends in &mut mesh {
         ends.set_bells(&core_bells);
     }
-    let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
-
     let (ready_tx, ready_rx) = mpsc::channel::<Ready>();
-    let mut handles: Vec<(usize, JoinHandle<Result<(), RuntimeError>>)> = Vec::new();
-    let mut start_error = None;
-    for (index, (((socket, ends), steer), slot)) in sockets
-        .into_iter()
-        .zip(links.cores)
-        .zip(mesh)
-        .zip(&core_slots)
-        .enumerate()
-    {
+    let items = sockets.into_iter().zip(links).zip(mesh).zip(slots);
+    for (index, (((socket, ends), steer), slot)) in items.enumerate() {
         let core = CoreId(u16::try_from(index).unwrap_or(u16::MAX));
-        let params = match EngineParams::from_config(&config, core, cores, plan.keys.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                start_error = Some(e.into());
-                break;
-            }
-        };
+        let params =
+            EngineParams::from_config(shared.config, core, cores, shared.plan.keys.clone())?;
         let setup = core_loop::CoreSetup {
             index,
-            cpu: plan.cores.gateway.get(index).copied(),
+            cpu: shared.plan.cores.gateway.get(index).copied(),
             socket,
             ends,
-            shard_cfg: shard_cfg.clone(),
+            shard_cfg: shards::shard_config(shared.plan),
             steer,
             hosted: hosted
                 .get_mut(index)
                 .map(std::mem::take)
                 .unwrap_or_default(),
-            cores_busy: Arc::clone(&cores_busy),
+            cores_busy: Arc::clone(&shared.cores_busy),
             params,
-            server: Arc::clone(&server),
-            config: Arc::clone(&config),
-            term: Arc::clone(&term),
+            server: Arc::clone(shared.server),
+            config: Arc::clone(shared.config),
+            term: Arc::clone(&shared.stop),
             ready: ready_tx.clone(),
             metrics: CorePublisher::new(Arc::clone(slot)),
         };
         let spawned = thread::Builder::new()
             .name(format!("lanegate-gw-{index}"))
             .spawn(move || core_loop::run(setup));
-        match spawned {
-            Ok(h) => handles.push((index, h)),
-            Err(source) => {
-                start_error = Some(RuntimeError::Io {
-                    what: "starting a gateway core thread",
-                    source,
-                });
-                break;
-            }
-        }
+        let handle = spawned.map_err(|source| RuntimeError::Io {
+            what: "starting a gateway core thread",
+            source,
+        })?;
+        threads.push((index, handle));
     }
-    drop(ready_tx);
-
-    let mut bound = None;
-    if start_error.is_none() {
-        for _ in 0..handles.len() {
-            match ready_rx.recv() {
-                Ok(Ok((index, addr, backend))) => {
-                    info!(core = index, backend = backend.name(), %addr, "gateway core serving");
-                    bound.get_or_insert(addr);
-                }
-                Ok(Err(e)) => {
-                    start_error = Some(e);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-    }
-    let mut metrics_server = None;
-    let result = match (start_error, bound) {
-        (Some(e), _) => Err(e),
-        (None, None) => Err(RuntimeError::Core {
-            core: 0,
-            message: "no gateway core started".to_owned(),
-        }),
-        (None, Some(addr)) => {
-            let sources = Sources {
-                cores: core_slots,
-                shards: shard_threads.health_slots().to_vec(),
-                draining: Arc::clone(&term),
-                tick_budget_us: config.shards.tick_budget_us,
-                started: started.0,
-                started_wall: started.1,
-            };
-            match metrics_listener
-                .map(|l| MetricsServer::start(l, sources))
-                .transpose()
-            {
-                Err(e) => Err(e.into()),
-                Ok(server) => {
-                    info!("listening on {addr}");
-                    info!("certificate fingerprint (sha-256) {fingerprint}");
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "listening {addr}");
-                    if let Some(server) = &server {
-                        let _ = writeln!(out, "metrics {}", server.addr());
-                    }
-                    let _ = writeln!(out, "fingerprint {fingerprint}");
-                    let _ = out.flush();
-                    drop(out);
-                    metrics_server = server;
-                    notify::notify("READY=1");
-                    wait(&term, &handles, config.gateway.drain_timeout_ms)
-                }
-            }
-        }
-    };
-    if result.is_err() {
-        // Stop the cores that did start: they drain like on a signal.
-        term.store(true, Ordering::Relaxed);
-    }
-    notify::notify("STOPPING=1");
-    let mut result = result;
-    for (index, h) in handles {
-        let outcome = h.join().unwrap_or_else(|_| {
-            Err(RuntimeError::Core {
-                core: index,
-                message: "the thread panicked".to_owned(),
-            })
-        });
-        if let Err(e) = outcome {
-            error!(core = index, "{e}");
-            if result.is_ok() {
-                result = Err(e);
-            }
-        }
-    }
-    let stuck = shard_threads.stop(SHARD_STOP_GRACE);
-    if !stuck.is_empty() {
-        warn!(
-            ?stuck,
-            "shards still in a tick after the grace period were left behind"
-        );
-    }
-    // Last, so load balancers see `/healthz` say "draining" all through
-    // the drain.
-    if let Some(server) = metrics_server {
-        server.stop();
-    }
-    if result.is_ok() {
-        info!("drained; exiting");
-    }
-    result
+    Ok(ready_rx)
 }
 
-/// Waits for the stop signal; an early end of a core thread is an error.
-fn wait(
-    term: &AtomicBool,
-    handles: &[(usize, JoinHandle<Result<(), RuntimeError>>)],
-    drain_timeout_ms: u64,
-) -> Result<(), RuntimeError> {
-    while !term.load(Ordering::Relaxed) {
-        if let Some((index, _)) = handles.iter().find(|(_, h)| h.is_finished()) {
-            return Err(RuntimeError::Core {
-                core: *index,
-                message: "stopped serving unexpectedly".to_owned(),
-            });
+/// Step 6: waits until every core serves; returns the bound address and
+/// each core's backend, or the first core's error.
+fn await_cores(
+    ready: &mpsc::Receiver<Ready>,
+    cores: usize,
+) -> Result<(SocketAddr, Vec<BackendKind>), RuntimeError> {
+    let mut addr = None;
+    let mut backends = vec![BackendKind::Portable; cores];
+    for _ in 0..cores {
+        match ready.recv() {
+            Ok(Ok((index, bound, backend))) => {
+                info!(core = index, backend = backend.name(), %bound, "gateway core serving");
+                addr.get_or_insert(bound);
+                if let Some(b) = backends.get_mut(index) {
+                    *b = backend;
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break,
         }
-        thread::park_timeout(MAIN_WAKE);
     }
-    info!("signal received: draining (up to {drain_timeout_ms} ms); a second signal exits at once");
-    Ok(())
+    addr.map(|a| (a, backends)).ok_or(RuntimeError::Core {
+        core: 0,
+        message: "no gateway core started".to_owned(),
+    })
 }

@@ -1,12 +1,13 @@
 //! The shard tier of a running gateway: `[shards]` mapped onto the shard
-//! crate's [`ShardConfig`], and the shards running the configured game:
-//! one pinned thread per shard, except that a shard placed on the CPU of a
-//! gateway core is hosted by that core's thread when
+//! crate's [`ShardConfig`], and the shards running the games a
+//! [`GameFactory`] makes: one pinned thread per shard, except that a shard
+//! placed on the CPU of a gateway core is hosted by that core's thread when
 //! `shards.run_on_gateway_thread` is on (see `lanegate_shard::worker`).
 
-use lanegate_common::config::GameKind;
+use std::sync::Arc;
+
+use lanegate_common::ids::ShardId;
 use lanegate_common::lanes::Lane;
-use lanegate_shard::games::{Arena, Demo, Echo};
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::wiring::ShardEnds;
 use lanegate_shard::worker::{self, HostedShard, ShardThreads};
@@ -15,8 +16,8 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use super::Plan;
 use super::RuntimeError;
-use crate::serve::Plan;
 
 /// The shard runtime's limits from the validated configuration. Limits the
 /// file does not name (inbox and outbox sizes, pools, hold queues) keep the
@@ -60,26 +61,45 @@ pub fn hosts(plan: &Plan) -> Vec<Option<usize>> {
         .collect()
 }
 
-/// Starts the shards running `game` (threads, and hosted shards handed back
-/// for their cores) and the watchdog.
-pub fn spawn(
-    game: GameKind,
+/// Makes the game instances shards run: once per shard at start, and again
+/// for a shard whose game panicked (a fresh instance replaces it, and its
+/// zones' players get `ZONE_RESET`).
+///
+/// Any `Fn(ShardId) -> G` closure is one: `|_shard| MyGame::default()`.
+pub trait GameFactory: Send + Sync + 'static {
+    /// The game the shards run.
+    type Game: Game + 'static;
+    /// A fresh instance for `shard`.
+    fn make(&self, shard: ShardId) -> Self::Game;
+}
+
+impl<G, F> GameFactory for F
+where
+    G: Game + 'static,
+    F: Fn(ShardId) -> G + Send + Sync + 'static,
+{
+    type Game = G;
+    fn make(&self, shard: ShardId) -> G {
+        self(shard)
+    }
+}
+
+/// Starts the shards running games from `games` (threads, and hosted shards
+/// handed back for their cores) and the watchdog.
+pub fn spawn<F: GameFactory>(
+    games: F,
     ends: Vec<ShardEnds>,
     cfg: &ShardConfig,
     hosts: &[Option<usize>],
     gateway_cores: usize,
 ) -> Result<ShardTier, RuntimeError> {
-    info!(game = game.name(), shards = ends.len(), "starting shards");
+    info!(shards = ends.len(), "starting shards");
     let placement = Placement {
         cfg,
         hosts,
         gateway_cores,
     };
-    match game {
-        GameKind::Demo => placement.start(ends, Demo::default),
-        GameKind::Echo => placement.start(ends, || Echo),
-        GameKind::Arena => placement.start(ends, Arena::default),
-    }
+    placement.start(ends, Arc::new(games))
 }
 
 struct Placement<'a> {
@@ -89,10 +109,10 @@ struct Placement<'a> {
 }
 
 impl Placement<'_> {
-    fn start<G: Game + 'static>(
+    fn start<F: GameFactory>(
         &self,
         ends: Vec<ShardEnds>,
-        factory: fn() -> G,
+        games: Arc<F>,
     ) -> Result<ShardTier, RuntimeError> {
         let now = Instant::now();
         let mut hosted: Vec<Vec<HostedShard>> =
@@ -103,7 +123,9 @@ impl Placement<'_> {
         let mut threaded_cfg = self.cfg.clone();
         threaded_cfg.cpu_ids.clear();
         for (i, e) in ends.into_iter().enumerate() {
-            let shard = Shard::new(e, self.cfg, factory);
+            let games = Arc::clone(&games);
+            let id = e.shard;
+            let shard = Shard::new(e, self.cfg, move || games.make(id));
             let cpu = self.cfg.cpu_ids.get(i).copied();
             match self.hosts.get(i).copied().flatten() {
                 Some(core) if core < hosted.len() => {

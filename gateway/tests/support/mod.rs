@@ -1,6 +1,8 @@
 //! The in-memory harness shared by the `engine_*` tests: real `quinn_proto`
 //! client endpoints exchange packets with an [`Engine`] directly, no sockets,
-//! on a virtual clock, with a fake shard.
+//! on a virtual clock. Between the engine and the test's scripted shard
+//! ([`FakeShard`]) are the real shard links (`lanegate_shard::wiring`,
+//! `GatewayPort`): the rings, pools and loss accounting production uses.
 //!
 //! The world is generic over the admission policy: [`AdmitAll`], the real
 //! [`GovernorAdmission`], or a [`ScriptedAdmission`] whose decisions the test
@@ -15,7 +17,6 @@
 // here a failed unwrap is a failed test, as intended.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,16 +26,18 @@ use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
 use lanegate_common::config::Config;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::link::{BufClass, PoolBuf, ToGateway, ToShard};
+use lanegate_common::link::{Body, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport};
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
 use lanegate_gateway::engine::cid::CID_BYTES;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{
-    Admission, AdmitAll, AdmitDecision, ConnSlot, Engine, EngineParams, OVERFLOW_SLOTS, ShardFull,
-    ShardSink,
+    Admission, AdmitAll, AdmitDecision, ConnSlot, Engine, EngineParams, OVERFLOW_SLOTS,
 };
+use lanegate_shard::ShardConfig;
+use lanegate_shard::port::GatewayPort;
+use lanegate_shard::wiring::{self, ShardEnds};
 use quinn_proto::crypto::rustls::QuicClientConfig;
 use quinn_proto::{
     ClientConfig, Connection, ConnectionError, ConnectionHandle, DatagramEvent, Dir, Endpoint,
@@ -55,51 +58,88 @@ pub enum Seen {
     Message(u16, Transport, usize),
 }
 
-/// A shard that queues what it is sent (the world drains it) and lends
-/// pool buffers from a pool filled at start.
+/// The shard side of the links: what a shard thread would read and write,
+/// scripted by the test. It answers every game message with the same body
+/// (the demo games' echo) unless told not to, and may stop reading its
+/// ring, as a stuck shard does.
 pub struct FakeShard {
-    pub inbox: VecDeque<ToShard>,
-    pub pool: Vec<PoolBuf>,
-    /// Refuse every message, as a full shard ring does.
-    pub full: bool,
+    pub ends: ShardEnds,
+    /// Answer every game message with the same body.
+    pub echo: bool,
+    /// Leave the ring unread (it fills up).
+    pub paused: bool,
 }
 
 impl FakeShard {
-    /// Room for `inbox` messages and `pooled` small pool buffers, allocated now.
-    pub fn with_capacity(inbox: usize, pooled: usize) -> Self {
-        Self {
-            inbox: VecDeque::with_capacity(inbox),
-            pool: (0..pooled).map(|_| PoolBuf::new(BufClass::Small)).collect(),
-            full: false,
+    /// Takes what the ring holds: records it in `seen` (if given: a
+    /// growing record allocates), echoes messages. Returns whether there
+    /// was anything.
+    pub fn drain(&mut self, mut seen: Option<&mut Vec<Seen>>) -> bool {
+        if self.paused {
+            return false;
         }
+        let ring = &mut self.ends.cores[0];
+        let mut any = false;
+        while let Some(m) = ring.rx.pop() {
+            any = true;
+            match m {
+                ToShard::Join { player, zone, .. } => record(&mut seen, Seen::Join(player, zone)),
+                ToShard::Leave { player, zone, .. } => record(&mut seen, Seen::Leave(player, zone)),
+                ToShard::Message {
+                    session,
+                    player,
+                    body,
+                    ..
+                } => {
+                    record(
+                        &mut seen,
+                        Seen::Message(body.ty, body.transport, body.payload.len()),
+                    );
+                    if self.echo
+                        && let Ok(payload) = self.ends.pool.payload(body.payload.as_slice())
+                    {
+                        let reply = ToGateway::Unicast {
+                            session,
+                            player,
+                            body: Body {
+                                ty: body.ty,
+                                lane: body.lane,
+                                transport: body.transport,
+                                payload,
+                            },
+                        };
+                        if let Err(full) = ring.tx.push(reply)
+                            && let ToGateway::Unicast { body, .. } = full.entry
+                        {
+                            self.ends.pool.recycle(body.payload);
+                        }
+                    }
+                    ring.give_back.give_back(body.payload);
+                }
+                ToShard::Zone(_) => {}
+            }
+        }
+        any
     }
 }
 
-impl Default for FakeShard {
-    fn default() -> Self {
-        Self::with_capacity(64, 16)
+fn record(seen: &mut Option<&mut Vec<Seen>>, what: Seen) {
+    if let Some(seen) = seen {
+        seen.push(what);
     }
 }
 
-impl ShardSink for FakeShard {
-    fn push(&mut self, message: ToShard) -> Result<(), ShardFull> {
-        if self.full {
-            return Err(ShardFull);
-        }
-        self.inbox.push_back(message);
-        Ok(())
-    }
-    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf> {
-        match class {
-            BufClass::Small => self.pool.pop(),
-            BufClass::Large => Some(PoolBuf::new(class)),
-        }
-    }
-    fn recycle(&mut self, buf: PoolBuf) {
-        if buf.class() == BufClass::Small {
-            self.pool.push(buf);
-        }
-    }
+/// The shard links of one core and one shard, as production builds them
+/// from `cfg`: the core's side, and the shard's side behind a [`FakeShard`].
+pub fn links(cfg: &ShardConfig, now: Instant) -> (GatewayPort, FakeShard) {
+    let mut wired = wiring::build(cfg, 1, 1, now).unwrap();
+    let links = GatewayPort::new(wired.cores.remove(0), cfg);
+    let shard = FakeShard {
+        ends: wired.shards.remove(0),
+        echo: true,
+        paused: false,
+    };
+    (links, shard)
 }
 
 /// The gateway's own admission policy, sized for an engine built from `config`.
@@ -298,11 +338,13 @@ impl Client {
 
 pub struct World<A: Admission> {
     pub now: Instant,
-    pub engine: Engine<A, FakeShard>,
+    pub engine: Engine<A>,
+    /// The core's side of the shard links, as the core loop owns it.
+    pub links: GatewayPort,
+    /// The shard's side.
+    pub shard: FakeShard,
     pub cert: CertificateDer<'static>,
     pub clients: Vec<Client>,
-    /// Answer every game message with the same body (the demo games' echo).
-    pub echo: bool,
     pub seen: Vec<Seen>,
     /// Destination connection ids of the clients' short-header packets.
     pub short_dcids: Vec<Vec<u8>>,
@@ -334,27 +376,30 @@ impl World<GovernorAdmission> {
 
 impl<A: Admission> World<A> {
     pub fn with_admission(config: Config, admission: impl FnOnce(&Config, Instant) -> A) -> Self {
+        Self::with_links(config, ShardConfig::default(), admission)
+    }
+
+    /// As [`World::with_admission`], with links built from `shard_cfg`.
+    pub fn with_links(
+        config: Config,
+        shard_cfg: ShardConfig,
+        admission: impl FnOnce(&Config, Instant) -> A,
+    ) -> Self {
         let identity = Identity::self_signed().unwrap();
         let cert = identity.leaf().clone();
         let server = quic_server_config(&identity, &config.gateway).unwrap();
         let mut params = EngineParams::from_config(&config, CoreId(1), 1, KeySet::dev()).unwrap();
         params.seed = Some(42);
         let now = Instant::now();
-        let engine = Engine::new(
-            params,
-            server,
-            admission(&config, now),
-            FakeShard::default(),
-            now,
-            UNIX_NOW,
-        )
-        .unwrap();
+        let engine = Engine::new(params, server, admission(&config, now), now, UNIX_NOW).unwrap();
+        let (links, shard) = links(&shard_cfg, now);
         Self {
             now,
             engine,
+            links,
+            shard,
             cert,
             clients: Vec::new(),
-            echo: true,
             seen: Vec::new(),
             short_dcids: Vec::new(),
             loss: None,
@@ -436,8 +481,14 @@ impl<A: Admission> World<A> {
                     self.buf.clear();
                     continue;
                 }
-                self.engine
-                    .handle_datagram(now, c.addr, None, t.ecn, &self.buf[..t.size]);
+                self.engine.handle_datagram(
+                    now,
+                    c.addr,
+                    None,
+                    t.ecn,
+                    &self.buf[..t.size],
+                    &mut self.links,
+                );
                 self.buf.clear();
             }
         }
@@ -474,36 +525,12 @@ impl<A: Admission> World<A> {
             }
             c.poll_events();
         }
-        while let Some(m) = self.engine.sink_mut().inbox.pop_front() {
-            progress = true;
-            match m {
-                ToShard::Join { player, zone, .. } => self.seen.push(Seen::Join(player, zone)),
-                ToShard::Leave { player, zone, .. } => self.seen.push(Seen::Leave(player, zone)),
-                ToShard::Message {
-                    session,
-                    player,
-                    body,
-                    ..
-                } => {
-                    self.seen
-                        .push(Seen::Message(body.ty, body.transport, body.payload.len()));
-                    let buf = if self.echo {
-                        let reply = ToGateway::Unicast {
-                            session,
-                            player,
-                            body,
-                        };
-                        self.engine.handle_from_shard(now, reply)
-                    } else {
-                        body.payload.into_pooled()
-                    };
-                    if let Some(buf) = buf {
-                        self.engine.sink_mut().recycle(buf);
-                    }
-                }
-                ToShard::Zone(_) => {}
-            }
-        }
+        progress |= self.shard.drain(Some(&mut self.seen));
+        let engine = &mut self.engine;
+        progress |= self
+            .links
+            .poll(usize::MAX, |_, m| engine.handle_from_shard(now, m))
+            > 0;
         progress
     }
 
@@ -527,7 +554,7 @@ impl<A: Admission> World<A> {
                             c.conn.handle_timeout(now);
                         }
                     }
-                    self.engine.handle_timeouts(now);
+                    self.engine.handle_timeouts(now, &mut self.links);
                 }
                 _ => {
                     self.now = end;
@@ -541,6 +568,15 @@ impl<A: Admission> World<A> {
 
     pub fn settle(&mut self) {
         self.run_for(Duration::from_millis(200));
+    }
+
+    /// Puts `message` on the shard's ring to this core, as a shard would;
+    /// the next [`World::pump`] delivers it.
+    pub fn push_from_shard(&mut self, message: ToGateway) {
+        self.shard.ends.cores[0]
+            .tx
+            .push(message)
+            .unwrap_or_else(|_| panic!("the return ring has room"));
     }
 
     /// Game messages of type `ty` the shard received.

@@ -12,23 +12,17 @@ use std::sync::atomic::AtomicBool;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
 
-use super::RuntimeError;
-
 /// Exit status after a second SIGTERM/SIGINT.
 pub const SECOND_SIGNAL_EXIT: i32 = 1;
 
 /// Installs the handlers; the returned flag turns true on the first signal.
-pub fn install() -> Result<Arc<AtomicBool>, RuntimeError> {
+pub fn install() -> std::io::Result<Arc<AtomicBool>> {
     let term = Arc::new(AtomicBool::new(false));
     for signal in [SIGTERM, SIGINT] {
         // Order matters: the conditional shutdown runs first and sees the
         // flag as the previous signal left it; then the flag is set.
         flag::register_conditional_shutdown(signal, SECOND_SIGNAL_EXIT, Arc::clone(&term))
-            .and_then(|_| flag::register(signal, Arc::clone(&term)))
-            .map_err(|source| RuntimeError::Io {
-                what: "installing signal handlers",
-                source,
-            })?;
+            .and_then(|_| flag::register(signal, Arc::clone(&term)))?;
     }
     Ok(term)
 }

@@ -1,0 +1,397 @@
+//! What one connection's QUIC events mean for its session, and how a
+//! connection ends: accepting it into a slot, its streams and datagrams
+//! fed to the session state machine (whose output goes through the
+//! [`Router`] to the shard links), and the close accounting that sends the
+//! session's `Leave`.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use lanegate_common::ticket::TicketError;
+use lanegate_common::wire::CloseCode;
+use lanegate_shard::port::GatewayPort;
+use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
+
+use super::router::Router;
+use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
+use super::{Admission, Engine, close_code, conn_slot, session_id};
+
+impl<A: Admission> Engine<A> {
+    pub(super) fn on_incoming(
+        &mut self,
+        now: Instant,
+        incoming: quinn_proto::Incoming,
+        buf: &mut Vec<u8>,
+        links: &mut GatewayPort,
+    ) {
+        if self.draining || self.endpoint.open_connections() >= self.slots.len() {
+            self.counters.refused += 1;
+            let transmit = self.endpoint.refuse(incoming, buf);
+            self.queue_response(transmit, std::mem::take(buf));
+            return;
+        }
+        if !self
+            .admission
+            .admit_handshake(now, incoming.remote_address())
+        {
+            self.counters.handshakes_ignored += 1;
+            self.endpoint.ignore(incoming);
+            return;
+        }
+        match self.endpoint.accept(incoming, now, buf, None) {
+            Ok((ch, conn)) => self.on_accepted(now, ch, conn, links),
+            Err(error) => {
+                if let Some(transmit) = error.response {
+                    self.queue_response(transmit, std::mem::take(buf));
+                }
+            }
+        }
+    }
+
+    fn on_accepted(
+        &mut self,
+        now: Instant,
+        ch: ConnectionHandle,
+        conn: quinn_proto::Connection,
+        links: &mut GatewayPort,
+    ) {
+        let sessions_max = self.params.connections_max;
+        let core = self.params.core;
+        let (stream_max, dgram_max) = (
+            usize::try_from(self.params.welcome.stream_message_bytes_max).unwrap_or(usize::MAX),
+            usize::from(self.params.welcome.datagram_message_bytes_max),
+        );
+        if ch.0 >= self.slots.len() {
+            // quinn's table is dense and never larger than ours (checked in
+            // `on_incoming`), so this cannot happen; drop it rather than panic.
+            return;
+        }
+        // A scan per handshake (not per packet): handshakes are rare next to
+        // packets and cost a signature anyway.
+        let in_use = self
+            .slots
+            .iter()
+            .filter(|s| s.conn.is_some() && !s.overflow)
+            .count();
+        let slot = &mut self.slots[ch.0];
+        slot.generation = slot.generation.wrapping_add(1) & 0x00ff_ffff;
+        slot.id = session_id(core, slot.generation, ch.0);
+        slot.control = None;
+        slot.pending.clear();
+        slot.close_after_flush = None;
+        slot.overflow = in_use >= sessions_max;
+        slot.unsent = false;
+        match slot.session.as_mut() {
+            Some(s) => s.reset(),
+            None => slot.session = Some(Session::new(stream_max, dgram_max)),
+        }
+        slot.conn = Some(conn);
+        self.counters.connections_open += 1;
+        self.process(ch.0, now, links);
+    }
+
+    /// Handles everything a connection has to say after an input.
+    pub(super) fn process(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        loop {
+            let Some(conn) = self.slots.get_mut(idx).and_then(|s| s.conn.as_mut()) else {
+                return;
+            };
+            if let Some(event) = conn.poll() {
+                self.on_event(idx, now, event, links);
+                continue;
+            }
+            let mut any = false;
+            while let Some(event) = conn.poll_endpoint_events() {
+                any = true;
+                if let Some(back) = self.endpoint.handle_event(ConnectionHandle(idx), event) {
+                    conn.handle_event(back);
+                }
+            }
+            if conn.is_drained() {
+                self.free(idx, now, links);
+                return;
+            }
+            if !any {
+                break;
+            }
+        }
+        self.mark_dirty(idx);
+    }
+
+    fn on_event(&mut self, idx: usize, now: Instant, event: Event, links: &mut GatewayPort) {
+        match event {
+            Event::Connected => self.on_connected(idx, now, links),
+            Event::ConnectionLost { .. } => {
+                self.counters.connections_lost += 1;
+                let close = self.slots[idx]
+                    .session
+                    .as_mut()
+                    .and_then(|s| s.close(CloseCode::NoError, CloseCause::ConnectionLost));
+                if let Some(close) = close {
+                    self.account_close(idx, now, &close, links);
+                }
+            }
+            Event::Stream(StreamEvent::Opened { dir }) => self.accept_streams(idx, now, dir, links),
+            Event::Stream(StreamEvent::Readable { id }) => self.read_stream(idx, now, id, links),
+            Event::Stream(StreamEvent::Writable { .. }) => self.flush_control(idx),
+            Event::Stream(StreamEvent::Stopped { id, .. }) => {
+                if self.slots[idx].control == Some(id) {
+                    self.session_end(idx, now, StreamRef::Control, true, links);
+                }
+            }
+            Event::DatagramReceived => self.read_datagrams(idx, now, links),
+            Event::HandshakeDataReady
+            | Event::DatagramsUnblocked
+            | Event::Stream(StreamEvent::Finished { .. } | StreamEvent::Available { .. }) => {}
+        }
+    }
+
+    fn on_connected(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        let deadline = now + self.params.hello_timeout;
+        let draining = self.draining;
+        let slot = &mut self.slots[idx];
+        let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
+            return;
+        };
+        let code = if conn.datagrams().max_size().is_none() {
+            self.counters.datagrams_required += 1;
+            Some(CloseCode::DatagramsRequired)
+        } else if slot.overflow {
+            self.counters.server_full += 1;
+            Some(CloseCode::ServerFull)
+        } else if draining {
+            Some(CloseCode::ServerDraining)
+        } else {
+            session.start(deadline);
+            None
+        };
+        if let Some(close) = code.and_then(|code| session.close(code, CloseCause::Engine)) {
+            self.finish_close(idx, now, close, links);
+        }
+    }
+
+    fn accept_streams(&mut self, idx: usize, now: Instant, dir: Dir, links: &mut GatewayPort) {
+        loop {
+            let slot = &mut self.slots[idx];
+            let Some(conn) = slot.conn.as_mut() else {
+                return;
+            };
+            let Some(id) = conn.streams().accept(dir) else {
+                return;
+            };
+            if dir == Dir::Bi {
+                if slot.control.is_none() && id.index() == 0 {
+                    slot.control = Some(id);
+                } else {
+                    // The transport allows one bidi stream; a second can only
+                    // come after the control stream ended, which closed us.
+                    let close = slot.session.as_mut().and_then(|s| {
+                        s.close(CloseCode::ProtocolViolation, CloseCause::StreamNotAllowed)
+                    });
+                    if let Some(close) = close {
+                        self.finish_close(idx, now, close, links);
+                    }
+                    return;
+                }
+            }
+            self.read_stream(idx, now, id, links);
+        }
+    }
+
+    fn read_stream(&mut self, idx: usize, now: Instant, id: StreamId, links: &mut GatewayPort) {
+        let unix_now_s = self.unix_now_s(now);
+        let Self {
+            slots,
+            params,
+            admission,
+            counters,
+            ..
+        } = self;
+        let slot = &mut slots[idx];
+        let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
+            return;
+        };
+        let stream = if slot.control == Some(id) {
+            StreamRef::Control
+        } else if id.dir() == Dir::Uni {
+            StreamRef::Uni(id.index())
+        } else {
+            return;
+        };
+        let ctx = SessionCtx {
+            lanes: &params.lanes,
+            keys: &params.keys,
+            unix_now_s,
+            clock_skew_s: params.clock_skew_s,
+            welcome: &params.welcome,
+            session: slot.id,
+        };
+        let mut router = Router {
+            admission,
+            links: &mut *links,
+            counters,
+            conn: conn_slot(idx),
+            now,
+        };
+        let mut result = Ok(());
+        let mut ended = None;
+        let mut recv = conn.recv_stream(id);
+        if let Ok(mut chunks) = recv.read(true) {
+            loop {
+                match chunks.next(usize::MAX) {
+                    Ok(Some(chunk)) => {
+                        result = session.on_stream(stream, &chunk.bytes, &ctx, &mut router);
+                        if result.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        ended = Some(false);
+                        break;
+                    }
+                    Err(ReadError::Reset(_)) => {
+                        ended = Some(true);
+                        break;
+                    }
+                    Err(ReadError::Blocked) => break,
+                }
+            }
+            let _ = chunks.finalize();
+        }
+        if result.is_ok()
+            && let Some(reset) = ended
+        {
+            result = session.on_stream_end(stream, reset);
+        }
+        self.flush_reply(idx);
+        if let Err(close) = result {
+            self.finish_close(idx, now, close, links);
+        }
+    }
+
+    fn session_end(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        stream: StreamRef,
+        reset: bool,
+        links: &mut GatewayPort,
+    ) {
+        let result = match self.slots[idx].session.as_mut() {
+            Some(s) => s.on_stream_end(stream, reset),
+            None => Ok(()),
+        };
+        if let Err(close) = result {
+            self.finish_close(idx, now, close, links);
+        }
+    }
+
+    fn read_datagrams(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        let unix_now_s = self.unix_now_s(now);
+        let Self {
+            slots,
+            params,
+            admission,
+            counters,
+            ..
+        } = self;
+        let slot = &mut slots[idx];
+        let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
+            return;
+        };
+        let ctx = SessionCtx {
+            lanes: &params.lanes,
+            keys: &params.keys,
+            unix_now_s,
+            clock_skew_s: params.clock_skew_s,
+            welcome: &params.welcome,
+            session: slot.id,
+        };
+        let mut closed = None;
+        while let Some(datagram) = conn.datagrams().recv() {
+            let mut router = Router {
+                admission: &mut *admission,
+                links: &mut *links,
+                counters: &mut *counters,
+                conn: conn_slot(idx),
+                now,
+            };
+            router.counters.datagrams_in += 1;
+            match session.on_datagram(&datagram, &ctx, &mut router) {
+                Ok(DatagramOutcome::Delivered) => {}
+                Ok(DatagramOutcome::NotEstablished) => counters.datagrams_before_welcome += 1,
+                Ok(DatagramOutcome::Malformed) => counters.malformed_datagrams += 1,
+                Ok(DatagramOutcome::Oversize) => counters.oversize_datagrams += 1,
+                Ok(DatagramOutcome::Control) => counters.control_datagrams += 1,
+                Err(close) => {
+                    closed = Some(close);
+                    break;
+                }
+            }
+        }
+        if let Some(close) = closed {
+            self.finish_close(idx, now, close, links);
+        }
+    }
+
+    /// Counts a close, sends `Leave`, and closes the QUIC connection (after
+    /// the pending reply, e.g. a `Reject`, has been handed to QUIC).
+    pub(super) fn finish_close(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        close: Close,
+        links: &mut GatewayPort,
+    ) {
+        self.account_close(idx, now, &close, links);
+        let slot = &mut self.slots[idx];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if slot.unsent && slot.control.is_some() {
+            slot.close_after_flush = Some(close.code);
+        } else {
+            conn.close(now, close_code(close.code), Bytes::new());
+        }
+        self.mark_dirty(idx);
+    }
+
+    fn account_close(&mut self, idx: usize, _now: Instant, close: &Close, links: &mut GatewayPort) {
+        let c = &mut self.counters;
+        if close.code == CloseCode::ProtocolViolation {
+            c.protocol_violations += 1;
+        }
+        match &close.cause {
+            CloseCause::Framing | CloseCause::Malformed => c.malformed_streams += 1,
+            CloseCause::Ticket(TicketError::Expired { .. }) => c.tickets_expired += 1,
+            CloseCause::Ticket(_) => c.tickets_bad += 1,
+            CloseCause::Version => c.unsupported_versions += 1,
+            CloseCause::HelloTimeout => c.hello_timeouts += 1,
+            CloseCause::Admission => c.admission_closes += 1,
+            _ => {}
+        }
+        if let Some(left) = close.left {
+            c.sessions_open = c.sessions_open.saturating_sub(1);
+            self.admission.on_close(conn_slot(idx));
+            // Leaves are never refused: the port queues them if need be.
+            links.leave(left.session, left.player, left.zone);
+        }
+    }
+
+    fn free(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        let close = self.slots[idx]
+            .session
+            .as_mut()
+            .and_then(|s| s.close(CloseCode::NoError, CloseCause::ConnectionLost));
+        if let Some(close) = close {
+            self.account_close(idx, now, &close, links);
+        }
+        let slot = &mut self.slots[idx];
+        slot.conn = None;
+        slot.control = None;
+        slot.pending.clear();
+        slot.close_after_flush = None;
+        self.timers.set(idx, None);
+        self.counters.connections_open = self.counters.connections_open.saturating_sub(1);
+    }
+}

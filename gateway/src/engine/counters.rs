@@ -1,0 +1,73 @@
+//! What an engine counts: only what it saw and decided itself (packets,
+//! sessions, admission, outbound). Losses between the core and its shards
+//! are the shard links' to count (`lanegate_shard::port::LinkDrops`), so
+//! each dropped message is counted exactly once.
+
+use lanegate_common::lanes::Lane;
+
+/// What the engine has seen, since it started. Plain numbers: the metrics
+/// layer reads and exports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// UDP datagrams handed to [`Engine::handle_datagram`](super::Engine::handle_datagram).
+    pub udp_in: u64,
+    /// QUIC DATAGRAM frames received from clients.
+    pub datagrams_in: u64,
+    /// Datagrams dropped because their session was not established (yet).
+    pub datagrams_before_welcome: u64,
+    /// Datagrams too short to hold a type.
+    pub malformed_datagrams: u64,
+    /// Datagrams larger than `datagram_message_bytes_max`.
+    pub oversize_datagrams: u64,
+    /// Datagrams with a control-range type.
+    pub control_datagrams: u64,
+    /// Connections closed for bad framing or undecodable stream messages.
+    pub malformed_streams: u64,
+    /// Connections closed with `PROTOCOL_VIOLATION` (any cause).
+    pub protocol_violations: u64,
+    /// `Hello`s with a bad (malformed, forged, unknown-key...) ticket.
+    pub tickets_bad: u64,
+    /// `Hello`s with an expired ticket.
+    pub tickets_expired: u64,
+    /// `Hello`s with another protocol version.
+    pub unsupported_versions: u64,
+    /// Connections closed with `HELLO_TIMEOUT`.
+    pub hello_timeouts: u64,
+    /// Connections closed because the client offered no datagrams.
+    pub datagrams_required: u64,
+    /// Connections closed with `SERVER_FULL`.
+    pub server_full: u64,
+    /// Connections refused at QUIC level (draining, or no slot at all).
+    pub refused: u64,
+    /// New connections whose first packet admission dropped.
+    pub handshakes_ignored: u64,
+    /// Connections the admission hook closed.
+    pub admission_closes: u64,
+    /// Connections lost (peer close, idle timeout, transport error).
+    pub connections_lost: u64,
+    /// Connections currently in the table.
+    pub connections_open: u64,
+    /// Sessions established, in total.
+    pub sessions_opened: u64,
+    /// Sessions currently established.
+    pub sessions_open: u64,
+    /// Game messages the shard links took. What they refused is counted by
+    /// the links alone (`GatewayPort::drops`), never here.
+    pub messages_to_shard: u64,
+    /// Game messages admission dropped, per lane.
+    pub admit_dropped: [u64; Lane::COUNT],
+    /// Game messages sent to clients as datagrams.
+    pub datagrams_out: u64,
+    /// Game and control messages written to control streams.
+    pub stream_messages_out: u64,
+    /// Outbound datagrams dropped (too large for the peer, or refused by QUIC).
+    pub datagrams_out_dropped: u64,
+    /// Outbound stream messages dropped (control stream backlog full).
+    pub stream_out_dropped: u64,
+    /// Shard messages for a session this core no longer has.
+    pub unknown_session: u64,
+    /// Shard messages this engine does not handle (zone moves).
+    pub unhandled_from_shard: u64,
+    /// Endpoint responses dropped because the queue was full.
+    pub responses_dropped: u64,
+}

@@ -1,0 +1,163 @@
+//! Shards' messages to clients: a unicast or broadcast body as a QUIC
+//! datagram or a frame on the session's control stream (within the limits
+//! `Welcome` announced), a zone reset as a control message, and the
+//! control stream's backlog while QUIC's flow control holds it back.
+
+use std::time::Instant;
+
+use bytes::BufMut;
+use lanegate_common::frame::{put_frame, varint_len};
+use lanegate_common::link::ToGateway;
+use lanegate_common::wire::{Message, Transport, ZoneReset};
+#[cfg(doc)]
+use lanegate_shard::port::GatewayPort;
+
+use super::{Admission, Engine};
+
+impl<A: Admission> Engine<A> {
+    /// Delivers a shard's message, lent by the port's
+    /// [`poll`](GatewayPort::poll) (which gives its buffer back to its pool
+    /// afterwards): game messages to their session(s) on the transport the
+    /// shard chose, `ZoneReset` as the control message on each of the
+    /// zone's control streams. The payload is copied into QUIC (datagram)
+    /// or the control stream's backlog before this returns.
+    pub fn handle_from_shard(&mut self, now: Instant, message: &ToGateway) {
+        let _ = now;
+        match message {
+            ToGateway::Unicast { session, body, .. } => match self.slot_of(*session) {
+                Some(idx) => self.send_body(idx, body.ty, body.transport, body.payload.as_slice()),
+                None => self.counters.unknown_session += 1,
+            },
+            ToGateway::Broadcast { zone, body } => {
+                for idx in 0..self.slots.len() {
+                    if self.zone_of(idx) == Some(*zone) {
+                        self.send_body(idx, body.ty, body.transport, body.payload.as_slice());
+                    }
+                }
+            }
+            ToGateway::ZoneReset { zone } => {
+                let zone = *zone;
+                let mut message = std::mem::take(&mut self.scratch);
+                let mut frame = std::mem::take(&mut self.scratch_frame);
+                message.clear();
+                frame.clear();
+                if Message::ZoneReset(ZoneReset { zone })
+                    .encode(&mut message)
+                    .is_ok()
+                {
+                    put_frame(&message, &mut frame);
+                    for idx in 0..self.slots.len() {
+                        if self.zone_of(idx) == Some(zone) {
+                            self.write_control(idx, &frame);
+                        }
+                    }
+                }
+                self.scratch = message;
+                self.scratch_frame = frame;
+            }
+            _ => self.counters.unhandled_from_shard += 1,
+        }
+    }
+
+    /// Moves the session's reply into the control stream.
+    pub(super) fn flush_reply(&mut self, idx: usize) {
+        let slot = &mut self.slots[idx];
+        if let Some(session) = slot.session.as_mut() {
+            let reply = session.take_reply();
+            if !reply.is_empty() {
+                slot.pending.extend_from_slice(reply);
+                reply.clear();
+                self.counters.stream_messages_out += 1;
+            }
+        }
+        self.flush_control(idx);
+    }
+
+    /// Hands buffered control-stream bytes to QUIC, as far as flow control lets.
+    pub(super) fn flush_control(&mut self, idx: usize) {
+        let slot = &mut self.slots[idx];
+        let (Some(conn), Some(id)) = (slot.conn.as_mut(), slot.control) else {
+            return;
+        };
+        if slot.pending.is_empty() {
+            return;
+        }
+        if let Ok(n) = conn.send_stream(id).write(&slot.pending) {
+            slot.pending.drain(..n);
+            slot.unsent |= n > 0;
+        }
+        self.mark_dirty(idx);
+    }
+
+    /// Appends one framed message to a session's control stream.
+    pub(super) fn write_control(&mut self, idx: usize, frame: &[u8]) {
+        let max = self.params.stream_out_bytes_max;
+        let slot = &mut self.slots[idx];
+        if slot.control.is_none() || slot.pending.len() + frame.len() > max {
+            self.counters.stream_out_dropped += 1;
+            return;
+        }
+        slot.pending.extend_from_slice(frame);
+        self.counters.stream_messages_out += 1;
+        self.flush_control(idx);
+    }
+
+    pub(super) fn send_body(&mut self, idx: usize, ty: u16, transport: Transport, payload: &[u8]) {
+        let len = 2 + payload.len();
+        // The limits announced in `Welcome` bound what the gateway sends too.
+        let limit = match transport {
+            Transport::Datagram => usize::from(self.params.welcome.datagram_message_bytes_max),
+            Transport::Stream => {
+                usize::try_from(self.params.welcome.stream_message_bytes_max).unwrap_or(usize::MAX)
+            }
+        };
+        if len > limit {
+            match transport {
+                Transport::Datagram => self.counters.datagrams_out_dropped += 1,
+                Transport::Stream => self.counters.stream_out_dropped += 1,
+            }
+            return;
+        }
+        match transport {
+            Transport::Datagram => {
+                let slot = &mut self.slots[idx];
+                let Some(conn) = slot.conn.as_mut() else {
+                    return;
+                };
+                if conn.datagrams().max_size().is_none_or(|max| len > max) {
+                    self.counters.datagrams_out_dropped += 1;
+                    return;
+                }
+                if self.tx.capacity() < len
+                    && !self.tx.try_reclaim(len)
+                    && let Some(i) = self.tx_spares.iter_mut().position(|b| b.try_reclaim(len))
+                {
+                    std::mem::swap(&mut self.tx, &mut self.tx_spares[i]);
+                }
+                self.tx.reserve(len);
+                self.tx.put_u16(ty);
+                self.tx.extend_from_slice(payload);
+                let bytes = self.tx.split().freeze();
+                match conn.datagrams().send(bytes, true) {
+                    Ok(()) => self.counters.datagrams_out += 1,
+                    Err(_) => self.counters.datagrams_out_dropped += 1,
+                }
+                self.mark_dirty(idx);
+            }
+            Transport::Stream => {
+                let max = self.params.stream_out_bytes_max;
+                let slot = &mut self.slots[idx];
+                let frame_len = varint_len(len as u64) + len;
+                if slot.control.is_none() || slot.pending.len() + frame_len > max {
+                    self.counters.stream_out_dropped += 1;
+                    return;
+                }
+                lanegate_common::frame::put_varint(len as u64, &mut slot.pending);
+                slot.pending.extend_from_slice(&ty.to_be_bytes());
+                slot.pending.extend_from_slice(payload);
+                self.counters.stream_messages_out += 1;
+                self.flush_control(idx);
+            }
+        }
+    }
+}
