@@ -18,57 +18,19 @@
 use std::time::Instant;
 
 use lanegate_common::frame::{FrameReader, put_frame};
-use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
-use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
-use lanegate_common::ticket::{KeySet, TicketError};
-use lanegate_common::wire::{
-    self, CloseCode, LaneLimit, Message, PROTOCOL_VERSION, Transport, WELCOME_LANES, Welcome,
+use lanegate_common::lanes::MessageClass;
+use lanegate_common::wire::{self, CloseCode, Message, PROTOCOL_VERSION, Transport, Welcome};
+
+mod interface;
+
+pub use self::interface::{
+    Close, CloseCause, DatagramOutcome, Established, GameIn, SessionCtx, SessionSink, StreamRef,
+    WelcomeParams,
 };
 
 /// Client unidirectional streams a session reads at once (the transport's
 /// `max_concurrent_uni_streams`).
 pub const UNI_STREAMS_MAX: usize = 4;
-
-/// What `Welcome` announces besides the session's own ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WelcomeParams {
-    /// The zone's simulation rate.
-    pub tick_rate_hz: u16,
-    /// Largest message accepted in a datagram.
-    pub datagram_message_bytes_max: u16,
-    /// Largest message accepted in a stream frame.
-    pub stream_message_bytes_max: u32,
-    /// Per-lane limits, in lane order.
-    pub lane_limits: [LaneLimit; WELCOME_LANES],
-}
-
-/// What a session needs from its engine for one call: borrowed, cheap.
-#[derive(Clone, Copy, Debug)]
-pub struct SessionCtx<'a> {
-    /// Classifies message types into lanes.
-    pub lanes: &'a LaneTable,
-    /// Verifies tickets.
-    pub keys: &'a KeySet,
-    /// Wall-clock now, Unix seconds (for ticket lifetimes).
-    pub unix_now_s: u64,
-    /// Ticket clock-skew tolerance.
-    pub clock_skew_s: u64,
-    /// What `Welcome` announces.
-    pub welcome: &'a WelcomeParams,
-    /// The id this session gets if its `Hello` verifies.
-    pub session: SessionId,
-}
-
-/// The ids of an established session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Established {
-    /// The gateway's session id.
-    pub session: SessionId,
-    /// The player the ticket named.
-    pub player: PlayerId,
-    /// The player's zone.
-    pub zone: ZoneId,
-}
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,92 +49,6 @@ pub enum Phase {
         /// The application close code.
         code: CloseCode,
     },
-}
-
-/// A game message from the client, classified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GameIn<'a> {
-    /// The message type (a game type).
-    pub ty: u16,
-    /// Its lane, from the lane table.
-    pub lane: Lane,
-    /// How it arrived.
-    pub transport: Transport,
-    /// The payload after the type.
-    pub payload: &'a [u8],
-}
-
-/// Receives what a session produces, in order.
-pub trait SessionSink {
-    /// The `Hello` verified and `Welcome` is in the reply buffer.
-    fn established(&mut self, session: Established);
-    /// A game message from an established session. `Err(code)` closes the
-    /// connection (admission said so); later messages are ignored.
-    fn game(&mut self, session: Established, message: GameIn<'_>) -> Result<(), CloseCode>;
-}
-
-/// Why a session closed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CloseCause {
-    /// A stream frame with a bad length, or a stream ended inside a frame.
-    Framing,
-    /// A stream message that does not decode.
-    Malformed,
-    /// Before `Welcome`: anything but one `Hello` on the control stream.
-    NotHello,
-    /// After `Welcome`: a control-range type on a stream.
-    ControlAfterWelcome,
-    /// Data on a uni stream before `Welcome`, or more uni streams than allowed.
-    StreamNotAllowed,
-    /// `Hello` named another protocol version.
-    Version,
-    /// The ticket did not verify.
-    Ticket(TicketError),
-    /// No `Hello` before the deadline.
-    HelloTimeout,
-    /// The client finished or reset its control stream.
-    ControlStreamEnded,
-    /// The admission hook closed it.
-    Admission,
-    /// The engine closed it (drain, datagrams missing, server full...).
-    Engine,
-    /// The connection was lost (peer close, idle timeout, transport error).
-    ConnectionLost,
-}
-
-/// The connection must close with `code`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Close {
-    /// The QUIC application error code to close with.
-    pub code: CloseCode,
-    /// Why (for counters).
-    pub cause: CloseCause,
-    /// The session that ended, if it had been established (send `Leave`).
-    pub left: Option<Established>,
-}
-
-/// What happened to a datagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DatagramOutcome {
-    /// Delivered to the sink as a game message.
-    Delivered,
-    /// Arrived before `Welcome` (or while closing): dropped.
-    NotEstablished,
-    /// Larger than `datagram_message_bytes_max`: dropped.
-    Oversize,
-    /// Too short to hold a type: dropped.
-    Malformed,
-    /// A control-range type: dropped.
-    Control,
-}
-
-/// Which stream bytes came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamRef {
-    /// The first client bidirectional stream.
-    Control,
-    /// A client unidirectional stream, by its QUIC stream id.
-    Uni(u64),
 }
 
 /// One connection's protocol state and buffers.
@@ -523,9 +399,10 @@ mod tests {
     use std::time::Duration;
 
     use lanegate_common::frame::put_frame;
-    use lanegate_common::ids::KeyId;
-    use lanegate_common::ticket::{Secret, Ticket};
-    use lanegate_common::wire::{Hello, types};
+    use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
+    use lanegate_common::lanes::{Lane, LaneTable};
+    use lanegate_common::ticket::{KeySet, Secret, Ticket, TicketError};
+    use lanegate_common::wire::{Hello, LaneLimit, types};
 
     use super::*;
 
