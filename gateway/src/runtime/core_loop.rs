@@ -1,34 +1,11 @@
-//! One gateway core's thread: the loop that drives its engine.
+//! One gateway core's thread: the loop that drives its engine, its shard
+//! links, the shards it hosts, its steering rings and its IO backend.
 //!
-//! Each turn, in the order `engine`'s module doc prescribes:
-//!
-//! 1. receive a batch, waiting at most until the engine's next timer, a
-//!    hosted shard's next tick or `gateway.ring_poll_us` (a safety net):
-//!    before it sleeps the core announces it on its doorbells and checks
-//!    its rings once more, and shards and other cores ring the doorbell
-//!    (an eventfd the wait watches) when they push to it, so a reply never
-//!    waits for a poll;
-//! 2. split GRO trains into packets; a packet whose connection id names
-//!    another core goes to that core's steering ring, the rest to the
-//!    engine;
-//! 3. feed the packets other cores steered here;
-//! 4. run the shards this core hosts (a tick when one is due, else a
-//!    message pass), so their replies are in the return rings at once;
-//! 5. read the shards' return rings into the engine (at most
-//!    `shards.ring_slots_max` entries a turn);
-//! 6. run due timers;
-//! 7. send everything the engine has to send (GSO trains when the backend
-//!    supports them). With io_uring the sends are queued and reach the
-//!    kernel with the next receive, one syscall for both directions.
-//!
-//! When the stop flag rises the engine drains (`SERVER_DRAINING` to every
-//! client, new connections refused) and the loop runs on until the core has
-//! no connection left or `gateway.drain_timeout_ms` passes; a core hosting
-//! shards runs on until every core has drained, since other cores' sessions
-//! may still be talking to its shards.
-//!
-//! Steady state allocates nothing here: the receive batch, the transmit
-//! buffer, the steering slots and the engine's arenas are all reused.
+//! The steps of one turn, the drain, and why the wait is shaped as it is
+//! are described once, in `docs/ARCHITECTURE.md` ("The running gateway");
+//! `Core::turn` follows that list step for step. Steady state allocates
+//! nothing here: the receive batch, the transmit buffer, the steering slots
+//! and the engine's arenas are all reused.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
