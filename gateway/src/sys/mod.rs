@@ -1,6 +1,5 @@
-//! The IO layer: UDP sockets, the two socket backends, cmsgs, core pinning,
-//! and the allocator setting that processes hosting bot swarms need
-//! ([`malloc`]).
+//! The IO layer: UDP sockets, the two socket backends, cmsgs and core
+//! pinning.
 //!
 //! Everything above this module is sans-IO: the engine takes `now` and bytes
 //! and returns transmits. This module owns the file descriptors and nothing
@@ -81,7 +80,6 @@
 pub mod affinity;
 #[cfg(target_os = "linux")]
 mod cmsg;
-pub mod malloc;
 pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]
