@@ -11,7 +11,7 @@
 //!   `ArrayQueue` for the same entry type.
 //!
 //! Two baseline servers live here as binaries, for the end-to-end
-//! comparisons of issue 5; both take the same bots (`lanegate_client::bots`):
+//! comparisons of issue 5; both take the same bots (`lanegate_bots`):
 //!
 //! - `baseline-quinn` (`src/bin/baseline_quinn.rs`): what a competent team
 //!   would write with quinn's high-level API, the same session handshake and

@@ -1,4 +1,4 @@
-//! The bot swarm (`lanegate_client::bots`) against the baseline servers,
+//! The bot swarm (`lanegate_bots`) against the baseline servers,
 //! run as the binaries they are: short, loopback-only swarms.
 //!
 //! Synchronisation is by the servers' `listening` line and by the swarm's
@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use lanegate_bots::{BotsConfig, Flood, Mode, Report, run};
 use lanegate_client::ServerVerify;
-use lanegate_client::bots::{BotsConfig, Flood, Mode, Report, run};
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::Transport;
 

@@ -141,15 +141,22 @@ pub async fn connect(opts: ConnectOptions) -> Result<Client, ClientError> {
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     });
     let endpoint = quinn::Endpoint::client(bind)?;
-    let handshake = handshake(&endpoint, config, &opts);
-    match tokio::time::timeout(opts.handshake_timeout, handshake).await {
-        Ok(Ok(parts)) => Ok(Client::new(endpoint, parts)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ClientError::Timeout(
-            opts.handshake_timeout,
-            "QUIC handshake and Welcome",
-        )),
-    }
+    establish(endpoint, config, &opts).await
+}
+
+/// [`connect`] over an endpoint the caller made, for a socket quinn's
+/// default does not give: the bots of `lanegate-bots` use one whose receive
+/// buffer holds one datagram per slot, so that thousands of endpoints fit in
+/// one process. [`ConnectOptions::bind`] is not used (the endpoint is
+/// bound); the [`Client`] owns the endpoint from here on, and
+/// [`Client::rebind`] wraps its new socket with quinn's default.
+pub async fn connect_on(
+    endpoint: quinn::Endpoint,
+    opts: ConnectOptions,
+) -> Result<Client, ClientError> {
+    opts.check()?;
+    let config = quic_config(&opts)?;
+    establish(endpoint, config, &opts).await
 }
 
 impl Client {
@@ -322,6 +329,23 @@ struct Established {
     session: Session,
     info: SessionInfo,
     pending: VecDeque<Event>,
+}
+
+/// The handshake of [`connect`] within its timeout, on `endpoint`.
+async fn establish(
+    endpoint: quinn::Endpoint,
+    config: quinn::ClientConfig,
+    opts: &ConnectOptions,
+) -> Result<Client, ClientError> {
+    let handshake = handshake(&endpoint, config, opts);
+    match tokio::time::timeout(opts.handshake_timeout, handshake).await {
+        Ok(Ok(parts)) => Ok(Client::new(endpoint, parts)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ClientError::Timeout(
+            opts.handshake_timeout,
+            "QUIC handshake and Welcome",
+        )),
+    }
 }
 
 async fn handshake(

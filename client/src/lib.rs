@@ -28,10 +28,10 @@
 //!   whichever call notices the connection is gone.
 //! - [`probe()`] measures each lane's round-trip time and loss with the
 //!   diagnostic echo; the gateway's `lanegate probe` prints its report.
-//! - [`bots`] is the load generator: a swarm of bots playing the Arena
-//!   traffic shape open-loop with the echo types, per-lane RTT histograms,
-//!   loss and rate-limit accounting, a JSON and an HTML report; also in a
-//!   raw-UDP mode against a plain reflector.
+//!
+//! The load generator (`lanegate-bots`) is a crate of its own on top of this
+//! one: a bot is a [`Client`] on an endpoint of its own, made with
+//! [`connect_on`].
 //!
 //! The lane of a message is never the client's choice: the gateway derives
 //! it from the type. The client only chooses the transport.
@@ -66,7 +66,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bots;
 pub mod client;
 pub mod error;
 pub mod limit;
@@ -74,7 +73,7 @@ pub mod probe;
 pub mod session;
 pub mod verify;
 
-pub use client::{Client, ConnectOptions, connect};
+pub use client::{Client, ConnectOptions, connect, connect_on};
 pub use error::ClientError;
 pub use lanegate_common::wire::{CloseCode, Transport};
 pub use probe::{LaneReport, ProbeReport, probe};

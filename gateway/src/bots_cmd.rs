@@ -1,21 +1,17 @@
-//! `lanegate bots`: the client SDK's bot swarm (`lanegate_client::bots`) on
-//! the command line: game-shaped, open-loop load with per-lane latency
-//! histograms, a summary table, and optional JSON and HTML reports.
+//! `lanegate bots`: the bot swarm of `lanegate_bots` on the command line:
+//! game-shaped, open-loop load with per-lane latency histograms, a summary
+//! table, and optional JSON and HTML reports.
 
 use anyhow::{Context, bail};
+use lanegate_bots::{self as bots, BotsConfig, Flood, Mode};
 use lanegate_client::ServerVerify;
-use lanegate_client::bots::{self, BotsConfig, Flood, Mode};
 use lanegate_common::lanes::Lane;
 
 use crate::cli::BotsArgs;
-use lanegate_udp as sys;
 
 /// Runs the swarm `args` describe and prints its summary.
 pub fn run(args: &BotsArgs) -> anyhow::Result<()> {
     let cfg = config(args)?;
-    // Thousands of quinn endpoints, ~3 MiB of mostly untouched receive
-    // buffer each: keep them on their own mappings (see `sys::malloc`).
-    sys::malloc::map_large_allocations(sys::malloc::BOT_HOST_MMAP_THRESHOLD_BYTES);
     let progress = bots::indicatif_progress(&cfg);
     let report = bots::run_blocking(cfg, args.threads.max(1), progress)
         .with_context(|| format!("running bots against {}", args.server))?;

@@ -1,7 +1,5 @@
 //! `lanegate-udp`: Lanegate's IO layer. UDP sockets, the two socket
-//! backends, cmsgs, core pinning, the eventfd that wakes a sleeping core,
-//! and the allocator setting that processes hosting bot swarms need
-//! ([`malloc`]).
+//! backends, cmsgs, core pinning and the eventfd that wakes a sleeping core.
 //!
 //! Everything above this crate is sans-IO: the engine takes `now` and bytes
 //! and returns transmits. This crate owns the file descriptors and nothing
@@ -86,7 +84,6 @@
 pub mod affinity;
 #[cfg(target_os = "linux")]
 mod cmsg;
-pub mod malloc;
 pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]

@@ -73,10 +73,9 @@ use lanegate_benches::e2e::harness::{
 use lanegate_benches::e2e::procfs;
 use lanegate_benches::e2e::report::{E2eReport, RunRecord, fmt_value};
 use lanegate_benches::e2e::stats::rotation;
-use lanegate_client::bots::{BotsConfig, Flood};
+use lanegate_bots::{BotsConfig, Flood};
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::Transport;
-use lanegate_udp::malloc;
 
 /// Connections offered per second in the handshake runs: "as fast as
 /// possible" for a generator whose own handshakes share one core with the
@@ -141,10 +140,6 @@ struct Plan {
 
 fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(SWARM_CHILD_ARG) {
-        // Bots come and go within a swarm: without this their quinn receive
-        // buffers (~3 MiB each) come from recycled heap, and every page of
-        // them is resident (see `sys::malloc`).
-        malloc::map_large_allocations(malloc::BOT_HOST_MMAP_THRESHOLD_BYTES);
         return run_child();
     }
     let args = parse_args()?;

@@ -18,10 +18,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use lanegate_client::ServerVerify;
-use lanegate_client::bots::{
+use lanegate_bots::{
     BotsConfig, Flood, LaneLoad, Mode, Report, Snapshot, TicketSource, run_blocking,
 };
+use lanegate_client::ServerVerify;
 use lanegate_common::ids::ZoneId;
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::Transport;

@@ -16,8 +16,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use lanegate_bots::{BotsConfig, Mode, Report};
 use lanegate_client::ServerVerify;
-use lanegate_client::bots::{BotsConfig, Mode, Report};
 
 use super::child::{ChildLine, SWARM_CHILD_ARG, SwarmSpec};
 use super::procfs;

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use hdrhistogram::Histogram;
 
-use super::bot::{BotOutcome, LaneTally};
-use super::{BotsConfig, BotsError, DEFAULT_LANE_LIMITS, ERRORS_KEPT_MAX, Mode};
+use crate::bot::{BotOutcome, LaneTally};
+use crate::{BotsConfig, BotsError, DEFAULT_LANE_LIMITS, ERRORS_KEPT_MAX, Mode};
 
 /// Points per decade of the percentile spectrum ("nines"): 0 %, 20.6 %,
 /// 36.9 % ... 90 %, ... 99 %, ... up to five nines, evenly spaced on the
@@ -282,7 +282,7 @@ impl fmt::Display for Report {
 
 /// Gathers the bots' outcomes into a [`Report`].
 #[derive(Debug)]
-pub(super) struct Collector {
+pub(crate) struct Collector {
     mode: Mode,
     server: String,
     clients: usize,
@@ -568,7 +568,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ServerVerify;
+    use lanegate_client::ServerVerify;
 
     fn report() -> Report {
         let cfg = BotsConfig::new(
@@ -577,7 +577,7 @@ mod tests {
         );
         let mut collector = Collector::new(&cfg);
         let mut lanes = [LaneTally::default(); Lane::COUNT];
-        let mut histograms = std::array::from_fn(|_| crate::bots::bot::rtt_histogram());
+        let mut histograms = std::array::from_fn(|_| crate::bot::rtt_histogram());
         for (i, tally) in lanes.iter_mut().take(3).enumerate() {
             for v in 1..=1000u64 {
                 histograms[i].record(v * (i as u64 + 1)).unwrap();

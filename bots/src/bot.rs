@@ -15,11 +15,10 @@ use lanegate_common::wire::{LaneLimit, Transport, types};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use super::{BotsConfig, DEFAULT_LANE_LIMITS, Live, Mode, RTT_US_MAX, TicketSource};
-use crate::ClientError;
-use crate::client::{Client, ConnectOptions, connect};
-use crate::limit::LaneGcra;
-use crate::session::Event;
+use lanegate_client::limit::LaneGcra;
+use lanegate_client::{Client, ClientError, ConnectOptions, Event, connect_on};
+
+use crate::{BotsConfig, DEFAULT_LANE_LIMITS, Live, Mode, RTT_US_MAX, TicketSource, endpoint};
 
 /// Spreads the bots' schedules over a period (golden-ratio sequence), so a
 /// swarm does not send in lock step.
@@ -33,7 +32,7 @@ const UDP_RECV_BYTES: usize = 2048;
 
 /// What one bot measured.
 #[derive(Debug)]
-pub(super) struct BotOutcome {
+pub(crate) struct BotOutcome {
     /// The session (or socket) was established.
     pub connected: bool,
     /// Why the bot stopped early, if it did.
@@ -47,7 +46,7 @@ pub(super) struct BotOutcome {
 /// One lane's counts for one bot (and, merged, for the swarm). RTTs go to
 /// the swarm's shared histograms ([`Live::rtt_us`]) in batches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct LaneTally {
+pub(crate) struct LaneTally {
     pub sent: u64,
     pub received: u64,
     pub lost: u64,
@@ -77,12 +76,12 @@ impl LaneTally {
 
 /// An empty RTT histogram: microseconds, 1 µs to [`RTT_US_MAX`], three
 /// significant digits.
-pub(super) fn rtt_histogram() -> Histogram<u64> {
+pub(crate) fn rtt_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, RTT_US_MAX, 3).expect("constant histogram bounds are valid")
 }
 
 /// Plays one bot: waits for `connect_at`, connects, plays, reports.
-pub(super) async fn play(
+pub(crate) async fn play(
     cfg: Arc<BotsConfig>,
     live: Arc<Live>,
     index: usize,
@@ -216,14 +215,11 @@ impl Link {
                     ticket,
                     cfg.verify.clone(),
                 );
-                Ok(Link::Quic(Box::new(connect(opts).await?)))
+                let endpoint = endpoint::bind(unspecified(cfg.server))?;
+                Ok(Link::Quic(Box::new(connect_on(endpoint, opts).await?)))
             }
             Mode::RawUdp => {
-                let bind: SocketAddr = match cfg.server {
-                    SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-                    SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-                };
-                let socket = UdpSocket::bind(bind).await?;
+                let socket = UdpSocket::bind(unspecified(cfg.server)).await?;
                 socket.connect(cfg.server).await?;
                 Ok(Link::Udp {
                     socket,
@@ -285,6 +281,14 @@ impl Link {
         if let Link::Quic(client) = self {
             client.close().await;
         }
+    }
+}
+
+/// An ephemeral port on the unspecified address of `server`'s family.
+fn unspecified(server: SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     }
 }
 
@@ -460,7 +464,7 @@ impl LaneRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ServerVerify;
+    use lanegate_client::ServerVerify;
 
     fn lane_run(rate: f64) -> (LaneRun, Instant) {
         let mut cfg = BotsConfig::new(

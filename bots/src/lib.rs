@@ -1,6 +1,23 @@
-//! A game-shaped load generator: a swarm of bots that play the Arena traffic
-//! shape of `docs/shard.md` against a gateway (or a baseline server) and
-//! measure every message's round trip per lane.
+//! `lanegate-bots`: a game-shaped load generator. A swarm of bots plays the
+//! Arena traffic shape of `docs/shard.md` against a gateway (or a baseline
+//! server) and measures every message's round trip per lane.
+//!
+//! **Why a crate of its own.** A game client links `lanegate-client` and
+//! needs a session, a transport and a probe; a load generator needs
+//! progress bars, HDR histograms, JSON and an HTML report, and must host
+//! thousands of QUIC endpoints in one process. The two used to share one
+//! crate; now the SDK carries nothing only the bots use, and the bots use
+//! the SDK exactly as a game would (its public API, no private door). The
+//! `lanegate bots` command and the end-to-end harness (`benches/`) are its
+//! users.
+//!
+//! ```text
+//!  run ──spawn──▶ bot ×N ──connect_on──▶ lanegate_client::Client ──QUIC──▶ server
+//!   │              │ open-loop sends, replies matched by sequence number
+//!   │              ├─ counters (atomics) ─────▶ Snapshot ─▶ progress callback
+//!   │              └─ RTTs in batches ────────▶ one HDR histogram per lane
+//!   └─ at the end: bots' tallies + histograms ─▶ Report (JSON, table, HTML)
+//! ```
 //!
 //! Each bot is one tokio task with its own connection. It sends the
 //! diagnostic echo type of each lane (`docs/protocol.md` §9: `0x1fff`
@@ -40,10 +57,18 @@
 //! reflector such as `baseline-udp`: the floor against which QUIC and the
 //! gateway's costs are read.
 //!
+//! **Memory per bot.** Each bot has an endpoint of its own (its own socket,
+//! so the server sees one 4-tuple per bot), made by [`endpoint::bind`]: a
+//! quinn endpoint whose receive buffer holds one datagram per batch slot
+//! (46 KiB) instead of quinn's default 64 GRO segments per slot (3 MiB),
+//! with the socket's UDP_GRO off to match. That is what lets one process
+//! run swarm after swarm of thousands of bots; [`endpoint`] says why and
+//! what it measured.
+//!
 //! ```no_run
-//! # async fn go() -> Result<(), lanegate_client::bots::BotsError> {
+//! # async fn go() -> Result<(), lanegate_bots::BotsError> {
+//! use lanegate_bots::{BotsConfig, run};
 //! use lanegate_client::ServerVerify;
-//! use lanegate_client::bots::{BotsConfig, run};
 //! let mut cfg = BotsConfig::new("127.0.0.1:4433".parse().expect("an address"),
 //!     ServerVerify::InsecureNoVerify);
 //! cfg.clients = 100;
@@ -53,8 +78,11 @@
 //! # Ok(())
 //! # }
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod bot;
+pub mod endpoint;
 mod progress;
 mod report;
 
@@ -72,7 +100,7 @@ use lanegate_common::wire::Transport;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::ServerVerify;
+use lanegate_client::ServerVerify;
 
 pub use progress::indicatif_progress;
 pub use report::{LaneReport, Lanes, PercentilePoint, Report, RttSummary};

@@ -1,13 +1,18 @@
-//! The bot swarm against the in-process stand-in gateway of `support`, which
-//! rate-limits each lane with the default limits it announces in `Welcome`.
+//! The bot swarm against the in-process stand-in gateway of the client SDK's
+//! tests (`client/tests/support`), which rate-limits each lane with the
+//! default limits it announces in `Welcome`.
 
+// One stand-in for the SDK's tests and the bots'; it needs nothing but the
+// SDK's public API and `lanegate_common`.
+#[path = "../../client/tests/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
 
+use lanegate_bots::{BotsConfig, Flood, TicketSource, indicatif_progress, run};
 use lanegate_client::ServerVerify;
-use lanegate_client::bots::{BotsConfig, Flood, TicketSource, indicatif_progress, run};
 use lanegate_common::lanes::Lane;
+use lanegate_common::wire::Transport;
 use support::EchoServer;
 
 fn config(server: &EchoServer, clients: usize) -> BotsConfig {
@@ -67,7 +72,34 @@ fn run_blocking_drives_a_swarm_on_its_own_multi_thread_runtime() {
     let server = server_rt.block_on(async { EchoServer::start() });
     let mut cfg = config(&server, 4);
     cfg.duration = Duration::from_secs(1);
-    let report = lanegate_client::bots::run_blocking(cfg, 2, |_| {}).expect("the swarm runs");
+    let report = lanegate_bots::run_blocking(cfg, 2, |_| {}).expect("the swarm runs");
     assert_eq!(report.connected, 4, "{report}");
     assert!(report.lanes.critical.received > 0, "{report}");
+}
+
+#[tokio::test]
+async fn full_size_stream_echoes_come_back_whole_through_the_bots_endpoints() {
+    // A 16 KiB echo comes back as a train of full-size packets, which the
+    // stand-in's quinn sends as GSO batches: the bots' one-datagram receive
+    // slots (`lanegate_bots::endpoint`) take them one packet each. (Were
+    // the socket's UDP_GRO left on, loopback would deliver each batch as one
+    // datagram and the slot would truncate it; QUIC recovers that by
+    // retransmission, at 65 ms p50 instead of 4 ms, so the check that GRO is
+    // off is the endpoint module's own test, not a timing here.)
+    let server = EchoServer::start();
+    let mut cfg = config(&server, 1);
+    cfg.duration = Duration::from_secs(1);
+    cfg.reply_deadline = Duration::from_secs(2);
+    for lane in Lane::ALL {
+        cfg.lanes[lane.index()].rate_per_s = 0.0;
+    }
+    let normal = &mut cfg.lanes[Lane::Normal.index()];
+    normal.rate_per_s = 10.0;
+    normal.payload_bytes = lanegate_bots::STREAM_PAYLOAD_BYTES_MAX;
+    normal.transport = Transport::Stream;
+    let report = run(cfg, |_| {}).await.expect("the swarm runs");
+    let normal = &report.lanes.normal;
+    assert_eq!(report.failed, 0, "{report}");
+    assert!(normal.sent >= 8, "{report}");
+    assert_eq!(normal.received, normal.sent, "{report}");
 }

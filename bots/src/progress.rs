@@ -1,11 +1,11 @@
-//! A ready-made progress callback for [`super::run`]: one live line drawn
+//! A ready-made progress callback for [`crate::run`]: one live line drawn
 //! with `indicatif` on stderr.
 
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{BotsConfig, Snapshot};
+use crate::{BotsConfig, Snapshot};
 
 /// A progress callback that draws a bar over the run's expected time with
 /// the bots' state and each lane's `received/sent`, and finishes the line
