@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::link::{Body, BufClass, InlinePayload, Payload, PoolBuf, ToShard};
+use lanegate_common::link::{Body, InlinePayload, Payload, PoolBuf, ToShard};
 use lanegate_common::wire::CloseCode;
 
 use super::Counters;
@@ -72,9 +72,10 @@ pub trait ShardSink {
     /// full the sink drops the message, returns its pool buffer (if any) to
     /// its pool, and says [`ShardFull`]; the engine counts it per lane.
     fn push(&mut self, message: ToShard) -> Result<(), ShardFull>;
-    /// A pool buffer for a payload too large to travel inline; `None` when
-    /// the pool is empty (the message is dropped and counted).
-    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf>;
+    /// A pool buffer that holds `len` bytes, for a payload too large to
+    /// travel inline; `None` when the pool of that size class is empty or
+    /// no class holds `len` (the message is dropped and counted).
+    fn take_buf(&mut self, len: usize) -> Option<PoolBuf>;
     /// Returns a buffer from [`ShardSink::take_buf`] that was not sent.
     fn recycle(&mut self, buf: PoolBuf);
 }
@@ -120,9 +121,7 @@ impl<A: Admission, S: ShardSink> SessionSink for Router<'_, A, S> {
         let payload = match InlinePayload::new(message.payload) {
             Some(inline) => Payload::Inline(inline),
             None => {
-                let buf = BufClass::for_len(message.payload.len())
-                    .and_then(|class| self.sink.take_buf(class));
-                let Some(mut buf) = buf else {
+                let Some(mut buf) = self.sink.take_buf(message.payload.len()) else {
                     self.counters.pool_empty += 1;
                     return Ok(());
                 };

@@ -131,9 +131,6 @@ pub fn run(plan: &Plan) -> Result<(), RuntimeError> {
 
     let cores = plan.cores.gateway.len().max(1);
     let shard_cfg = shards::shard_config(plan);
-    shard_cfg
-        .validate()
-        .map_err(|e| RuntimeError::Shards(e.to_string()))?;
     let gateway_count = u16::try_from(cores)
         .map_err(|_| RuntimeError::Shards("too many gateway cores".to_owned()))?;
     let shard_count = u16::try_from(plan.cores.shards.len().max(1))

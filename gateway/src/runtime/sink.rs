@@ -8,9 +8,11 @@
 //! small stash here, preallocated at start: [`ShardSink::push`] hands the
 //! payload's bytes to [`GatewayPort::send`] and puts the buffer straight
 //! back into the stash. That costs one extra copy for payloads over 88
-//! bytes (at most one datagram, 1100 bytes, or one stream message) and no
-//! allocation: the engine takes one buffer per message and returns it in
-//! the same call, so [`STASH_BUFS`] per class never run dry.
+//! bytes (at most one datagram or one stream message, as the configured
+//! limits size them: the stash's buffers have the port pool's
+//! [`BufClasses`]) and no allocation: the engine takes one buffer per
+//! message and returns it in the same call, so [`STASH_BUFS`] per class
+//! never run dry.
 //!
 //! Outbound, the port lends each entry to a callback while the engine owns
 //! this sink, so the core loop takes the port out ([`PortSink::take_port`])
@@ -18,7 +20,7 @@
 //! `Engine::deliver`, then puts it back. Pushes while it is out are
 //! refused as a full ring (none happen: delivering never pushes).
 
-use lanegate_common::link::{BufClass, PoolBuf, ToShard};
+use lanegate_common::link::{BufClass, BufClasses, PoolBuf, ToShard};
 use lanegate_gateway::engine::{ShardFull, ShardSink};
 use lanegate_shard::port::GatewayPort;
 
@@ -30,23 +32,24 @@ pub const STASH_BUFS: usize = 2;
 #[derive(Debug)]
 pub struct PortSink {
     port: Option<GatewayPort>,
-    small: Vec<PoolBuf>,
-    large: Vec<PoolBuf>,
+    classes: BufClasses,
+    datagram: Vec<PoolBuf>,
+    stream: Vec<PoolBuf>,
     /// Entries refused because the port was out (should stay 0).
     pub port_out: u64,
 }
 
 impl PortSink {
-    /// A sink over `port`, with its stash allocated.
+    /// A sink over `port`, with its stash allocated in the sizes of the
+    /// port's pool.
     pub fn new(port: GatewayPort) -> Self {
+        let classes = port.buf_classes();
+        let stash = |class| (0..STASH_BUFS).map(|_| classes.buf(class)).collect();
         Self {
             port: Some(port),
-            small: (0..STASH_BUFS)
-                .map(|_| PoolBuf::new(BufClass::Small))
-                .collect(),
-            large: (0..STASH_BUFS)
-                .map(|_| PoolBuf::new(BufClass::Large))
-                .collect(),
+            classes,
+            datagram: stash(BufClass::Datagram),
+            stream: stash(BufClass::Stream),
             port_out: 0,
         }
     }
@@ -75,8 +78,8 @@ impl PortSink {
 
     fn stash(&mut self, buf: PoolBuf) {
         let list = match buf.class() {
-            BufClass::Small => &mut self.small,
-            BufClass::Large => &mut self.large,
+            BufClass::Datagram => &mut self.datagram,
+            BufClass::Stream => &mut self.stream,
         };
         // Never more than were taken: the lists keep their capacity.
         if list.len() < STASH_BUFS {
@@ -139,10 +142,10 @@ impl ShardSink for PortSink {
         }
     }
 
-    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf> {
-        match class {
-            BufClass::Small => self.small.pop(),
-            BufClass::Large => self.large.pop(),
+    fn take_buf(&mut self, len: usize) -> Option<PoolBuf> {
+        match self.classes.for_len(len)? {
+            BufClass::Datagram => self.datagram.pop(),
+            BufClass::Stream => self.stream.pop(),
         }
     }
 
@@ -155,8 +158,9 @@ impl ShardSink for PortSink {
 mod tests {
     use std::time::Instant;
 
+    use lanegate_common::config::Config;
     use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
-    use lanegate_common::lanes::Lane;
+    use lanegate_common::lanes::{Lane, LaneTable};
     use lanegate_common::link::{Body, Payload, ToShard};
     use lanegate_common::wire::Transport;
     use lanegate_shard::ShardConfig;
@@ -166,7 +170,7 @@ mod tests {
 
     #[test]
     fn messages_reach_the_shard_ring_and_buffers_return_to_the_stash() {
-        let cfg = ShardConfig::default();
+        let cfg = ShardConfig::from_config(&Config::default(), Vec::new(), LaneTable::default());
         let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
         let mut sink = PortSink::new(GatewayPort::new(links.cores.remove(0), &cfg));
         let (session, player, zone) = (SessionId(1), PlayerId(2), ZoneId(3));
@@ -181,7 +185,7 @@ mod tests {
             let payload = match lanegate_common::link::InlinePayload::new(&payload) {
                 Some(inline) => Payload::Inline(inline),
                 None => {
-                    let mut buf = sink.take_buf(BufClass::Small).unwrap();
+                    let mut buf = sink.take_buf(payload.len()).unwrap();
                     buf.fill(&payload).unwrap();
                     Payload::Pooled(buf)
                 }
@@ -199,7 +203,7 @@ mod tests {
             })
             .unwrap();
         }
-        assert_eq!(sink.small.len(), STASH_BUFS);
+        assert_eq!(sink.datagram.len(), STASH_BUFS);
         let rx = &mut links.shards[0].cores[0].rx;
         assert!(matches!(rx.pop(), Some(ToShard::Join { .. })));
         for len in [10usize, 500] {
@@ -214,11 +218,11 @@ mod tests {
 
     #[test]
     fn with_the_port_out_pushes_are_refused_and_buffers_kept() {
-        let cfg = ShardConfig::default();
+        let cfg = ShardConfig::from_config(&Config::default(), Vec::new(), LaneTable::default());
         let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
         let mut sink = PortSink::new(GatewayPort::new(links.cores.remove(0), &cfg));
         let port = sink.take_port().unwrap();
-        let buf = sink.take_buf(BufClass::Large).unwrap();
+        let buf = sink.take_buf(sink.classes.stream_bytes).unwrap();
         let refused = sink.push(ToShard::Message {
             session: SessionId(1),
             player: PlayerId(1),
@@ -231,7 +235,7 @@ mod tests {
             },
         });
         assert_eq!(refused, Err(ShardFull));
-        assert_eq!(sink.large.len(), STASH_BUFS);
+        assert_eq!(sink.stream.len(), STASH_BUFS);
         sink.put_port(port);
         assert!(sink.port().is_some());
     }

@@ -25,7 +25,7 @@ use lanegate_client::session::{Event as ClientEvent, Session as ClientSession};
 use lanegate_common::config::Config;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::Lane;
-use lanegate_common::link::{BufClass, PoolBuf, ToGateway, ToShard};
+use lanegate_common::link::{BufClass, BufClasses, PoolBuf, ToGateway, ToShard};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{ALPN, CloseCode, Transport};
 use lanegate_gateway::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
@@ -69,7 +69,9 @@ impl FakeShard {
     pub fn with_capacity(inbox: usize, pooled: usize) -> Self {
         Self {
             inbox: VecDeque::with_capacity(inbox),
-            pool: (0..pooled).map(|_| PoolBuf::new(BufClass::Small)).collect(),
+            pool: (0..pooled)
+                .map(|_| classes().buf(BufClass::Datagram))
+                .collect(),
             full: false,
         }
     }
@@ -89,17 +91,22 @@ impl ShardSink for FakeShard {
         self.inbox.push_back(message);
         Ok(())
     }
-    fn take_buf(&mut self, class: BufClass) -> Option<PoolBuf> {
-        match class {
-            BufClass::Small => self.pool.pop(),
-            BufClass::Large => Some(PoolBuf::new(class)),
+    fn take_buf(&mut self, len: usize) -> Option<PoolBuf> {
+        match classes().for_len(len)? {
+            BufClass::Datagram => self.pool.pop(),
+            class @ BufClass::Stream => Some(classes().buf(class)),
         }
     }
     fn recycle(&mut self, buf: PoolBuf) {
-        if buf.class() == BufClass::Small {
+        if buf.class() == BufClass::Datagram {
             self.pool.push(buf);
         }
     }
+}
+
+/// The pool buffer sizes of the default configuration.
+fn classes() -> BufClasses {
+    BufClasses::from_config(&Config::default().gateway)
 }
 
 /// The gateway's own admission policy, sized for an engine built from `config`.
