@@ -479,9 +479,11 @@ mod tests {
 
     #[test]
     fn classes_are_the_message_limits_less_the_type() {
-        let mut gateway = GatewayConfig::default();
-        gateway.datagram_message_bytes_max = 1150;
-        gateway.stream_message_bytes_max = 1 << 20;
+        let gateway = GatewayConfig {
+            datagram_message_bytes_max: 1150,
+            stream_message_bytes_max: 1 << 20,
+            ..GatewayConfig::default()
+        };
         let classes = BufClasses::from_config(&gateway);
         assert_eq!(classes.datagram_bytes, 1148);
         assert_eq!(classes.stream_bytes, (1 << 20) - 2);

@@ -244,8 +244,10 @@ mod tests {
 
     #[test]
     fn buffer_sizes_follow_the_message_limits() {
-        let mut gateway = GatewayConfig::default();
-        gateway.stream_message_bytes_max = 1 << 20;
+        let gateway = GatewayConfig {
+            stream_message_bytes_max: 1 << 20,
+            ..GatewayConfig::default()
+        };
         let (mut pool, _ret) = pool(BufClasses::from_config(&gateway), 1, 1, 1).unwrap();
         let big = pool.payload(&vec![6; (1 << 20) - 2]).unwrap();
         assert_eq!(big.len(), (1 << 20) - 2);

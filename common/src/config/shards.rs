@@ -95,9 +95,9 @@ pub struct ShardsConfig {
     /// datagram. Default 32: large stream messages are rare (chat history,
     /// inventories), and each costs `gateway.stream_message_bytes_max`.
     pub pool_stream_bufs_max: u32,
-    /// Most bytes one payload pool may preallocate at start:
-    /// `pool_datagram_bufs_max` × (`gateway.datagram_message_bytes_max` - 2)
-    /// + `pool_stream_bufs_max` × (`gateway.stream_message_bytes_max` - 2).
+    /// Most bytes one payload pool may preallocate at start, its datagram
+    /// buffers times (`gateway.datagram_message_bytes_max` - 2) plus its
+    /// stream buffers times (`gateway.stream_message_bytes_max` - 2).
     /// Default 64 MiB: the defaults take 11.5 MB, which leaves room for five
     /// times the players or 1 MiB stream messages, while a 16 MiB stream
     /// limit with the default buffer count (512 MiB per pool) is refused.
