@@ -339,8 +339,13 @@ fn datagram_pool_covers_every_connection() {
         invalid("[shards]\npool_datagram_bufs_max = 1024"),
         "shards.pool_datagram_bufs_max: 1024 is below gateway.connections_max (10000), so a crowd \
          of that many players loses datagram-size messages (one positions update each per tick) \
-         for want of a buffer; raise it to at least 10000, or lower gateway.connections_max"
+         for want of a buffer; raise it to at least 10000, set \"auto\", or lower \
+         gateway.connections_max"
     );
+    // "auto" follows the players.
+    let c = Config::from_toml_str("[gateway]\nconnections_max = 20000").unwrap();
+    c.validate(&TWO_CORES).unwrap();
+    assert_eq!(c.shards.pool_datagram_bufs(&c.gateway), 20_000);
     let c = Config::from_toml_str(
         "[gateway]\nconnections_max = 1000\n[shards]\npool_datagram_bufs_max = 1024",
     )
@@ -372,24 +377,36 @@ fn huge_stream_messages_exceed_the_pool_budget() {
 
 #[test]
 fn many_datagram_buffers_exceed_the_pool_budget() {
-    let text = "[gateway]\nconnections_max = 100000\n[shards]\npool_datagram_bufs_max = 100000";
+    // "auto": the connections size the datagram buffers, so they are named.
+    let text = "[gateway]\nconnections_max = 100000";
     let config = Config::from_toml_str(text).unwrap();
     let err = config.validate(&HostInfo { cores: 8 }).unwrap_err();
-    assert_eq!(err.field(), "shards.pool_datagram_bufs_max");
+    assert_eq!(err.field(), "gateway.connections_max");
+    let msg = err.to_string();
     assert!(
-        err.to_string()
-            .contains("8 pools (one per gateway core and per shard) would take"),
-        "{err}"
+        msg.contains("8 pools (one per gateway core and per shard) would take"),
+        "{msg}"
     );
     assert!(
-        err.to_string().ends_with(
-            "raise shards.pool_bytes_max, or lower gateway.connections_max and this with it"
-        ),
-        "{err}"
+        msg.ends_with("raise shards.pool_bytes_max, or lower gateway.connections_max"),
+        "{msg}"
     );
-    let raised = format!("{text}\npool_bytes_max = 134217728");
+    let raised = format!("{text}\n[shards]\npool_bytes_max = 134217728");
     Config::from_toml_str(&raised)
         .unwrap()
         .validate(&HostInfo { cores: 8 })
         .unwrap();
+    // A count is named itself.
+    let counted = "[shards]\npool_datagram_bufs_max = 100000";
+    let err = Config::from_toml_str(counted)
+        .unwrap()
+        .validate(&TWO_CORES)
+        .unwrap_err();
+    assert_eq!(err.field(), "shards.pool_datagram_bufs_max");
+    assert!(
+        err.to_string().ends_with(
+            "lower it (not below gateway.connections_max), or raise shards.pool_bytes_max"
+        ),
+        "{err}"
+    );
 }

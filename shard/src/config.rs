@@ -47,7 +47,7 @@ pub struct ShardConfig {
     /// (`shards.outbox_slots_max`).
     pub outbox_slots_max: u32,
     /// Datagram-size buffers per payload pool
-    /// (`shards.pool_datagram_bufs_max`).
+    /// (`shards.pool_datagram_bufs_max`, `"auto"` resolved).
     pub pool_datagram_bufs_max: u32,
     /// Stream-size buffers per payload pool (`shards.pool_stream_bufs_max`).
     pub pool_stream_bufs_max: u32,
@@ -88,7 +88,7 @@ impl ShardConfig {
             lane_budget_per_tick: s.lane_budget_per_tick.to_array(),
             inbox_slots_max: s.inbox_slots_max.to_array(),
             outbox_slots_max: s.outbox_slots_max,
-            pool_datagram_bufs_max: s.pool_datagram_bufs_max,
+            pool_datagram_bufs_max: s.pool_datagram_bufs(&config.gateway),
             pool_stream_bufs_max: s.pool_stream_bufs_max,
             buf_classes: BufClasses::from_config(&config.gateway),
             hold_slots_max: s.hold_slots_max,
@@ -137,6 +137,8 @@ impl ShardConfig {
 
 #[cfg(test)]
 mod tests {
+    use lanegate_common::config::BufCount;
+
     use super::*;
 
     #[test]
@@ -148,6 +150,14 @@ mod tests {
         assert_eq!(cfg.lane_budget_per_tick, [4096, 2048, 512, 256]);
         assert_eq!(cfg.buf_classes.datagram_bytes, 1098);
         assert_eq!(cfg.buf_classes.stream_bytes, 16_382);
+    }
+
+    #[test]
+    fn auto_datagram_buffers_follow_the_connections() {
+        let mut config = Config::default();
+        config.gateway.connections_max = 25_000;
+        let cfg = ShardConfig::from_config(&config, Vec::new(), LaneTable::default());
+        assert_eq!(cfg.pool_datagram_bufs_max, 25_000);
     }
 
     #[test]
@@ -163,7 +173,7 @@ mod tests {
         s.lane_budget_per_tick.high = 7;
         s.inbox_slots_max.normal = 9;
         s.outbox_slots_max = 11;
-        s.pool_datagram_bufs_max = 12_000;
+        s.pool_datagram_bufs_max = BufCount::Count(12_000);
         s.pool_stream_bufs_max = 13;
         s.hold_slots_max = 14;
         s.control_backlog_max = 15;

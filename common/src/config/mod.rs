@@ -48,7 +48,7 @@ pub use gateway::{
 pub use lanes::{LaneLimit, LaneLimits, LanesConfig};
 pub use observability::{LogFormat, ObservabilityConfig};
 pub use shards::{
-    GameKind, InboxSlots, LaneBudgets, LaneFillPercents, ShardsConfig, TICK_RATE_HZ_LIMIT,
+    BufCount, GameKind, InboxSlots, LaneBudgets, LaneFillPercents, ShardsConfig, TICK_RATE_HZ_LIMIT,
 };
 pub use tickets::{TicketKeyFile, TicketsConfig};
 

@@ -1,14 +1,14 @@
 //! How values are written in the file where serde's derived form does not
-//! fit: core sets (`"auto"` or a list), addresses that may be `"off"` (TOML
-//! has no null), and lane limits whose missing fields keep their own
-//! lane's default.
+//! fit: core sets (`"auto"` or a list), buffer counts (`"auto"` or a
+//! number), addresses that may be `"off"` (TOML has no null), and lane
+//! limits whose missing fields keep their own lane's default.
 
 use std::fmt;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{CoreSet, LaneLimit, LaneLimits};
+use super::{BufCount, CoreSet, LaneLimit, LaneLimits};
 
 impl Serialize for CoreSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -48,6 +48,51 @@ impl<'de> Deserialize<'de> for CoreSet {
         }
 
         d.deserialize_any(CoreSetVisitor)
+    }
+}
+
+impl Serialize for BufCount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BufCount::Auto => s.serialize_str("auto"),
+            BufCount::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BufCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BufCountVisitor;
+
+        impl Visitor<'_> for BufCountVisitor {
+            type Value = BufCount;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a number of buffers")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BufCount, E> {
+                if v == "auto" {
+                    Ok(BufCount::Auto)
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BufCount, E> {
+                u32::try_from(v)
+                    .map(BufCount::Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BufCount, E> {
+                u32::try_from(v)
+                    .map(BufCount::Count)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+        }
+
+        d.deserialize_any(BufCountVisitor)
     }
 }
 

@@ -86,11 +86,14 @@ pub struct ShardsConfig {
     pub tick_window_ticks: u32,
     /// Datagram-size buffers in each payload pool (every gateway core owns
     /// one for what it sends to shards, every shard one for what it sends
-    /// to cores), for payloads over 88 bytes that fit a datagram. Default
-    /// 10000, `gateway.connections_max`: a shard holding every player can
-    /// send each a positions update per tick, and a core can forward one
-    /// from each; at least `gateway.connections_max`.
-    pub pool_datagram_bufs_max: u32,
+    /// to cores), for payloads over 88 bytes that fit a datagram: `"auto"`
+    /// or a count. Default `"auto"`: one per `gateway.connections_max`
+    /// (10000 by default), so a shard holding every player can send each a
+    /// positions update per tick, and a core can forward one from each. A
+    /// count may not be lower than `gateway.connections_max`; set one
+    /// higher for games that send several large datagrams per player and
+    /// tick.
+    pub pool_datagram_bufs_max: BufCount,
     /// Stream-size buffers in each payload pool, for payloads larger than a
     /// datagram. Default 32: large stream messages are rare (chat history,
     /// inventories), and each costs `gateway.stream_message_bytes_max`.
@@ -131,7 +134,7 @@ impl Default for ShardsConfig {
             stall_after_ms: 1_000,
             health_every_ticks: 10,
             tick_window_ticks: 256,
-            pool_datagram_bufs_max: 10_000,
+            pool_datagram_bufs_max: BufCount::Auto,
             pool_stream_bufs_max: 32,
             pool_bytes_max: 64 << 20,
             run_on_gateway_thread: true,
@@ -145,6 +148,15 @@ impl ShardsConfig {
         1_000_000u32.checked_div(self.tick_rate_hz)
     }
 
+    /// Datagram-size buffers per payload pool, `"auto"` resolved against
+    /// `gateway.connections_max`.
+    pub fn pool_datagram_bufs(&self, gateway: &GatewayConfig) -> u32 {
+        match self.pool_datagram_bufs_max {
+            BufCount::Auto => gateway.connections_max,
+            BufCount::Count(n) => n,
+        }
+    }
+
     /// Bytes one payload pool preallocates for `gateway`'s message limits.
     pub fn pool_bytes(&self, gateway: &GatewayConfig) -> u64 {
         let (datagram, stream) = self.pool_bytes_by_class(gateway);
@@ -155,7 +167,7 @@ impl ShardsConfig {
         let bytes = |bufs: u32, size: usize| u64::from(bufs).saturating_mul(size as u64);
         (
             bytes(
-                self.pool_datagram_bufs_max,
+                self.pool_datagram_bufs(gateway),
                 gateway.datagram_payload_bytes_max(),
             ),
             bytes(
@@ -317,12 +329,13 @@ impl ShardsConfig {
 
     fn validate_pools(&self, gateway: &GatewayConfig, pools: usize) -> Result<(), ConfigError> {
         let connections = gateway.connections_max;
-        if self.pool_datagram_bufs_max < connections {
+        if let BufCount::Count(n) = self.pool_datagram_bufs_max
+            && n < connections
+        {
             return Err(ConfigError::invalid(
                 "shards.pool_datagram_bufs_max",
                 format!(
-                    "{} is below gateway.connections_max ({connections}), so a crowd of that many players loses datagram-size messages (one positions update each per tick) for want of a buffer; raise it to at least {connections}, or lower gateway.connections_max",
-                    self.pool_datagram_bufs_max
+                    "{n} is below gateway.connections_max ({connections}), so a crowd of that many players loses datagram-size messages (one positions update each per tick) for want of a buffer; raise it to at least {connections}, set \"auto\", or lower gateway.connections_max"
                 ),
             ));
         }
@@ -335,33 +348,52 @@ impl ShardsConfig {
         if bytes <= self.pool_bytes_max {
             return Ok(());
         }
+        let datagram_bufs = self.pool_datagram_bufs(gateway);
         let total = bytes.saturating_mul(pools as u64);
         let budget = format!(
-            "each payload pool would preallocate {bytes} bytes ({} datagram buffers of {} bytes and {} stream buffers of {} bytes), above shards.pool_bytes_max ({}); {pools} pools (one per gateway core and per shard) would take {total} bytes",
-            self.pool_datagram_bufs_max,
+            "each payload pool would preallocate {bytes} bytes ({datagram_bufs} datagram buffers of {} bytes and {} stream buffers of {} bytes), above shards.pool_bytes_max ({}); {pools} pools (one per gateway core and per shard) would take {total} bytes",
             gateway.datagram_payload_bytes_max(),
             self.pool_stream_bufs_max,
             gateway.stream_payload_bytes_max(),
             self.pool_bytes_max,
         );
-        if stream >= datagram {
-            Err(ConfigError::invalid(
+        let (field, message) = if stream >= datagram {
+            (
                 "gateway.stream_message_bytes_max",
                 format!(
                     "{} with shards.pool_stream_bufs_max = {}: {budget}; lower gateway.stream_message_bytes_max or shards.pool_stream_bufs_max, or raise shards.pool_bytes_max",
                     gateway.stream_message_bytes_max, self.pool_stream_bufs_max
                 ),
-            ))
+            )
+        } else if self.pool_datagram_bufs_max == BufCount::Auto {
+            (
+                "gateway.connections_max",
+                format!(
+                    "{connections} sizes the datagram buffers (shards.pool_datagram_bufs_max = \"auto\"): {budget}; raise shards.pool_bytes_max, or lower gateway.connections_max"
+                ),
+            )
         } else {
-            Err(ConfigError::invalid(
+            (
                 "shards.pool_datagram_bufs_max",
                 format!(
-                    "{} with gateway.datagram_message_bytes_max = {}: {budget}; raise shards.pool_bytes_max, or lower gateway.connections_max and this with it",
-                    self.pool_datagram_bufs_max, gateway.datagram_message_bytes_max
+                    "{datagram_bufs} with gateway.datagram_message_bytes_max = {}: {budget}; lower it (not below gateway.connections_max), or raise shards.pool_bytes_max",
+                    gateway.datagram_message_bytes_max
                 ),
-            ))
-        }
+            )
+        };
+        Err(ConfigError::invalid(field, message))
     }
+}
+
+/// A number of pool buffers: `"auto"` (sized by another limit, see the
+/// field) or a count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufCount {
+    /// Sized by the limit the field names.
+    #[default]
+    Auto,
+    /// Exactly this many.
+    Count(u32),
 }
 
 /// How full a ring may be, per lane, in percent of `ring_slots_max`,
@@ -509,6 +541,7 @@ mod tests {
     fn default_pool_fits_its_budget_with_room_to_grow() {
         let s = ShardsConfig::default();
         let g = GatewayConfig::default();
+        assert_eq!(s.pool_datagram_bufs(&g), g.connections_max);
         assert_eq!(s.pool_bytes(&g), 10_000 * 1098 + 32 * 16_382);
         assert!(s.pool_bytes(&g) * 5 < s.pool_bytes_max);
     }

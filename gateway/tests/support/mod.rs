@@ -60,6 +60,8 @@ pub enum Seen {
 pub struct FakeShard {
     pub inbox: VecDeque<ToShard>,
     pub pool: Vec<PoolBuf>,
+    /// The buffer sizes of the default configuration.
+    pub classes: BufClasses,
     /// Refuse every message, as a full shard ring does.
     pub full: bool,
 }
@@ -67,11 +69,13 @@ pub struct FakeShard {
 impl FakeShard {
     /// Room for `inbox` messages and `pooled` small pool buffers, allocated now.
     pub fn with_capacity(inbox: usize, pooled: usize) -> Self {
+        let classes = BufClasses::from_config(&Config::default().gateway);
         Self {
             inbox: VecDeque::with_capacity(inbox),
             pool: (0..pooled)
-                .map(|_| classes().buf(BufClass::Datagram))
+                .map(|_| classes.buf(BufClass::Datagram))
                 .collect(),
+            classes,
             full: false,
         }
     }
@@ -92,9 +96,9 @@ impl ShardSink for FakeShard {
         Ok(())
     }
     fn take_buf(&mut self, len: usize) -> Option<PoolBuf> {
-        match classes().for_len(len)? {
+        match self.classes.for_len(len)? {
             BufClass::Datagram => self.pool.pop(),
-            class @ BufClass::Stream => Some(classes().buf(class)),
+            class @ BufClass::Stream => Some(self.classes.buf(class)),
         }
     }
     fn recycle(&mut self, buf: PoolBuf) {
@@ -102,11 +106,6 @@ impl ShardSink for FakeShard {
             self.pool.push(buf);
         }
     }
-}
-
-/// The pool buffer sizes of the default configuration.
-fn classes() -> BufClasses {
-    BufClasses::from_config(&Config::default().gateway)
 }
 
 /// The gateway's own admission policy, sized for an engine built from `config`.
