@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     /// refused with SERVER_FULL. Default 10000: tuned for a regional edge
     /// of a few thousand concurrent players with headroom for reconnect
     /// storms, at roughly 100 KiB of state and buffers per connection.
+    /// It also sizes the payload pools: `shards.pool_datagram_bufs_max`
+    /// (`"auto"`) is one buffer per connection.
     pub connections_max: u32,
     /// Sustained QUIC handshakes accepted per source IP, per second.
     /// Default 10: a player reconnects far less often, but a carrier-grade
