@@ -23,11 +23,13 @@
 //! to it over a return ring once the consumer is done. Moving a `PoolBuf`
 //! moves a pointer; nothing allocates per message in steady state. Pool
 //! buffers come in two size classes ([`BufClass`]): one that holds any
-//! datagram and one that holds any stream message.
+//! datagram and one that holds any stream message, their sizes
+//! ([`BufClasses`]) taken from the configured message limits.
 //!
 //! Zone hand-off state ([`ZoneHandoff`]) is boxed: moves are rare control
 //! events, not the message path, and the state's size is the game's business.
 
+use crate::config::GatewayConfig;
 use crate::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use crate::lanes::Lane;
 use crate::wire::Transport;
@@ -38,13 +40,6 @@ use crate::wire::Transport;
 /// lines: the common game message (an input, an ack) is far smaller.
 pub const INLINE_PAYLOAD_MAX: usize = 88;
 
-/// Largest datagram payload, in bytes: 1100 bytes per datagram including the
-/// 2-byte type (`docs/protocol.md`).
-pub const DATAGRAM_PAYLOAD_MAX: usize = 1100 - 2;
-
-/// Largest stream message payload, in bytes (`docs/protocol.md`).
-pub const STREAM_PAYLOAD_MAX: usize = 16384;
-
 /// Identifies one zone move from start to finish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MoveId(pub u64);
@@ -52,39 +47,68 @@ pub struct MoveId(pub u64);
 /// Size class of a pooled buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BufClass {
-    /// Holds any datagram payload ([`DATAGRAM_PAYLOAD_MAX`] bytes).
-    Small,
-    /// Holds any stream payload ([`STREAM_PAYLOAD_MAX`] bytes).
-    Large,
+    /// Holds any datagram payload ([`BufClasses::datagram_bytes`]).
+    Datagram,
+    /// Holds any stream payload ([`BufClasses::stream_bytes`]).
+    Stream,
 }
 
-impl BufClass {
-    /// Bytes a buffer of this class holds.
-    pub const fn capacity_bytes(self) -> usize {
-        match self {
-            BufClass::Small => DATAGRAM_PAYLOAD_MAX,
-            BufClass::Large => STREAM_PAYLOAD_MAX,
+/// What a buffer of each [`BufClass`] holds, in payload bytes: the
+/// configured message limits less the 2-byte type, so every message the
+/// configuration allows fits a class. Pools are built with one value and
+/// carry it; nothing outside the configuration fixes a payload size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufClasses {
+    /// Capacity of a [`BufClass::Datagram`] buffer: the largest datagram
+    /// payload.
+    pub datagram_bytes: usize,
+    /// Capacity of a [`BufClass::Stream`] buffer: the largest stream
+    /// payload.
+    pub stream_bytes: usize,
+}
+
+impl BufClasses {
+    /// The classes for `gateway`'s message limits
+    /// (`datagram_message_bytes_max` and `stream_message_bytes_max`, each
+    /// less the type).
+    pub fn from_config(gateway: &GatewayConfig) -> Self {
+        Self {
+            datagram_bytes: gateway.datagram_payload_bytes_max(),
+            stream_bytes: gateway.stream_payload_bytes_max(),
+        }
+    }
+
+    /// Bytes a buffer of `class` holds.
+    pub const fn capacity_bytes(&self, class: BufClass) -> usize {
+        match class {
+            BufClass::Datagram => self.datagram_bytes,
+            BufClass::Stream => self.stream_bytes,
         }
     }
 
     /// The smallest class that holds `len` bytes, if any.
-    pub const fn for_len(len: usize) -> Option<BufClass> {
-        if len <= DATAGRAM_PAYLOAD_MAX {
-            Some(BufClass::Small)
-        } else if len <= STREAM_PAYLOAD_MAX {
-            Some(BufClass::Large)
+    pub const fn for_len(&self, len: usize) -> Option<BufClass> {
+        if len <= self.datagram_bytes {
+            Some(BufClass::Datagram)
+        } else if len <= self.stream_bytes {
+            Some(BufClass::Stream)
         } else {
             None
         }
+    }
+
+    /// Allocates an empty buffer of `class`. Pools call this at start only.
+    pub fn buf(&self, class: BufClass) -> PoolBuf {
+        PoolBuf::new(class, self.capacity_bytes(class))
     }
 }
 
 /// A payload buffer owned by a per-ring pool.
 ///
-/// Its capacity is fixed at creation ([`BufClass::capacity_bytes`]) and never
-/// grows: [`PoolBuf::fill`] refuses what does not fit rather than
-/// reallocating. Creating one allocates; pools create them at start and
-/// recycle them afterwards.
+/// Its capacity is fixed at creation (the pool's
+/// [`BufClasses::capacity_bytes`]) and never grows: [`PoolBuf::fill`]
+/// refuses what does not fit rather than reallocating. Creating one
+/// allocates; pools create them at start and recycle them afterwards.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PoolBuf {
     bytes: Vec<u8>,
@@ -92,10 +116,13 @@ pub struct PoolBuf {
 }
 
 impl PoolBuf {
-    /// Allocates an empty buffer of `class`. Pools call this at start only.
-    pub fn new(class: BufClass) -> Self {
+    /// Allocates an empty buffer of `class` holding `capacity_bytes`. Pools
+    /// call this (through [`BufClasses::buf`]) at start only.
+    pub fn new(class: BufClass, capacity_bytes: usize) -> Self {
         Self {
-            bytes: Vec::with_capacity(class.capacity_bytes()),
+            // `with_capacity` allocates exactly this much (std's `Vec`
+            // guarantees), so the capacity is the class's size.
+            bytes: Vec::with_capacity(capacity_bytes),
             class,
         }
     }
@@ -105,11 +132,16 @@ impl PoolBuf {
         self.class
     }
 
+    /// Bytes the buffer holds at most.
+    pub fn capacity_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     /// Replaces the contents with `payload`; refuses (and leaves the buffer
-    /// empty) if it does not fit the class, so the buffer never reallocates.
+    /// empty) if it does not fit, so the buffer never reallocates.
     pub fn fill(&mut self, payload: &[u8]) -> Result<(), PayloadTooLarge> {
         self.bytes.clear();
-        if payload.len() > self.class.capacity_bytes() {
+        if payload.len() > self.bytes.capacity() {
             return Err(PayloadTooLarge { len: payload.len() });
         }
         self.bytes.extend_from_slice(payload);
@@ -420,15 +452,15 @@ mod tests {
 
     #[test]
     fn pool_buf_never_grows() {
-        let mut b = PoolBuf::new(BufClass::Small);
+        let classes = BufClasses::from_config(&GatewayConfig::default());
+        let max = classes.datagram_bytes;
+        let mut b = classes.buf(BufClass::Datagram);
         let cap = b.bytes.capacity();
-        b.fill(&[1; DATAGRAM_PAYLOAD_MAX]).unwrap();
-        assert_eq!(b.as_slice().len(), DATAGRAM_PAYLOAD_MAX);
+        b.fill(&vec![1; max]).unwrap();
+        assert_eq!(b.as_slice().len(), max);
         assert_eq!(
-            b.fill(&[1; DATAGRAM_PAYLOAD_MAX + 1]),
-            Err(PayloadTooLarge {
-                len: DATAGRAM_PAYLOAD_MAX + 1
-            })
+            b.fill(&vec![1; max + 1]),
+            Err(PayloadTooLarge { len: max + 1 })
         );
         assert!(b.as_slice().is_empty());
         assert_eq!(b.bytes.capacity(), cap);
@@ -436,11 +468,28 @@ mod tests {
 
     #[test]
     fn buf_class_for_len() {
-        assert_eq!(BufClass::for_len(0), Some(BufClass::Small));
+        let classes = BufClasses::from_config(&GatewayConfig::default());
+        assert_eq!(classes.for_len(0), Some(BufClass::Datagram));
         assert_eq!(
-            BufClass::for_len(DATAGRAM_PAYLOAD_MAX + 1),
-            Some(BufClass::Large)
+            classes.for_len(classes.datagram_bytes + 1),
+            Some(BufClass::Stream)
         );
-        assert_eq!(BufClass::for_len(STREAM_PAYLOAD_MAX + 1), None);
+        assert_eq!(classes.for_len(classes.stream_bytes + 1), None);
+    }
+
+    #[test]
+    fn classes_are_the_message_limits_less_the_type() {
+        let gateway = GatewayConfig {
+            datagram_message_bytes_max: 1150,
+            stream_message_bytes_max: 1 << 20,
+            ..GatewayConfig::default()
+        };
+        let classes = BufClasses::from_config(&gateway);
+        assert_eq!(classes.datagram_bytes, 1148);
+        assert_eq!(classes.stream_bytes, (1 << 20) - 2);
+        assert_eq!(
+            classes.buf(BufClass::Stream).capacity_bytes(),
+            (1 << 20) - 2
+        );
     }
 }

@@ -269,3 +269,144 @@ fn errors_expose_their_field() {
         "shards.message_pass_us"
     );
 }
+
+#[test]
+fn tick_budget_message_names_the_period() {
+    // Formerly `ShardConfig::validate`'s check in the shard crate.
+    assert_eq!(
+        invalid("[shards]\ntick_budget_us = 50000"),
+        "shards.tick_budget_us: 50000 exceeds the tick period of 33333 us at 30 Hz; lower it or \
+         lower shards.tick_rate_hz"
+    );
+}
+
+#[test]
+fn inboxes_hold_a_tick_of_their_lane() {
+    assert_eq!(
+        invalid("[shards.inbox_slots_max]\nbulk = 1"),
+        "shards.inbox_slots_max.bulk: 1 is below shards.lane_budget_per_tick.bulk (256), so a \
+         tick could never take its budget; raise it or lower the budget"
+    );
+}
+
+#[test]
+fn lane_fill_falls_from_critical_at_100() {
+    assert_eq!(
+        invalid("[shards.lane_fill_max_percent]\nhigh = 50"),
+        "shards.lane_fill_max_percent.normal: 75 exceeds shards.lane_fill_max_percent.high (50); \
+         a lower lane may not fill more of a ring than the lane above it, lower it"
+    );
+    assert_eq!(
+        invalid("[shards.lane_fill_max_percent]\ncritical = 90"),
+        "shards.lane_fill_max_percent.critical: is 90; it must be 100: no lane is above critical \
+         to keep room for"
+    );
+    assert_eq!(
+        invalid("[shards.lane_fill_max_percent]\nbulk = 0"),
+        "shards.lane_fill_max_percent.bulk: is 0, so every bulk message would be refused; set at \
+         least 1"
+    );
+}
+
+#[test]
+fn shard_queues_and_cadence_are_non_zero() {
+    for field in [
+        "outbox_slots_max",
+        "hold_slots_max",
+        "control_backlog_max",
+        "health_every_ticks",
+        "pool_stream_bufs_max",
+    ] {
+        assert_eq!(
+            invalid(&format!("[shards]\n{field} = 0")),
+            format!("shards.{field}: must be at least 1")
+        );
+    }
+    assert_eq!(
+        invalid("[shards]\ntick_window_ticks = 5000"),
+        "shards.tick_window_ticks: 5000 is outside 1-4096; the percentiles sort the window at \
+         every snapshot"
+    );
+    assert!(
+        invalid("[shards]\nring_slots_max = 2000000")
+            .starts_with("shards.ring_slots_max: 2000000 exceeds 1048576;")
+    );
+}
+
+#[test]
+fn datagram_pool_covers_every_connection() {
+    assert_eq!(
+        invalid("[shards]\npool_datagram_bufs_max = 1024"),
+        "shards.pool_datagram_bufs_max: 1024 is below gateway.connections_max (10000), so a crowd \
+         of that many players loses datagram-size messages (one positions update each per tick) \
+         for want of a buffer; raise it to at least 10000, set \"auto\", or lower \
+         gateway.connections_max"
+    );
+    // "auto" follows the players.
+    let c = Config::from_toml_str("[gateway]\nconnections_max = 20000").unwrap();
+    c.validate(&TWO_CORES).unwrap();
+    assert_eq!(c.shards.pool_datagram_bufs(&c.gateway), 20_000);
+    let c = Config::from_toml_str(
+        "[gateway]\nconnections_max = 1000\n[shards]\npool_datagram_bufs_max = 1024",
+    )
+    .unwrap();
+    c.validate(&TWO_CORES).unwrap();
+}
+
+#[test]
+fn huge_stream_messages_exceed_the_pool_budget() {
+    // 16 MiB is within the stream limit itself, but 32 preallocated stream
+    // buffers of that size are 512 MiB per pool.
+    let msg = invalid("[gateway]\nstream_message_bytes_max = 16777216");
+    assert_eq!(
+        msg,
+        "gateway.stream_message_bytes_max: 16777216 with shards.pool_stream_bufs_max = 32: each \
+         payload pool would preallocate 547850848 bytes (10000 datagram buffers of 1098 bytes and \
+         32 stream buffers of 16777214 bytes), above shards.pool_bytes_max (67108864); 2 pools \
+         (one per gateway core and per shard) would take 1095701696 bytes; lower \
+         gateway.stream_message_bytes_max or shards.pool_stream_bufs_max, or raise \
+         shards.pool_bytes_max"
+    );
+    // Fewer stream buffers fit the same budget.
+    let c = Config::from_toml_str(
+        "[gateway]\nstream_message_bytes_max = 16777216\n[shards]\npool_stream_bufs_max = 3",
+    )
+    .unwrap();
+    c.validate(&TWO_CORES).unwrap();
+}
+
+#[test]
+fn many_datagram_buffers_exceed_the_pool_budget() {
+    // "auto": the connections size the datagram buffers, so they are named.
+    let text = "[gateway]\nconnections_max = 100000";
+    let config = Config::from_toml_str(text).unwrap();
+    let err = config.validate(&HostInfo { cores: 8 }).unwrap_err();
+    assert_eq!(err.field(), "gateway.connections_max");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("8 pools (one per gateway core and per shard) would take"),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with("raise shards.pool_bytes_max, or lower gateway.connections_max"),
+        "{msg}"
+    );
+    let raised = format!("{text}\n[shards]\npool_bytes_max = 134217728");
+    Config::from_toml_str(&raised)
+        .unwrap()
+        .validate(&HostInfo { cores: 8 })
+        .unwrap();
+    // A count is named itself.
+    let counted = "[shards]\npool_datagram_bufs_max = 100000";
+    let err = Config::from_toml_str(counted)
+        .unwrap()
+        .validate(&TWO_CORES)
+        .unwrap_err();
+    assert_eq!(err.field(), "shards.pool_datagram_bufs_max");
+    assert!(
+        err.to_string().ends_with(
+            "lower it (not below gateway.connections_max), or raise shards.pool_bytes_max"
+        ),
+        "{err}"
+    );
+}

@@ -44,14 +44,15 @@ use lanegate_common::wire::types;
 use lanegate_gateway::engine::admit::GovernorAdmission;
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
 use lanegate_gateway::engine::{Engine, EngineParams};
-use lanegate_shard::ShardConfig;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{
     Connection, ConnectionHandle, DatagramEvent, Dir, EcnCodepoint, Endpoint, EndpointConfig,
     Event, ServerConfig, StreamEvent, Transmit,
 };
 
-use support::{FakeShard, SERVER, UNIX_NOW, client_config, governor_admission, links, ticket};
+use support::{
+    FakeShard, SERVER, UNIX_NOW, client_config, governor_admission, links, shard_config, ticket,
+};
 
 // ---- The counting allocator ----
 
@@ -519,7 +520,7 @@ fn gateway(now: Instant, config: &Config, identity: &Identity) -> Pair<Gateway> 
         UNIX_NOW,
     )
     .unwrap();
-    let (links, shard) = links(&ShardConfig::default(), now);
+    let (links, shard) = links(&shard_config(config), now);
     let server = Gateway {
         engine,
         links,

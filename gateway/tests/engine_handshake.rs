@@ -268,7 +268,7 @@ fn a_message_refused_by_a_full_ring_is_counted_once_per_lane() {
     // bulk message may use only half of it).
     let shard_cfg = ShardConfig {
         ring_slots_max: 2,
-        ..ShardConfig::default()
+        ..support::shard_config(&Config::default())
     };
     let mut w = World::with_links(Config::default(), shard_cfg, |_, _| AdmitAll);
     w.shard.paused = true;

@@ -1,70 +1,69 @@
-//! The shard runtime's limits, in one struct.
+//! The shard runtime's limits, resolved into one plain value.
 //!
-//! This crate does not read configuration files: the gateway maps the
-//! `[shards]` section of its config onto a [`ShardConfig`] and calls
-//! [`ShardConfig::validate`], whose errors name the field at fault.
+//! Every number here comes from the `[shards]` and `[gateway]` sections of
+//! the configuration (`lanegate_common::config`), which documents each
+//! default's assumption and checks every range and relation at load, with
+//! errors naming the field. This crate reads no file and checks nothing
+//! again: [`ShardConfig::from_config`] takes a validated [`Config`] and adds
+//! what only the caller knows (the CPUs to pin, the lane table it built).
+//! Tests build one the same way from `Config::default()` and override
+//! fields.
 
 use std::time::Duration;
 
+use lanegate_common::config::Config;
 use lanegate_common::lanes::{Lane, LaneTable};
+use lanegate_common::link::BufClasses;
 
-/// Limits and rates of the shard runtime. Every queue has a named maximum.
+/// Limits and rates of the shard runtime; the fields are those of
+/// `[shards]` (see `lanegate_common::config::ShardsConfig` for each one's
+/// meaning and default), per-lane tables as arrays in lane order.
 #[derive(Clone, Debug)]
 pub struct ShardConfig {
-    /// Game ticks per second. The default, 30, is a common rate for action
-    /// games; inputs wait at most one tick (33 ms) for the game to see them.
+    /// Game ticks per second (`shards.tick_rate_hz`).
     pub tick_rate_hz: u32,
-    /// How long a tick may take before it counts as an overrun, in
-    /// microseconds. Default: half the tick interval, leaving the other half
-    /// for the worker's own draining and flushing and for jitter.
+    /// How long a tick may take before it counts as an overrun, in µs
+    /// (`shards.tick_budget_us`).
     pub tick_budget_us: u32,
-    /// A tick still running after this long is reported as stalled by the
-    /// watchdog, in milliseconds. Default: 500 ms, fifteen ticks at 30 Hz:
-    /// far beyond any overrun a healthy game produces.
-    pub stall_after_ms: u32,
-    /// Slots in each ring (one ring per gateway core and shard, each way).
-    /// Default 4096: at 30 Hz, 4096 entries per tick per core is more than a
-    /// gateway core can classify, so a full ring means a stuck consumer.
+    /// A tick still running after this long is reported stalled by the
+    /// watchdog, in ms (`shards.stall_after_ms`).
+    pub stall_after_ms: u64,
+    /// Slots in each ring, one ring per gateway core and shard each way
+    /// (`shards.ring_slots_max`).
     pub ring_slots_max: u32,
     /// How full a ring may be, in percent of `ring_slots_max`, before a push
-    /// in each lane (critical, high, normal, bulk) is refused. The headroom
-    /// above a lane's limit is reserved for the lanes above it, so a bulk
-    /// flood fills at most half the ring and critical always has room.
-    /// Control entries (join, leave, zone moves) may use the whole ring.
+    /// in each lane is refused (`shards.lane_fill_max_percent`).
     pub lane_fill_max_percent: [u8; Lane::COUNT],
-    /// Between ticks, a worker woken by arriving messages (its doorbell)
-    /// hands them to the game and flushes what it sent, at most once per
-    /// this many microseconds, so messages arriving together are handled
-    /// together; 0 = only at ticks. Default 50: a reply that needs no
-    /// simulation step (an echo, an ack, chat) leaves within about 50 µs
-    /// instead of up to a whole tick (33 ms at 30 Hz). An idle shard sleeps
-    /// from tick to tick; the tick itself is unchanged.
+    /// Between-tick message passes at most this often, in µs; 0 = only at
+    /// ticks (`shards.message_pass_us`).
     pub message_pass_us: u32,
-    /// Messages the shard hands to the game per lane per tick. A flood in
-    /// one lane waits in its own inbox and never delays the lanes above it.
+    /// Messages the shard hands to the game per lane per tick
+    /// (`shards.lane_budget_per_tick`).
     pub lane_budget_per_tick: [u32; Lane::COUNT],
-    /// Messages that may wait in the shard's inbox per lane; beyond this the
-    /// shard sheds the lane's newest messages and counts them.
+    /// Messages that may wait in the shard's inbox per lane
+    /// (`shards.inbox_slots_max`).
     pub inbox_slots_max: [u32; Lane::COUNT],
-    /// Outbound messages a shard may stage in one tick.
+    /// Outbound messages a shard may stage in one tick
+    /// (`shards.outbox_slots_max`).
     pub outbox_slots_max: u32,
-    /// Pooled datagram-size buffers per ring, for payloads too large to go
-    /// inline. Default 1024: one positions update per player per tick for a
-    /// thousand players of one core.
-    pub pool_small_bufs: u32,
-    /// Pooled stream-size (16 KiB) buffers per ring. Default 32: large stream
-    /// messages are rare (chat history, inventories).
-    pub pool_large_bufs: u32,
-    /// Entries a gateway core may hold per zone while the zone moves.
-    /// Default 4096: a move takes a few ticks; this covers one zone of a few
-    /// hundred players for that long.
+    /// Datagram-size buffers per payload pool
+    /// (`shards.pool_datagram_bufs_max`, `"auto"` resolved).
+    pub pool_datagram_bufs_max: u32,
+    /// Stream-size buffers per payload pool (`shards.pool_stream_bufs_max`).
+    pub pool_stream_bufs_max: u32,
+    /// What a pool buffer of each class holds, from the `[gateway]` message
+    /// limits.
+    pub buf_classes: BufClasses,
+    /// Entries a gateway core may hold per zone while the zone moves
+    /// (`shards.hold_slots_max`).
     pub hold_slots_max: u32,
-    /// Control entries (join, leave, zone control) a producer keeps while the
-    /// ring is full, per ring, before refusing joins.
+    /// Control entries a producer keeps while the ring is full, per ring,
+    /// before refusing joins (`shards.control_backlog_max`).
     pub control_backlog_max: u32,
-    /// Ticks between two health snapshots.
+    /// Ticks between two health snapshots (`shards.health_every_ticks`).
     pub health_every_ticks: u32,
-    /// Sliding window of tick durations for the percentiles, in ticks.
+    /// Sliding window of tick durations for the percentiles, in ticks
+    /// (`shards.tick_window_ticks`).
     pub tick_window_ticks: u32,
     /// CPU ids to pin shard threads to, one per shard. Empty: no pinning.
     pub cpu_ids: Vec<usize>,
@@ -73,31 +72,34 @@ pub struct ShardConfig {
     pub lanes: LaneTable,
 }
 
-impl Default for ShardConfig {
-    fn default() -> Self {
+impl ShardConfig {
+    /// The runtime's limits from `config`, which must have passed
+    /// `Config::validate`, with the CPUs to pin shard threads to (one per
+    /// shard, empty for none) and the lane table built from `[lanes]`.
+    pub fn from_config(config: &Config, cpu_ids: Vec<usize>, lanes: LaneTable) -> Self {
+        let s = &config.shards;
         Self {
-            tick_rate_hz: 30,
-            tick_budget_us: 16_666,
-            stall_after_ms: 500,
-            message_pass_us: 50,
-            ring_slots_max: 4096,
-            lane_fill_max_percent: [100, 90, 75, 50],
-            lane_budget_per_tick: [4096, 2048, 1024, 256],
-            inbox_slots_max: [8192, 8192, 4096, 1024],
-            outbox_slots_max: 65536,
-            pool_small_bufs: 1024,
-            pool_large_bufs: 32,
-            hold_slots_max: 4096,
-            control_backlog_max: 1024,
-            health_every_ticks: 10,
-            tick_window_ticks: 256,
-            cpu_ids: Vec::new(),
-            lanes: LaneTable::default(),
+            tick_rate_hz: s.tick_rate_hz,
+            tick_budget_us: s.tick_budget_us,
+            stall_after_ms: s.stall_after_ms,
+            ring_slots_max: s.ring_slots_max,
+            lane_fill_max_percent: s.lane_fill_max_percent.to_array(),
+            message_pass_us: s.message_pass_us,
+            lane_budget_per_tick: s.lane_budget_per_tick.to_array(),
+            inbox_slots_max: s.inbox_slots_max.to_array(),
+            outbox_slots_max: s.outbox_slots_max,
+            pool_datagram_bufs_max: s.pool_datagram_bufs(&config.gateway),
+            pool_stream_bufs_max: s.pool_stream_bufs_max,
+            buf_classes: BufClasses::from_config(&config.gateway),
+            hold_slots_max: s.hold_slots_max,
+            control_backlog_max: s.control_backlog_max,
+            health_every_ticks: s.health_every_ticks,
+            tick_window_ticks: s.tick_window_ticks,
+            cpu_ids,
+            lanes,
         }
     }
-}
 
-impl ShardConfig {
     /// The tick interval.
     pub fn tick_interval(&self) -> Duration {
         Duration::from_nanos(1_000_000_000 / u64::from(self.tick_rate_hz.max(1)))
@@ -115,103 +117,7 @@ impl ShardConfig {
 
     /// The stall limit.
     pub fn stall_after(&self) -> Duration {
-        Duration::from_millis(u64::from(self.stall_after_ms))
-    }
-
-    /// Checks every limit and the relations between them.
-    pub fn validate(&self) -> Result<(), ShardConfigError> {
-        use ShardConfigError as E;
-        if !(1..=1000).contains(&self.tick_rate_hz) {
-            return Err(E::Range {
-                field: "tick_rate_hz",
-                why: "must be 1..=1000",
-            });
-        }
-        let interval_us = 1_000_000 / self.tick_rate_hz;
-        if self.tick_budget_us == 0 || self.tick_budget_us > interval_us {
-            return Err(E::Relation {
-                field: "tick_budget_us",
-                why: format!(
-                    "must be 1..={interval_us}, the tick interval at tick_rate_hz = {}",
-                    self.tick_rate_hz
-                ),
-            });
-        }
-        if self.message_pass_us >= interval_us {
-            return Err(E::Relation {
-                field: "message_pass_us",
-                why: format!(
-                    "must be below the tick interval ({interval_us} us), or 0 to hand messages to the game only at ticks"
-                ),
-            });
-        }
-        if u64::from(self.stall_after_ms) * 1000 <= u64::from(interval_us) {
-            return Err(E::Relation {
-                field: "stall_after_ms",
-                why: format!("must exceed the tick interval ({interval_us} us)"),
-            });
-        }
-        if !(2..=1 << 20).contains(&self.ring_slots_max) {
-            return Err(E::Range {
-                field: "ring_slots_max",
-                why: "must be 2..=1048576",
-            });
-        }
-        if self.lane_fill_max_percent[0] != 100 {
-            return Err(E::Range {
-                field: "lane_fill_max_percent",
-                why: "the critical lane (first) must be 100: nothing is above it",
-            });
-        }
-        if self
-            .lane_fill_max_percent
-            .windows(2)
-            .any(|w| w[1] > w[0] || w[1] == 0)
-        {
-            return Err(E::Range {
-                field: "lane_fill_max_percent",
-                why: "must be non-increasing from critical to bulk, and above 0",
-            });
-        }
-        for lane in Lane::ALL {
-            let i = lane.index();
-            if self.lane_budget_per_tick[i] == 0 {
-                return Err(E::Lane {
-                    field: "lane_budget_per_tick",
-                    lane,
-                    why: "must be above 0, or the lane never drains".into(),
-                });
-            }
-            if self.inbox_slots_max[i] < self.lane_budget_per_tick[i] {
-                return Err(E::Lane {
-                    field: "inbox_slots_max",
-                    lane,
-                    why: format!(
-                        "must be at least lane_budget_per_tick ({})",
-                        self.lane_budget_per_tick[i]
-                    ),
-                });
-            }
-        }
-        if self.outbox_slots_max == 0 {
-            return Err(E::Range {
-                field: "outbox_slots_max",
-                why: "must be above 0",
-            });
-        }
-        if self.hold_slots_max == 0 || self.control_backlog_max == 0 {
-            return Err(E::Range {
-                field: "hold_slots_max",
-                why: "hold_slots_max and control_backlog_max must be above 0",
-            });
-        }
-        if self.health_every_ticks == 0 || !(1..=4096).contains(&self.tick_window_ticks) {
-            return Err(E::Range {
-                field: "tick_window_ticks",
-                why: "must be 1..=4096, and health_every_ticks above 0",
-            });
-        }
-        Ok(())
+        Duration::from_millis(self.stall_after_ms)
     }
 
     /// The per-lane ring fill limits in slots, for a ring of `ring_slots_max`.
@@ -220,87 +126,86 @@ impl ShardConfig {
         self.lane_fill_max_percent
             .map(|p| (slots * usize::from(p) / 100).max(1))
     }
-}
 
-/// A [`ShardConfig`] field out of range or inconsistent with another.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ShardConfigError {
-    /// A field is out of its range.
-    #[error("shards.{field}: {why}")]
-    Range {
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        why: &'static str,
-    },
-    /// A field contradicts another.
-    #[error("shards.{field}: {why}")]
-    Relation {
-        /// The field.
-        field: &'static str,
-        /// What is wrong.
-        why: String,
-    },
-    /// A per-lane field is wrong for one lane.
-    #[error("shards.{field} ({lane}): {why}")]
-    Lane {
-        /// The field.
-        field: &'static str,
-        /// The lane.
-        lane: Lane,
-        /// What is wrong.
-        why: String,
-    },
+    /// `Config::default()`'s limits, no pinning, the default lane table:
+    /// the base unit tests override.
+    #[cfg(test)]
+    pub(crate) fn test_default() -> Self {
+        Self::from_config(&Config::default(), Vec::new(), LaneTable::default())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use lanegate_common::config::BufCount;
+
     use super::*;
 
     #[test]
-    fn default_is_valid() {
-        ShardConfig::default().validate().unwrap();
-        assert_eq!(
-            ShardConfig::default().tick_interval(),
-            Duration::from_nanos(33_333_333)
-        );
+    fn default_is_the_config_default() {
+        let cfg = ShardConfig::test_default();
+        assert_eq!(cfg.tick_interval(), Duration::from_nanos(33_333_333));
+        assert_eq!(cfg.tick_budget(), Duration::from_micros(20_000));
+        assert_eq!(cfg.stall_after(), Duration::from_secs(1));
+        assert_eq!(cfg.lane_budget_per_tick, [4096, 2048, 512, 256]);
+        assert_eq!(cfg.buf_classes.datagram_bytes, 1098);
+        assert_eq!(cfg.buf_classes.stream_bytes, 16_382);
     }
 
     #[test]
-    fn errors_name_the_field() {
-        let cfg = ShardConfig {
-            tick_budget_us: 50_000,
-            ..ShardConfig::default()
-        };
+    fn auto_datagram_buffers_follow_the_connections() {
+        let mut config = Config::default();
+        config.gateway.connections_max = 25_000;
+        let cfg = ShardConfig::from_config(&config, Vec::new(), LaneTable::default());
+        assert_eq!(cfg.pool_datagram_bufs_max, 25_000);
+    }
+
+    #[test]
+    fn every_shards_field_is_carried_over() {
+        let mut config = Config::default();
+        let s = &mut config.shards;
+        s.tick_rate_hz = 60;
+        s.tick_budget_us = 10_000;
+        s.stall_after_ms = 250;
+        s.ring_slots_max = 1024;
+        s.lane_fill_max_percent.bulk = 25;
+        s.message_pass_us = 0;
+        s.lane_budget_per_tick.high = 7;
+        s.inbox_slots_max.normal = 9;
+        s.outbox_slots_max = 11;
+        s.pool_datagram_bufs_max = BufCount::Count(12_000);
+        s.pool_stream_bufs_max = 13;
+        s.hold_slots_max = 14;
+        s.control_backlog_max = 15;
+        s.health_every_ticks = 16;
+        s.tick_window_ticks = 17;
+        config.gateway.stream_message_bytes_max = 4096;
+        let cfg = ShardConfig::from_config(&config, vec![3], LaneTable::default());
         assert_eq!(
-            cfg.validate().unwrap_err().to_string(),
-            "shards.tick_budget_us: must be 1..=33333, the tick interval at tick_rate_hz = 30"
+            (cfg.tick_rate_hz, cfg.tick_budget_us, cfg.stall_after_ms),
+            (60, 10_000, 250)
         );
-        let mut cfg = ShardConfig::default();
-        cfg.inbox_slots_max[3] = 1;
+        assert_eq!(cfg.ring_slots_max, 1024);
+        assert_eq!(cfg.lane_fill_max_percent, [100, 90, 75, 25]);
+        assert_eq!(cfg.message_pass(), None);
+        assert_eq!(cfg.lane_budget_per_tick, [4096, 7, 512, 256]);
+        assert_eq!(cfg.inbox_slots_max, [8192, 8192, 9, 1024]);
+        assert_eq!(cfg.outbox_slots_max, 11);
         assert_eq!(
-            cfg.validate().unwrap_err().to_string(),
-            "shards.inbox_slots_max (bulk): must be at least lane_budget_per_tick (256)"
+            (cfg.pool_datagram_bufs_max, cfg.pool_stream_bufs_max),
+            (12_000, 13)
         );
-        let cfg = ShardConfig {
-            lane_fill_max_percent: [100, 50, 75, 50],
-            ..ShardConfig::default()
-        };
-        assert!(matches!(
-            cfg.validate(),
-            Err(ShardConfigError::Range {
-                field: "lane_fill_max_percent",
-                ..
-            })
-        ));
+        assert_eq!(cfg.buf_classes.stream_bytes, 4094);
+        assert_eq!((cfg.hold_slots_max, cfg.control_backlog_max), (14, 15));
+        assert_eq!((cfg.health_every_ticks, cfg.tick_window_ticks), (16, 17));
+        assert_eq!(cfg.cpu_ids, [3]);
     }
 
     #[test]
     fn lane_fill_slots() {
         let cfg = ShardConfig {
             ring_slots_max: 8,
-            ..ShardConfig::default()
+            ..ShardConfig::test_default()
         };
         assert_eq!(cfg.lane_fill_max_slots(), [8, 7, 6, 4]);
     }

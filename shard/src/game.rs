@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
-use lanegate_common::link::{Body, DATAGRAM_PAYLOAD_MAX, STREAM_PAYLOAD_MAX, ToGateway};
+use lanegate_common::link::{Body, BufClass, ToGateway};
 use lanegate_common::wire::Transport;
 
 use crate::pool::{BufPool, PayloadError};
@@ -125,8 +125,10 @@ pub struct Incoming<'a> {
 pub struct Msg<'a> {
     /// The message type; never a control type (`0x0000-0x00ff`).
     pub ty: u16,
-    /// Datagram (unreliable, at most 1098 payload bytes) or stream
-    /// (reliable, ordered, at most 16384).
+    /// Datagram (unreliable, at most `gateway.datagram_message_bytes_max`
+    /// less the 2-byte type: 1098 payload bytes by default) or stream
+    /// (reliable, ordered, at most `gateway.stream_message_bytes_max` less
+    /// the type: 16382 by default).
     pub transport: Transport,
     /// The payload after the type.
     pub payload: &'a [u8],
@@ -345,10 +347,11 @@ impl Outbound {
     }
 
     fn check(&self, msg: &Msg<'_>) -> Result<Lane, SendError> {
-        let max = match msg.transport {
-            Transport::Datagram => DATAGRAM_PAYLOAD_MAX,
-            Transport::Stream => STREAM_PAYLOAD_MAX,
+        let class = match msg.transport {
+            Transport::Datagram => BufClass::Datagram,
+            Transport::Stream => BufClass::Stream,
         };
+        let max = self.pool.classes().capacity_bytes(class);
         if msg.payload.len() > max {
             return Err(SendError::TooLarge {
                 len: msg.payload.len(),
@@ -394,14 +397,22 @@ impl Outbound {
 
 #[cfg(test)]
 mod tests {
+    use lanegate_common::config::GatewayConfig;
     use lanegate_common::ids::{SessionId, ZoneId};
+    use lanegate_common::link::BufClasses;
 
     use super::*;
     use crate::pool::pool;
     use crate::world::Member;
 
+    /// The largest datagram payload the default configuration allows.
+    fn datagram_payload_max() -> usize {
+        GatewayConfig::default().datagram_payload_bytes_max()
+    }
+
     fn outbound(staged_max: usize) -> Outbound {
-        let (pool, _returns) = pool(4, 1, 1).unwrap();
+        let classes = BufClasses::from_config(&GatewayConfig::default());
+        let (pool, _returns) = pool(classes, 4, 1, 1).unwrap();
         Outbound::new(pool, staged_max, LaneTable::default())
     }
 
@@ -439,10 +450,10 @@ mod tests {
         assert_eq!(
             ob.send(
                 PlayerId(1),
-                Msg::datagram(0x1000, &[0; DATAGRAM_PAYLOAD_MAX + 1])
+                Msg::datagram(0x1000, &vec![0; datagram_payload_max() + 1])
             ),
             Err(SendError::TooLarge {
-                len: DATAGRAM_PAYLOAD_MAX + 1,
+                len: datagram_payload_max() + 1,
                 transport: Transport::Datagram
             })
         );

@@ -101,9 +101,13 @@
 //! use lanegate_common::lanes::Lane;
 //! use lanegate_common::wire::Transport;
 //! use lanegate_shard::clock::{Clock, VirtualClock};
+//! use lanegate_common::config::Config;
+//! use lanegate_common::lanes::LaneTable;
 //! use lanegate_shard::{ShardConfig, Shard, wiring, port::GatewayPort};
 //!
-//! let cfg = ShardConfig::default();
+//! // The limits of the default configuration; a real gateway passes the
+//! // file it validated, its shard CPUs and the lane table it built.
+//! let cfg = ShardConfig::from_config(&Config::default(), Vec::new(), LaneTable::default());
 //! let clock = VirtualClock::new();
 //! let mut links = wiring::build(&cfg, 1, 1, clock.now()).unwrap();
 //! let mut shard = Shard::new(links.shards.remove(0), &cfg, Shout::default);

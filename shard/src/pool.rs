@@ -2,7 +2,9 @@
 //!
 //! Payloads longer than `INLINE_PAYLOAD_MAX` travel in a [`PoolBuf`]. Each
 //! producer thread (a gateway core for inbound traffic, a shard for
-//! outbound) owns one [`BufPool`], filled once at start. Each thread it sends
+//! outbound) owns one [`BufPool`], filled once at start with buffers of the
+//! two sizes its [`BufClasses`] gives (from the configured message limits,
+//! so any message the configuration allows fits). Each thread it sends
 //! to owns a [`BufReturn`] for it and sends every buffer it is done with back
 //! over a dedicated SPSC return ring. A return ring has a slot for every
 //! buffer of the pool, so giving a buffer back never fails, whichever
@@ -14,27 +16,32 @@
 //! counted, nothing allocates.
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::link::{BufClass, InlinePayload, Payload, PoolBuf};
+use lanegate_common::link::{BufClass, BufClasses, InlinePayload, Payload, PoolBuf};
 
 use crate::ring::{RingEntry, RingError, RingRx, RingTx, ring};
 
-/// Builds a pool of `small` datagram-size and `large` stream-size buffers,
-/// and one return path for each of its `consumers`.
+/// Builds a pool of `datagram` datagram-size and `stream` stream-size
+/// buffers, sized by `classes`, and one return path for each of its
+/// `consumers`.
 pub fn pool(
-    small: usize,
-    large: usize,
+    classes: BufClasses,
+    datagram: usize,
+    stream: usize,
     consumers: usize,
 ) -> Result<(BufPool, Vec<BufReturn>), RingError> {
     let mut returns = Vec::with_capacity(consumers);
     let mut gives = Vec::with_capacity(consumers);
     for _ in 0..consumers {
-        let (tx, rx) = ring(small + large + 1, [usize::MAX; Lane::COUNT])?;
+        let (tx, rx) = ring(datagram + stream + 1, [usize::MAX; Lane::COUNT])?;
         returns.push(rx);
         gives.push(BufReturn { tx, dropped: 0 });
     }
     let pool = BufPool {
-        small: (0..small).map(|_| PoolBuf::new(BufClass::Small)).collect(),
-        large: (0..large).map(|_| PoolBuf::new(BufClass::Large)).collect(),
+        classes,
+        datagram: (0..datagram)
+            .map(|_| classes.buf(BufClass::Datagram))
+            .collect(),
+        stream: (0..stream).map(|_| classes.buf(BufClass::Stream)).collect(),
         returns,
         exhausted: 0,
     };
@@ -45,7 +52,7 @@ pub fn pool(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayloadError {
-    /// Longer than any buffer class (16 KiB).
+    /// Longer than any buffer class (the configured stream message limit).
     #[error("a {len}-byte payload is larger than any message")]
     TooLarge {
         /// Payload length in bytes.
@@ -62,8 +69,9 @@ pub enum PayloadError {
 /// A producer's free buffers.
 #[derive(Debug)]
 pub struct BufPool {
-    small: Vec<PoolBuf>,
-    large: Vec<PoolBuf>,
+    classes: BufClasses,
+    datagram: Vec<PoolBuf>,
+    stream: Vec<PoolBuf>,
     returns: Vec<RingRx<Returned>>,
     exhausted: u64,
 }
@@ -75,8 +83,10 @@ impl BufPool {
         if let Some(inline) = InlinePayload::new(bytes) {
             return Ok(Payload::Inline(inline));
         }
-        let class =
-            BufClass::for_len(bytes.len()).ok_or(PayloadError::TooLarge { len: bytes.len() })?;
+        let class = self
+            .classes
+            .for_len(bytes.len())
+            .ok_or(PayloadError::TooLarge { len: bytes.len() })?;
         let Some(mut buf) = self.take(class) else {
             self.exhausted += 1;
             return Err(PayloadError::Exhausted { class });
@@ -97,10 +107,16 @@ impl BufPool {
         }
     }
 
-    /// Free buffers of each class (small, large), after reclaiming returns.
+    /// What a buffer of each class holds.
+    pub fn classes(&self) -> BufClasses {
+        self.classes
+    }
+
+    /// Free buffers of each class (datagram, stream), after reclaiming
+    /// returns.
     pub fn free(&mut self) -> (usize, usize) {
         self.reclaim();
-        (self.small.len(), self.large.len())
+        (self.datagram.len(), self.stream.len())
     }
 
     /// Payloads refused because the pool was empty.
@@ -110,15 +126,15 @@ impl BufPool {
 
     fn take(&mut self, class: BufClass) -> Option<PoolBuf> {
         let has = match class {
-            BufClass::Small => !self.small.is_empty(),
-            BufClass::Large => !self.large.is_empty(),
+            BufClass::Datagram => !self.datagram.is_empty(),
+            BufClass::Stream => !self.stream.is_empty(),
         };
         if !has {
             self.reclaim();
         }
         match class {
-            BufClass::Small => self.small.pop(),
-            BufClass::Large => self.large.pop(),
+            BufClass::Datagram => self.datagram.pop(),
+            BufClass::Stream => self.stream.pop(),
         }
     }
 
@@ -134,8 +150,8 @@ impl BufPool {
         // The free lists were allocated with the pool's full size, and a
         // pool only ever gets its own buffers back, so this never grows.
         match buf.class() {
-            BufClass::Small => self.small.push(buf),
-            BufClass::Large => self.large.push(buf),
+            BufClass::Datagram => self.datagram.push(buf),
+            BufClass::Stream => self.stream.push(buf),
         }
     }
 }
@@ -177,35 +193,42 @@ impl RingEntry for Returned {
 
 #[cfg(test)]
 mod tests {
-    use lanegate_common::link::{DATAGRAM_PAYLOAD_MAX, INLINE_PAYLOAD_MAX, STREAM_PAYLOAD_MAX};
+    use lanegate_common::config::GatewayConfig;
+    use lanegate_common::link::INLINE_PAYLOAD_MAX;
 
     use super::*;
 
+    fn classes() -> BufClasses {
+        BufClasses::from_config(&GatewayConfig::default())
+    }
+
     #[test]
     fn small_payloads_go_inline() {
-        let (mut pool, _ret) = pool(0, 0, 1).unwrap();
+        let (mut pool, _ret) = pool(classes(), 0, 0, 1).unwrap();
         let p = pool.payload(&[1; INLINE_PAYLOAD_MAX]).unwrap();
         assert!(matches!(p, Payload::Inline(_)));
     }
 
     #[test]
     fn buffers_come_back_over_any_return_ring() {
-        let (mut pool, mut rets) = pool(2, 1, 2).unwrap();
+        let datagram_max = classes().datagram_bytes;
+        let stream_max = classes().stream_bytes;
+        let (mut pool, mut rets) = pool(classes(), 2, 1, 2).unwrap();
         let a = pool.payload(&[1; INLINE_PAYLOAD_MAX + 1]).unwrap();
-        let b = pool.payload(&[2; DATAGRAM_PAYLOAD_MAX]).unwrap();
+        let b = pool.payload(&vec![2; datagram_max]).unwrap();
         assert_eq!(
             pool.payload(&[3; 200]),
             Err(PayloadError::Exhausted {
-                class: BufClass::Small
+                class: BufClass::Datagram
             })
         );
         assert_eq!(pool.exhausted(), 1);
-        let c = pool.payload(&[4; STREAM_PAYLOAD_MAX]).unwrap();
-        assert_eq!(c.len(), STREAM_PAYLOAD_MAX);
+        let c = pool.payload(&vec![4; stream_max]).unwrap();
+        assert_eq!(c.len(), stream_max);
         assert_eq!(
-            pool.payload(&[0; STREAM_PAYLOAD_MAX + 1]),
+            pool.payload(&vec![0; stream_max + 1]),
             Err(PayloadError::TooLarge {
-                len: STREAM_PAYLOAD_MAX + 1
+                len: stream_max + 1
             })
         );
         // Consumers (other threads, in real use) give them back; both went
@@ -217,5 +240,16 @@ mod tests {
         let d = pool.payload(&[5; 300]).unwrap();
         assert_eq!(d.as_slice(), &[5; 300][..]);
         assert_eq!(rets[1].dropped(), 0);
+    }
+
+    #[test]
+    fn buffer_sizes_follow_the_message_limits() {
+        let gateway = GatewayConfig {
+            stream_message_bytes_max: 1 << 20,
+            ..GatewayConfig::default()
+        };
+        let (mut pool, _ret) = pool(BufClasses::from_config(&gateway), 1, 1, 1).unwrap();
+        let big = pool.payload(&vec![6; (1 << 20) - 2]).unwrap();
+        assert_eq!(big.len(), (1 << 20) - 2);
     }
 }

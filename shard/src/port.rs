@@ -217,6 +217,12 @@ impl GatewayPort {
         self.core
     }
 
+    /// What the buffers of this core's payload pool hold, per size class
+    /// (from the configured message limits).
+    pub fn buf_classes(&self) -> lanegate_common::link::BufClasses {
+        self.pool.classes()
+    }
+
     /// The shard this core routes `zone` to (the old owner while it moves).
     pub fn shard_of(&self, zone: ZoneId) -> ShardId {
         self.placed
@@ -482,10 +488,10 @@ mod tests {
     fn port(slots: u32) -> (GatewayPort, crate::wiring::Links) {
         let cfg = ShardConfig {
             ring_slots_max: slots,
-            pool_small_bufs: 4,
-            pool_large_bufs: 1,
+            pool_datagram_bufs_max: 4,
+            pool_stream_bufs_max: 1,
             control_backlog_max: 2,
-            ..ShardConfig::default()
+            ..ShardConfig::test_default()
         };
         let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
         (GatewayPort::new(links.cores.remove(0), &cfg), links)

@@ -618,7 +618,7 @@ mod tests {
 
     #[test]
     fn a_reconnect_replaces_the_session_and_stale_entries_are_ignored() {
-        let cfg = ShardConfig::default();
+        let cfg = ShardConfig::test_default();
         let clock = VirtualClock::new();
         let mut links = build(&cfg, 1, 1, Instant::now()).unwrap();
         let log = Log::default();

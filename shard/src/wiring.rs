@@ -3,7 +3,8 @@
 //! For each (core, shard) pair there is one [`ToShard`] ring and one
 //! [`ToGateway`] ring. Each gateway core owns one inbound payload pool (with
 //! a return ring from every shard), and each shard one outbound pool (with a
-//! return ring from every core). [`build`] allocates all of it at start;
+//! return ring from every core), its buffers sized by
+//! [`ShardConfig::buf_classes`]. [`build`] allocates all of it at start;
 //! nothing on the message path allocates afterwards.
 //!
 //! Every core and every shard also gets a [`Doorbell`]: the producers of
@@ -91,16 +92,17 @@ pub fn build(
 ) -> Result<Links, RingError> {
     let slots = cfg.ring_slots_max as usize;
     let fill = cfg.lane_fill_max_slots();
-    let small = cfg.pool_small_bufs as usize;
-    let large = cfg.pool_large_bufs as usize;
+    let classes = cfg.buf_classes;
+    let datagram = cfg.pool_datagram_bufs_max as usize;
+    let stream = cfg.pool_stream_bufs_max as usize;
 
     let mut core_pools = Vec::new();
     for _ in 0..cores {
-        core_pools.push(pool(small, large, usize::from(shards))?);
+        core_pools.push(pool(classes, datagram, stream, usize::from(shards))?);
     }
     let mut shard_pools = Vec::new();
     for _ in 0..shards {
-        shard_pools.push(pool(small, large, usize::from(cores))?);
+        shard_pools.push(pool(classes, datagram, stream, usize::from(cores))?);
     }
 
     // [core][shard] and [shard][core] halves, filled pair by pair.
@@ -183,9 +185,9 @@ mod tests {
     fn every_pair_is_wired_both_ways() {
         let cfg = ShardConfig {
             ring_slots_max: 8,
-            pool_small_bufs: 2,
-            pool_large_bufs: 1,
-            ..ShardConfig::default()
+            pool_datagram_bufs_max: 2,
+            pool_stream_bufs_max: 1,
+            ..ShardConfig::test_default()
         };
         let mut links = build(&cfg, 2, 3, Instant::now()).unwrap();
         assert_eq!(links.cores.len(), 2);

@@ -133,8 +133,8 @@ fn traffic(h: &mut Harness<Demo>, tick: u32) -> u64 {
 fn the_message_path_does_not_allocate_in_steady_state() {
     let cfg = lanegate_shard::ShardConfig {
         ring_slots_max: 4096,
-        pool_small_bufs: 512,
-        pool_large_bufs: 16,
+        pool_datagram_bufs_max: 512,
+        pool_stream_bufs_max: 16,
         ..harness::small_cfg()
     };
     let mut h = Harness::new(cfg, 1, 1, |_| Demo::default());

@@ -5,8 +5,9 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use lanegate_common::config::Config;
 use lanegate_common::ids::{PlayerId, SessionId, ShardId, ZoneId};
-use lanegate_common::lanes::Lane;
+use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::link::ToGateway;
 use lanegate_common::wire::{Transport, types};
 use lanegate_shard::config::ShardConfig;
@@ -23,10 +24,13 @@ fn cfg() -> ShardConfig {
         tick_budget_us: 5_000,
         stall_after_ms: 100,
         ring_slots_max: 256,
-        pool_small_bufs: 16,
-        pool_large_bufs: 2,
+        pool_datagram_bufs_max: 16,
+        pool_stream_bufs_max: 2,
         health_every_ticks: 1,
-        ..ShardConfig::default()
+        // The budgets these tests were written against (normal 1024, not
+        // the configuration's 512).
+        lane_budget_per_tick: [4096, 2048, 1024, 256],
+        ..ShardConfig::from_config(&Config::default(), Vec::new(), LaneTable::default())
     }
 }
 

@@ -326,9 +326,6 @@ fn start_shards<F: GameFactory>(
     cores: usize,
 ) -> Result<(Vec<CoreEnds>, shards::ShardTier), RuntimeError> {
     let shard_cfg = shards::shard_config(plan);
-    shard_cfg
-        .validate()
-        .map_err(|e| RuntimeError::Shards(e.to_string()))?;
     let gateway_count = u16::try_from(cores)
         .map_err(|_| RuntimeError::Shards("too many gateway cores".to_owned()))?;
     let shard_count = u16::try_from(plan.cores.shards.len().max(1))

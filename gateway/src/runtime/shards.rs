@@ -1,5 +1,5 @@
-//! The shard tier of a running gateway: `[shards]` mapped onto the shard
-//! crate's [`ShardConfig`], and the shards running the games a
+//! The shard tier of a running gateway: the shard crate's [`ShardConfig`]
+//! built from the validated configuration, and the shards running the games a
 //! [`GameFactory`] makes: one pinned thread per shard, except that a shard
 //! placed on the CPU of a gateway core is hosted by that core's thread when
 //! `shards.run_on_gateway_thread` is on (see `lanegate_shard::worker`).
@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use lanegate_common::ids::ShardId;
-use lanegate_common::lanes::Lane;
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::wiring::ShardEnds;
 use lanegate_shard::worker::{self, HostedShard, ShardThreads};
@@ -19,22 +18,11 @@ use tracing::{info, warn};
 use super::Plan;
 use super::RuntimeError;
 
-/// The shard runtime's limits from the validated configuration. Limits the
-/// file does not name (inbox and outbox sizes, pools, hold queues) keep the
-/// shard crate's defaults, which document their own assumptions.
+/// The shard runtime's limits: every one from the validated configuration
+/// (`[shards]`, and `[gateway]`'s message limits for the pool buffers),
+/// pinned to the plan's shard CPUs, with its lane table.
 pub fn shard_config(plan: &Plan) -> ShardConfig {
-    let s = &plan.config.shards;
-    ShardConfig {
-        tick_rate_hz: s.tick_rate_hz,
-        tick_budget_us: s.tick_budget_us,
-        stall_after_ms: u32::try_from(s.stall_after_ms).unwrap_or(u32::MAX),
-        message_pass_us: s.message_pass_us,
-        ring_slots_max: s.ring_slots_max,
-        lane_budget_per_tick: Lane::ALL.map(|lane| s.lane_budget_per_tick.get(lane)),
-        cpu_ids: plan.cores.shards.clone(),
-        lanes: plan.lanes.clone(),
-        ..ShardConfig::default()
-    }
+    ShardConfig::from_config(&plan.config, plan.cores.shards.clone(), plan.lanes.clone())
 }
 
 /// The running shards: their threads and watchdog, and the shards gateway
@@ -181,9 +169,10 @@ mod tests {
         config.shards.lane_budget_per_tick.critical = 1024;
         config.shards.lane_budget_per_tick.high = 1024;
         config.shards.lane_budget_per_tick.bulk = 7;
-        let plan = Plan::new(config, &HostInfo { cores: 2 }).unwrap();
+        let host = HostInfo { cores: 2 };
+        config.validate(&host).unwrap();
+        let plan = Plan::new(config, &host).unwrap();
         let cfg = shard_config(&plan);
-        cfg.validate().unwrap();
         assert_eq!(cfg.tick_rate_hz, 60);
         assert_eq!(cfg.tick_budget_us, 10_000);
         assert_eq!(cfg.stall_after_ms, 1000);

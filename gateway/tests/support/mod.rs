@@ -129,6 +129,12 @@ fn record(seen: &mut Option<&mut Vec<Seen>>, what: Seen) {
     }
 }
 
+/// The shard runtime's limits from `config`, as the runtime derives them.
+pub fn shard_config(config: &Config) -> ShardConfig {
+    let lanes = config.lanes.lane_table().unwrap();
+    ShardConfig::from_config(config, Vec::new(), lanes)
+}
+
 /// The shard links of one core and one shard, as production builds them
 /// from `cfg`: the core's side, and the shard's side behind a [`FakeShard`].
 pub fn links(cfg: &ShardConfig, now: Instant) -> (GatewayPort, FakeShard) {
@@ -376,7 +382,8 @@ impl World<GovernorAdmission> {
 
 impl<A: Admission> World<A> {
     pub fn with_admission(config: Config, admission: impl FnOnce(&Config, Instant) -> A) -> Self {
-        Self::with_links(config, ShardConfig::default(), admission)
+        let shard_cfg = shard_config(&config);
+        Self::with_links(config, shard_cfg, admission)
     }
 
     /// As [`World::with_admission`], with links built from `shard_cfg`.

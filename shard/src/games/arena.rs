@@ -48,7 +48,8 @@ pub struct ArenaConfig {
     pub interest_radius_units: i32,
     /// Entries per positions message, the recipient included. The default,
     /// 64, keeps the message within one datagram (10 + 64 × 16 = 1034
-    /// bytes of the 1098 a datagram payload may have).
+    /// bytes of the 1098 a datagram payload may have by default, the
+    /// `gateway.datagram_message_bytes_max` of 1100 less the type).
     pub positions_per_message_max: usize,
 }
 
@@ -541,6 +542,7 @@ mod tests {
     fn default_positions_fit_a_datagram() {
         let cfg = ArenaConfig::default();
         let bytes = POSITIONS_HEADER_BYTES + cfg.positions_per_message_max * POSITION_ENTRY_BYTES;
-        assert!(bytes <= lanegate_common::link::DATAGRAM_PAYLOAD_MAX);
+        let gateway = lanegate_common::config::GatewayConfig::default();
+        assert!(bytes <= gateway.datagram_payload_bytes_max());
     }
 }

@@ -7,8 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use lanegate_common::config::Config;
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
-use lanegate_common::lanes::Lane;
+use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::link::{MoveId, ShardHealth, ToGateway};
 use lanegate_common::wire::Transport;
 use lanegate_shard::clock::{Clock, VirtualClock};
@@ -76,7 +77,6 @@ impl<G: Game + 'static> Harness<G> {
         shards: u16,
         factory: impl Fn(ShardId) -> G + Clone + Send + 'static,
     ) -> Self {
-        cfg.validate().expect("test config is valid");
         let shard_count = shards;
         let links = wiring::build(&cfg, cores, shards, clock.now()).expect("rings");
         let shards = links
@@ -427,6 +427,12 @@ pub fn messages(calls: &[Call]) -> Vec<(ShardId, PlayerId, Lane, Vec<u8>)> {
         .collect()
 }
 
+/// The default configuration's limits (`Config::default()`), no pinning,
+/// the default lane table: the base tests override.
+pub fn default_cfg() -> ShardConfig {
+    ShardConfig::from_config(&Config::default(), Vec::new(), LaneTable::default())
+}
+
 /// A small config for tests: 100 Hz, small rings and pools.
 pub fn small_cfg() -> ShardConfig {
     ShardConfig {
@@ -434,10 +440,13 @@ pub fn small_cfg() -> ShardConfig {
         tick_budget_us: 5_000,
         stall_after_ms: 100,
         ring_slots_max: 256,
-        pool_small_bufs: 64,
-        pool_large_bufs: 4,
+        pool_datagram_bufs_max: 64,
+        pool_stream_bufs_max: 4,
         health_every_ticks: 1,
-        ..ShardConfig::default()
+        // The budgets these tests were written against (normal 1024, not
+        // the configuration's 512).
+        lane_budget_per_tick: [4096, 2048, 1024, 256],
+        ..default_cfg()
     }
 }
 

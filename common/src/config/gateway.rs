@@ -1,0 +1,342 @@
+//! `[gateway]`: the QUIC edge: sockets, cores, connection limits, message
+//! sizes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::wire::DATAGRAM_MESSAGE_BYTES_LIMIT;
+
+use super::error::non_zero;
+use super::{ConfigError, CoreSet, HostInfo, check_cores};
+
+/// The largest `gateway.stream_message_bytes_max` allowed: each connection
+/// may buffer one message of that size per stream, so it is bounded too
+/// (and fits `Welcome`'s `u32`).
+pub const STREAM_MESSAGE_BYTES_LIMIT: usize = 16 << 20;
+
+// Validated values convert to `Welcome`'s field widths without loss.
+const _: () = assert!(DATAGRAM_MESSAGE_BYTES_LIMIT <= u16::MAX as usize);
+const _: () = assert!(STREAM_MESSAGE_BYTES_LIMIT <= u32::MAX as usize);
+
+/// `[gateway]`: the QUIC edge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// UDP address the QUIC endpoint binds. Default `0.0.0.0:4433`: all IPv4
+    /// interfaces, on the port of the QUIC examples.
+    pub listen: SocketAddr,
+    /// CPU cores that run gateway threads, one pinned thread per core.
+    /// Default `"auto"`: about half of the host's cores, the others going to
+    /// the shards (see [`Config::core_plan`](super::Config::core_plan)).
+    pub cores: CoreSet,
+    /// How the gateway does socket IO. Default `"auto"`: io_uring where the
+    /// kernel offers it, else the portable backend.
+    pub io_backend: IoBackend,
+    /// `SO_RCVBUF` of each UDP socket, in bytes. Default 8 MiB: tuned to
+    /// absorb about 10 ms of a 5 Gbit/s burst while a core is busy; Linux
+    /// caps it at `net.core.rmem_max`, so raise that sysctl too.
+    pub socket_recv_buffer_bytes: usize,
+    /// `SO_SNDBUF` of each UDP socket, in bytes. Default 8 MiB, for the same
+    /// reason as the receive buffer (capped by `net.core.wmem_max`).
+    pub socket_send_buffer_bytes: usize,
+    /// Most concurrent QUIC connections per gateway process; one more is
+    /// refused with SERVER_FULL. Default 10000: tuned for a regional edge
+    /// of a few thousand concurrent players with headroom for reconnect
+    /// storms, at roughly 100 KiB of state and buffers per connection.
+    /// It also sizes the payload pools: `shards.pool_datagram_bufs_max`
+    /// (`"auto"`) is one buffer per connection.
+    pub connections_max: u32,
+    /// Sustained QUIC handshakes accepted per source IP, per second.
+    /// Default 10: a player reconnects far less often, but a carrier-grade
+    /// NAT may put many players behind one address.
+    pub handshakes_per_ip_per_s: u32,
+    /// Handshakes a source IP may make at once before the rate above
+    /// applies. Default 20: a household or LAN party reconnecting together.
+    pub handshake_burst: u32,
+    /// Source addresses whose handshake buckets each gateway core tracks at
+    /// once. Default 65536: far more than the addresses that reconnect
+    /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
+    /// spoofed flood fills it, untracked addresses share one bucket.
+    pub handshake_ips_tracked_max: usize,
+    /// Time from the end of the QUIC handshake to the client's `Hello`
+    /// before the connection is closed with HELLO_TIMEOUT, in ms. Default
+    /// 5000: a client sends `Hello` in its first round trip, so this only
+    /// tolerates very slow links while bounding idle unauthenticated state.
+    pub hello_timeout_ms: u64,
+    /// QUIC idle timeout, in ms. Default 10000: a game client sends input
+    /// many times a second, so 10 s of silence means it is gone; long
+    /// enough to ride out a Wi-Fi to cellular handover.
+    pub idle_timeout_ms: u64,
+    /// On shutdown, time given to clients to leave (after SERVER_DRAINING)
+    /// before connections are closed, in ms. Default 10000: tuned for
+    /// clients that reconnect elsewhere within a few seconds.
+    pub drain_timeout_ms: u64,
+    /// Longest an idle gateway core sleeps without looking at its rings, in
+    /// µs. Shards and other cores wake a sleeping core at once when they
+    /// push to it (an eventfd doorbell), so this is only a safety net: for
+    /// control entries waiting for room in a full ring. Default 10000: 100
+    /// wake-ups a second on an idle core.
+    pub ring_poll_us: u64,
+    /// Packets that may wait in each ring between two gateway cores, for a
+    /// connection's packets that land on the wrong core (NAT rebinding).
+    /// Default 256: a few loop turns of one rebinding client's traffic,
+    /// at about 1.5 KiB per slot; more are dropped and counted (QUIC
+    /// retransmits them).
+    pub steer_slots_max: usize,
+    /// Largest message (`type + payload`) accepted or sent in one QUIC
+    /// datagram, in bytes. Default 1100, which leaves headroom under the
+    /// hard limit of 1150 ([`DATAGRAM_MESSAGE_BYTES_LIMIT`]) for longer
+    /// connection ids; at most 1150 so one message fits a 1200-byte packet.
+    /// The payload pools' small buffers hold this less the 2-byte type.
+    pub datagram_message_bytes_max: usize,
+    /// Largest message (`type + payload`) accepted or sent on a stream, in
+    /// bytes. Default 16384: a chat line or inventory update fits; larger
+    /// assets belong on a CDN, not in the game connection. At least the
+    /// datagram limit, so any message can fall back to a stream. The
+    /// payload pools' large buffers hold this less the 2-byte type, and
+    /// are preallocated (see `shards.pool_bytes_max`).
+    pub stream_message_bytes_max: usize,
+    /// PEM certificate chain for TLS. Set together with `key_file`. Default
+    /// none: a self-signed certificate is made at start, which suits
+    /// development and clients that pin the key, not public deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`. Set together with `cert_file`.
+    /// Default none (self-signed at start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            cores: CoreSet::Auto,
+            io_backend: IoBackend::Auto,
+            socket_recv_buffer_bytes: 8 << 20,
+            socket_send_buffer_bytes: 8 << 20,
+            connections_max: 10_000,
+            handshakes_per_ip_per_s: 10,
+            handshake_burst: 20,
+            handshake_ips_tracked_max: 65_536,
+            hello_timeout_ms: 5_000,
+            idle_timeout_ms: 10_000,
+            drain_timeout_ms: 10_000,
+            ring_poll_us: 10_000,
+            steer_slots_max: 256,
+            datagram_message_bytes_max: 1100,
+            stream_message_bytes_max: 16_384,
+            cert_file: None,
+            key_file: None,
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Largest payload (the message after its type) of a datagram, in
+    /// bytes: what the pools' datagram-size buffers hold.
+    pub fn datagram_payload_bytes_max(&self) -> usize {
+        self.datagram_message_bytes_max
+            .saturating_sub(MESSAGE_TYPE_BYTES)
+    }
+
+    /// Largest payload of a stream message, in bytes: what the pools'
+    /// stream-size buffers hold.
+    pub fn stream_payload_bytes_max(&self) -> usize {
+        self.stream_message_bytes_max
+            .saturating_sub(MESSAGE_TYPE_BYTES)
+    }
+
+    pub(super) fn validate(&self, host: &HostInfo) -> Result<(), ConfigError> {
+        check_cores("gateway.cores", &self.cores, host)?;
+        for (field, value) in [
+            (
+                "gateway.socket_recv_buffer_bytes",
+                self.socket_recv_buffer_bytes,
+            ),
+            (
+                "gateway.socket_send_buffer_bytes",
+                self.socket_send_buffer_bytes,
+            ),
+        ] {
+            if value < SOCKET_BUFFER_BYTES_MIN {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!(
+                        "{value} is below {SOCKET_BUFFER_BYTES_MIN}; a smaller buffer drops packets under any burst"
+                    ),
+                ));
+            }
+        }
+        non_zero("gateway.connections_max", self.connections_max.into())?;
+        non_zero(
+            "gateway.handshakes_per_ip_per_s",
+            self.handshakes_per_ip_per_s.into(),
+        )?;
+        non_zero("gateway.handshake_burst", self.handshake_burst.into())?;
+        non_zero(
+            "gateway.handshake_ips_tracked_max",
+            self.handshake_ips_tracked_max as u64,
+        )?;
+        if !(1..=RING_POLL_US_MAX).contains(&self.ring_poll_us) {
+            return Err(ConfigError::invalid(
+                "gateway.ring_poll_us",
+                format!(
+                    "{} is outside 1-{RING_POLL_US_MAX}; longer delays shard replies on idle cores by that much",
+                    self.ring_poll_us
+                ),
+            ));
+        }
+        if !(2..=STEER_SLOTS_LIMIT).contains(&self.steer_slots_max) {
+            return Err(ConfigError::invalid(
+                "gateway.steer_slots_max",
+                format!(
+                    "{} is outside 2-{STEER_SLOTS_LIMIT} (each slot holds a whole packet)",
+                    self.steer_slots_max
+                ),
+            ));
+        }
+        self.validate_timeouts()?;
+        self.validate_message_sizes()?;
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => Err(ConfigError::invalid(
+                "gateway.cert_file",
+                "set together with gateway.key_file",
+            )),
+            (None, Some(_)) => Err(ConfigError::invalid(
+                "gateway.key_file",
+                "set together with gateway.cert_file",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        non_zero("gateway.hello_timeout_ms", self.hello_timeout_ms)?;
+        non_zero("gateway.idle_timeout_ms", self.idle_timeout_ms)?;
+        if self.hello_timeout_ms > self.idle_timeout_ms {
+            return Err(ConfigError::invalid(
+                "gateway.hello_timeout_ms",
+                format!(
+                    "{} exceeds gateway.idle_timeout_ms ({}), so the idle timeout would fire first; lower it or raise gateway.idle_timeout_ms",
+                    self.hello_timeout_ms, self.idle_timeout_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_message_sizes(&self) -> Result<(), ConfigError> {
+        let dgram = self.datagram_message_bytes_max;
+        if dgram > DATAGRAM_MESSAGE_BYTES_LIMIT {
+            return Err(ConfigError::invalid(
+                "gateway.datagram_message_bytes_max",
+                format!(
+                    "{dgram} exceeds {DATAGRAM_MESSAGE_BYTES_LIMIT}, the most that fits a 1200-byte QUIC packet; lower it"
+                ),
+            ));
+        }
+        if dgram < MESSAGE_TYPE_BYTES {
+            return Err(ConfigError::invalid(
+                "gateway.datagram_message_bytes_max",
+                format!("{dgram} cannot hold the {MESSAGE_TYPE_BYTES}-byte message type; raise it"),
+            ));
+        }
+        let stream = self.stream_message_bytes_max;
+        if stream < dgram {
+            return Err(ConfigError::invalid(
+                "gateway.stream_message_bytes_max",
+                format!(
+                    "{stream} is below gateway.datagram_message_bytes_max ({dgram}); a message that fits a datagram must also fit a stream"
+                ),
+            ));
+        }
+        if stream > STREAM_MESSAGE_BYTES_LIMIT {
+            return Err(ConfigError::invalid(
+                "gateway.stream_message_bytes_max",
+                format!(
+                    "{stream} exceeds {STREAM_MESSAGE_BYTES_LIMIT}; each connection may buffer a message this big, so send large data out of band"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The socket IO implementation of the gateway.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoBackend {
+    /// io_uring if the kernel offers it, else portable.
+    #[default]
+    Auto,
+    /// Linux io_uring with multishot receive; fails at start if unavailable.
+    IoUring,
+    /// Plain non-blocking sockets with `recvmmsg`/GSO where available.
+    Portable,
+}
+
+impl IoBackend {
+    /// The name used in configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IoBackend::Auto => "auto",
+            IoBackend::IoUring => "io_uring",
+            IoBackend::Portable => "portable",
+        }
+    }
+}
+
+/// The longest `gateway.ring_poll_us`: 100 ms, three ticks at 30 Hz.
+const RING_POLL_US_MAX: u64 = 100_000;
+
+/// The most `gateway.steer_slots_max`: 64 Ki packets per core pair.
+const STEER_SLOTS_LIMIT: usize = 1 << 16;
+
+/// Socket buffers below this drop packets under any burst.
+const SOCKET_BUFFER_BYTES_MIN: usize = 64 << 10;
+
+/// Every message starts with its 2-byte type (`docs/protocol.md`).
+const MESSAGE_TYPE_BYTES: usize = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    #[test]
+    fn runtime_limits_are_checked_and_named() {
+        let host = HostInfo { cores: 2 };
+        let field = |edit: fn(&mut GatewayConfig)| {
+            let mut c = Config::default();
+            edit(&mut c.gateway);
+            c.validate(&host).err().map(|e| e.field().to_owned())
+        };
+        assert_eq!(field(|_| {}), None);
+        assert_eq!(
+            field(|g| g.ring_poll_us = 0).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.ring_poll_us = RING_POLL_US_MAX + 1).as_deref(),
+            Some("gateway.ring_poll_us")
+        );
+        assert_eq!(
+            field(|g| g.steer_slots_max = 1).as_deref(),
+            Some("gateway.steer_slots_max")
+        );
+        assert_eq!(
+            field(|g| g.handshake_ips_tracked_max = 0).as_deref(),
+            Some("gateway.handshake_ips_tracked_max")
+        );
+    }
+
+    #[test]
+    fn payloads_are_messages_less_their_type() {
+        let g = GatewayConfig::default();
+        assert_eq!(g.datagram_payload_bytes_max(), 1098);
+        assert_eq!(g.stream_payload_bytes_max(), 16_382);
+    }
+}
