@@ -29,6 +29,7 @@ pub mod frame;
 pub mod ids;
 pub mod lanes;
 pub mod link;
+mod sync;
 pub mod ticket;
 pub mod wake;
 pub mod wire;

@@ -18,16 +18,16 @@
 //!   session, and how a connection ends;
 //! - `router.rs`: a session's output, through [`Admission`] to the links;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
-//! - `session.rs`, `timers.rs`, `cid.rs`, `tls.rs`, `admit.rs`,
-//!   `admission.rs`: the session state machine, the timer heap, connection
-//!   ids that name the core, the TLS identity, and admission.
+//! - `session/`, `timers.rs`, `cid.rs`, `tls.rs`, `admit/`: the session
+//!   state machine, the timer heap, connection ids that name the core, the
+//!   TLS identity, and admission (the [`Admission`] interface and the
+//!   gateway's policy behind it).
 //!
 //! Steady state allocates nothing in this module per packet: the receive and
 //! datagram-send arenas are `BytesMut`s whose memory is reclaimed once quinn
 //! releases it, sessions and their frame readers live in the connection
 //! table and are reused with their slot. (quinn-proto allocates internally.)
 
-pub mod admission;
 pub mod admit;
 pub mod cid;
 mod connection;
@@ -50,7 +50,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-pub use self::admission::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};

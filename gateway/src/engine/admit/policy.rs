@@ -1,9 +1,9 @@
-//! The admission policy the engine consults: mechanism apart from policy
+//! The interface the engine consults: mechanism apart from policy
 //! (s2n-quic's `endpoint/limits.rs`). The engine classifies, routes and
 //! counts; an [`Admission`] decides whether a handshake may start and
 //! whether a game message passes. The gateway's own policy, GCRA per
 //! connection × lane and a per-source-IP handshake limit, is
-//! `engine::admit::GovernorAdmission`.
+//! [`GovernorAdmission`](super::GovernorAdmission).
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -1,101 +1,22 @@
-//! Admission: which client messages and which handshakes the gateway lets in
-//! (`docs/protocol.md` §8; issue 4).
+//! Per-connection admission: one GCRA bucket per connection and lane
+//! (`[lanes.limits.<lane>]`) and the abuse rule of `[admission]`.
 //!
-//! This is policy that the engine consults, like s2n-quic's endpoint limits
-//! hook: the engine asks, admission answers, and the engine carries out the
-//! answer. Nothing here reads a clock or touches a socket. Every call takes
-//! the engine's `now`, so tests drive it on a virtual clock.
-//!
-//! There are two limiters:
-//!
-//! - [`AdmissionTable`]: one GCRA bucket per connection and lane
-//!   (`[lanes.limits.<lane>]`), plus the abuse rule from `[admission]`. A
-//!   connection with more than `abuse_drops_max` over-limit drops within
-//!   `abuse_window_ms` is closed with `ABUSE`. The table is allocated once,
-//!   for `conn_slots_max` connections, and indexed by the engine's connection
-//!   slot. [`AdmissionTable::admit`] neither allocates nor hashes.
-//! - [`HandshakeLimiter`]: one GCRA bucket per source address
-//!   (`gateway.handshakes_per_ip_per_s`, `gateway.handshake_burst`). The
-//!   buckets live in a fixed-size set-associative table of `ips_tracked_max`
-//!   entries, so spoofed source addresses cannot make it grow.
-//!
-//! The GCRA arithmetic comes from `governor`. Governor reads time from a
-//! [`Clock`]. Ours, `SetClock`, holds a value that the limiter sets to the
-//! engine's `now` just before each check. Governor's hash-map state stores
-//! are replaced by `TatTable`, a preallocated array of theoretical arrival
-//! times (TATs) indexed by slot. The owner keeps a handle to that array so it
-//! can reset a slot and check whether a slot is idle.
+//! A connection with more than `abuse_drops_max` over-limit drops within
+//! `abuse_window_ms` is closed with `ABUSE`. The table is allocated once, for
+//! `conn_slots_max` connections, and indexed by the engine's connection slot,
+//! so [`AdmissionTable::admit`] neither allocates nor hashes.
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::admission::{self, Admission};
-use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::StateStore;
 use governor::{Quota, RateLimiter};
-use lanegate_common::config::{AdmissionConfig, GatewayConfig, LaneLimit, LaneLimits};
+use lanegate_common::config::{AdmissionConfig, LaneLimit, LaneLimits};
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::CloseCode;
 
-/// The decision type is the engine hook's: this module is one policy
-/// behind [`super::admission::Admission`].
-pub use super::admission::AdmitDecision;
-
-/// Why an admission limiter could not be built or a slot could not be opened.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AdmissionError {
-    /// A limit that must be positive is zero. `field` names it as the
-    /// configuration file does.
-    #[error("{field} must be at least 1")]
-    Zero {
-        /// The configuration field (or constructor argument) at fault.
-        field: &'static str,
-    },
-    /// The engine passed a connection slot beyond the table. This is an
-    /// engine bug, never a network-caused error.
-    #[error("connection slot {slot} is out of range: conn_slots_max is {conn_slots_max}")]
-    SlotOutOfRange {
-        /// The slot asked for.
-        slot: usize,
-        /// The table's size.
-        conn_slots_max: usize,
-    },
-}
-
-/// Counts for one connection, indexed by [`Lane::index`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnCounters {
-    /// Messages admitted.
-    pub admitted: [u64; Lane::COUNT],
-    /// Messages dropped for being over the lane's limit. This includes the
-    /// message that triggered an abuse close.
-    pub dropped: [u64; Lane::COUNT],
-}
-
-/// Counts over every connection the table has served.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AdmitTotals {
-    /// Messages admitted, per lane.
-    pub admitted: [u64; Lane::COUNT],
-    /// Messages dropped for being over their lane's limit, per lane.
-    pub dropped: [u64; Lane::COUNT],
-    /// Connections closed with `ABUSE`.
-    pub abuse_closes: u64,
-    /// Messages dropped because their connection was already closed for
-    /// abuse. These are not counted per lane.
-    pub dropped_closing: u64,
-    /// Messages for a slot that is not open or is out of range. Anything
-    /// other than zero is an engine bug.
-    pub dropped_not_open: u64,
-}
+use super::clock::{EpochTime, SetClock};
+use super::gcra::{Gcra, TatTable, quota};
+use super::{AdmissionError, AdmitDecision};
 
 /// Per-connection, per-lane rate limits and the abuse rule: the admission
 /// state of every connection one engine core serves.
@@ -128,7 +49,7 @@ pub struct AdmitTotals {
 pub struct AdmissionTable {
     time: EpochTime,
     lanes: [LaneBuckets; Lane::COUNT],
-    conns: Box<[ConnSlot]>,
+    conns: Box<[ConnEntry]>,
     abuse_window_ns: u64,
     abuse_drops_max: u32,
     totals: AdmitTotals,
@@ -165,7 +86,7 @@ impl AdmissionTable {
         Ok(Self {
             time: EpochTime::new(now),
             lanes,
-            conns: vec![ConnSlot::default(); conn_slots_max].into_boxed_slice(),
+            conns: vec![ConnEntry::default(); conn_slots_max].into_boxed_slice(),
             abuse_window_ns: admission.abuse_window_ms.saturating_mul(1_000_000),
             abuse_drops_max: admission.abuse_drops_max,
             totals: AdmitTotals::default(),
@@ -184,7 +105,7 @@ impl AdmissionTable {
                 slot,
                 conn_slots_max,
             })?;
-        *conn = ConnSlot {
+        *conn = ConnEntry {
             state: SlotState::Open,
             abuse: DropWindow::starting(self.time.nanos(now)),
             counters: ConnCounters::default(),
@@ -265,160 +186,31 @@ impl AdmissionTable {
     }
 }
 
-/// Number of entries per set in [`HandshakeLimiter`]'s table.
-pub const HANDSHAKE_SET_WAYS: usize = 4;
-
-/// Counts kept by [`HandshakeLimiter`].
+/// Counts for one connection, indexed by [`Lane::index`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HandshakeCounters {
-    /// Handshakes allowed.
-    pub allowed: u64,
-    /// Handshakes refused.
-    pub refused: u64,
-    /// Checks that found the table full for their address and used the
-    /// shared overflow bucket. These are counted in `allowed` or `refused`
-    /// as well.
-    pub overflowed: u64,
+pub struct ConnCounters {
+    /// Messages admitted.
+    pub admitted: [u64; Lane::COUNT],
+    /// Messages dropped for being over the lane's limit. This includes the
+    /// message that triggered an abuse close.
+    pub dropped: [u64; Lane::COUNT],
 }
 
-/// Handshakes per source address: `gateway.handshakes_per_ip_per_s`
-/// sustained, `gateway.handshake_burst` at once.
-///
-/// # Keys
-///
-/// An IPv4 address is its own key. An IPv4-mapped IPv6 address counts as
-/// the IPv4 address it maps. Any other IPv6 address is keyed by its /64
-/// prefix, because one subscriber usually holds a whole /64. Keying by full
-/// address would give one host 2^64 buckets.
-///
-/// # Bounded table
-///
-/// Buckets live in a set-associative table of `ips_tracked_max` entries
-/// (rounded down to a multiple of [`HANDSHAKE_SET_WAYS`], with at least one
-/// set). A key hashes to one set with a per-process random hash key, so
-/// senders cannot choose which set their addresses land in. The key then
-/// takes, in order:
-///
-/// 1. the entry that already holds it;
-/// 2. an empty entry, or an *idle* one (its TAT is at or before `now`). An
-///    idle bucket is full, so its state is the same as a fresh bucket's, and
-///    giving its entry to a new address loses nothing;
-/// 3. when every entry in the set is busy, the shared **overflow bucket**.
-///    It has the per-address quota and is shared by every key that found no
-///    entry.
-///
-/// So a flood from spoofed addresses never grows the table and never evicts
-/// an address that is still paying off a burst. When the flood fills the
-/// table, all untracked addresses together get one address's worth of
-/// handshakes until entries go idle again. Tracked addresses keep their own
-/// buckets. [`HandshakeCounters::overflowed`] counts how often that
-/// happens. An entry stays busy for at most `handshake_burst /
-/// handshakes_per_ip_per_s` after its last handshake.
-pub struct HandshakeLimiter {
-    epoch: Instant,
-    buckets: Gcra,
-    tats: TatTable,
-    keys: Box<[Option<IpKey>]>,
-    sets: u64,
-    hasher: RandomState,
-    counters: HandshakeCounters,
-}
-
-impl HandshakeLimiter {
-    /// Builds a limiter tracking up to `ips_tracked_max` addresses, with
-    /// `now` as its epoch.
-    pub fn new(
-        gateway: &GatewayConfig,
-        ips_tracked_max: usize,
-        now: Instant,
-    ) -> Result<Self, AdmissionError> {
-        if ips_tracked_max == 0 {
-            return Err(AdmissionError::Zero {
-                field: "ips_tracked_max",
-            });
-        }
-        let quota = quota(
-            gateway.handshakes_per_ip_per_s,
-            gateway.handshake_burst,
-            "gateway.handshakes_per_ip_per_s",
-            "gateway.handshake_burst",
-        )?;
-        let sets = (ips_tracked_max / HANDSHAKE_SET_WAYS).max(1);
-        let entries = sets * HANDSHAKE_SET_WAYS;
-        // One more TAT than entries: the last one is the overflow bucket.
-        let tats = TatTable::new(entries + 1);
-        Ok(Self {
-            epoch: now,
-            buckets: RateLimiter::new(quota, tats.clone(), SetClock::default()),
-            tats,
-            keys: vec![None; entries].into_boxed_slice(),
-            sets: sets as u64,
-            hasher: RandomState::new(),
-            counters: HandshakeCounters::default(),
-        })
-    }
-
-    /// Whether a handshake from `ip` at `now` is allowed. Every outcome is
-    /// counted.
-    #[must_use]
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> bool {
-        let now_ns = nanos_since(self.epoch, now);
-        let entry = self.entry_for(IpKey::of(ip), now_ns);
-        self.buckets.clock().set(now_ns);
-        let allowed = self.buckets.check_key(&entry).is_ok();
-        if allowed {
-            self.counters.allowed += 1;
-        } else {
-            self.counters.refused += 1;
-        }
-        allowed
-    }
-
-    /// The limiter's counters.
-    pub fn counters(&self) -> &HandshakeCounters {
-        &self.counters
-    }
-
-    /// The number of table entries: `ips_tracked_max` rounded down to a
-    /// multiple of [`HANDSHAKE_SET_WAYS`], and at least that.
-    pub fn ips_tracked_max(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Entries holding an address that is still busy at `now` (its bucket
-    /// is not yet full). This scans the whole table, so it is for metrics
-    /// and tests, not the handshake path.
-    pub fn ips_busy(&self, now: Instant) -> usize {
-        let now_ns = nanos_since(self.epoch, now);
-        (0..self.keys.len())
-            .filter(|&i| self.keys[i].is_some() && self.tats.get(i) > now_ns)
-            .count()
-    }
-
-    /// The TAT index for `key`: its own entry, a reclaimed one, or the
-    /// overflow bucket (see the type's docs).
-    fn entry_for(&mut self, key: IpKey, now_ns: u64) -> usize {
-        let set = usize::try_from(self.hasher.hash_one(key) % self.sets)
-            .expect("a set number is below the table length, a usize");
-        let first = set * HANDSHAKE_SET_WAYS;
-        let mut reusable = None;
-        for i in first..first + HANDSHAKE_SET_WAYS {
-            match self.keys[i] {
-                Some(k) if k == key => return i,
-                Some(_) if self.tats.get(i) > now_ns => {}
-                _ => {
-                    reusable.get_or_insert(i);
-                }
-            }
-        }
-        if let Some(i) = reusable {
-            self.keys[i] = Some(key);
-            self.tats.reset(i);
-            return i;
-        }
-        self.counters.overflowed += 1;
-        self.keys.len()
-    }
+/// Counts over every connection the table has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdmitTotals {
+    /// Messages admitted, per lane.
+    pub admitted: [u64; Lane::COUNT],
+    /// Messages dropped for being over their lane's limit, per lane.
+    pub dropped: [u64; Lane::COUNT],
+    /// Connections closed with `ABUSE`.
+    pub abuse_closes: u64,
+    /// Messages dropped because their connection was already closed for
+    /// abuse. These are not counted per lane.
+    pub dropped_closing: u64,
+    /// Messages for a slot that is not open or is out of range. Anything
+    /// other than zero is an engine bug.
+    pub dropped_not_open: u64,
 }
 
 /// Summaries, not every slot: a table may hold tens of thousands.
@@ -432,49 +224,6 @@ impl fmt::Debug for AdmissionTable {
             .finish_non_exhaustive()
     }
 }
-
-impl fmt::Debug for HandshakeLimiter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandshakeLimiter")
-            .field("ips_tracked_max", &self.keys.len())
-            .field("counters", &self.counters)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for TatTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TatTable")
-            .field("len", &self.tats.len())
-            .finish()
-    }
-}
-
-/// The key a source address is limited by (see [`HandshakeLimiter`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum IpKey {
-    V4(u32),
-    V6Prefix64(u64),
-}
-
-impl IpKey {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpKey::V4(u32::from(v4)),
-                None => IpKey::V6Prefix64(
-                    v6.segments()[..4]
-                        .iter()
-                        .fold(0, |prefix, &s| (prefix << 16) | u64::from(s)),
-                ),
-            },
-        }
-    }
-}
-
-/// Governor's GCRA over a [`TatTable`], on the engine's time.
-type Gcra = RateLimiter<usize, TatTable, SetClock, NoOpMiddleware<Nanos>>;
 
 /// One lane's buckets for every connection slot.
 #[derive(Debug)]
@@ -502,81 +251,23 @@ impl LaneBuckets {
     }
 }
 
-/// A governor [`Clock`] that reads as whatever it was last set to: ns since
-/// the owner's epoch.
-///
-/// It reads 0 when governor captures the limiter's start, so the TATs
-/// governor stores are also ns since the epoch.
-#[derive(Debug, Default)]
-struct SetClock {
-    now_ns: AtomicU64,
+/// One connection's entry in the table, beside its lane buckets: whether
+/// the slot is in use, its abuse window and its counters.
+#[derive(Clone, Copy, Debug, Default)]
+struct ConnEntry {
+    state: SlotState,
+    abuse: DropWindow,
+    counters: ConnCounters,
 }
 
-impl SetClock {
-    fn set(&self, now_ns: u64) {
-        self.now_ns.store(now_ns, Ordering::Relaxed);
-    }
-}
-
-impl Clock for SetClock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::new(self.now_ns.load(Ordering::Relaxed))
-    }
-}
-
-/// Governor state for a fixed number of buckets, indexed by slot: each
-/// bucket's TAT in ns since the epoch, with 0 meaning a fresh bucket (as in
-/// governor's `InMemoryState`). Governor never stores 0, because a stored
-/// TAT is always at least one emission interval past the epoch.
-///
-/// Clones share the array. Only the owning limiter writes to it, through
-/// `&mut self` methods, so a load followed by a store is never interleaved
-/// with another writer. The atomics are `Relaxed` and exist only so the owner
-/// stays `Send + Sync` without `unsafe`. On x86 and ARM they compile to
-/// plain loads and stores.
-#[derive(Clone)]
-struct TatTable {
-    tats: Arc<[AtomicU64]>,
-}
-
-impl TatTable {
-    fn new(len: usize) -> Self {
-        Self {
-            tats: (0..len).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    fn get(&self, i: usize) -> u64 {
-        self.tats.get(i).map_or(0, |t| t.load(Ordering::Relaxed))
-    }
-
-    fn reset(&self, i: usize) {
-        if let Some(t) = self.tats.get(i) {
-            t.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-impl StateStore for TatTable {
-    type Key = usize;
-
-    #[inline]
-    fn measure_and_replace<T, F, E>(&self, key: &usize, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        let Some(cell) = self.tats.get(*key) else {
-            // Unreachable: owners index only within the table. Measure
-            // as a fresh bucket and store nothing rather than panic.
-            return f(None).map(|(decision, _)| decision);
-        };
-        let tat = cell.load(Ordering::Relaxed);
-        let (decision, next) = f((tat != 0).then_some(Nanos::new(tat)))?;
-        cell.store(next.as_u64(), Ordering::Relaxed);
-        Ok(decision)
-    }
+/// Whether a slot holds a connection, and whether admission still serves it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum SlotState {
+    #[default]
+    Free,
+    Open,
+    /// Closed for abuse; the engine has not freed the slot yet.
+    Closing,
 }
 
 /// Over-limit drops of one connection in a two-bucket sliding window (see
@@ -619,60 +310,8 @@ impl DropWindow {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum SlotState {
-    #[default]
-    Free,
-    Open,
-    /// Closed for abuse; the engine has not freed the slot yet.
-    Closing,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct ConnSlot {
-    state: SlotState,
-    abuse: DropWindow,
-    counters: ConnCounters,
-}
-
-/// An `Instant` as ns since an epoch, the time governor sees.
-///
-/// The engine passes the same `now` for every message of one loop turn, and
-/// turning an `Instant` into ns costs more than the GCRA step itself (see the
-/// `admit` bench), so the last conversion is kept.
-#[derive(Clone, Copy, Debug)]
-struct EpochTime {
-    epoch: Instant,
-    last: Instant,
-    last_ns: u64,
-}
-
-impl EpochTime {
-    fn new(epoch: Instant) -> Self {
-        Self {
-            epoch,
-            last: epoch,
-            last_ns: 0,
-        }
-    }
-
-    #[inline]
-    fn nanos(&mut self, now: Instant) -> u64 {
-        if now != self.last {
-            self.last = now;
-            self.last_ns = nanos_since(self.epoch, now);
-        }
-        self.last_ns
-    }
-}
-
-/// Nanoseconds from `epoch` to `now`: 0 if `now` is earlier, saturating
-/// after about 584 years.
-#[inline]
-fn nanos_since(epoch: Instant, now: Instant) -> u64 {
-    u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
-}
-
+/// `lane`'s quota; a zero rate or burst is an error naming the field as the
+/// configuration file does.
 fn lane_quota(lane: Lane, limit: LaneLimit) -> Result<Quota, AdmissionError> {
     let (rate_field, burst_field) = match lane {
         Lane::Critical => (
@@ -689,54 +328,8 @@ fn lane_quota(lane: Lane, limit: LaneLimit) -> Result<Quota, AdmissionError> {
     quota(limit.rate_per_s, limit.burst, rate_field, burst_field)
 }
 
-/// A GCRA quota: one cell every `1 s / rate_per_s`, with `burst` at once.
-/// The interval is rounded down to whole ns, so the rate is at most 1 ns per
-/// cell faster than asked.
-fn quota(
-    rate_per_s: u32,
-    burst: u32,
-    rate_field: &'static str,
-    burst_field: &'static str,
-) -> Result<Quota, AdmissionError> {
-    let rate = NonZeroU32::new(rate_per_s).ok_or(AdmissionError::Zero { field: rate_field })?;
-    let burst = NonZeroU32::new(burst).ok_or(AdmissionError::Zero { field: burst_field })?;
-    Ok(Quota::per_second(rate).allow_burst(burst))
-}
-
-/// The gateway's admission policy: per connection × lane GCRA with an abuse
-/// window ([`AdmissionTable`]) and per source IP handshake limits
-/// ([`HandshakeLimiter`]), behind the engine's [`Admission`] hook.
-#[derive(Debug)]
-pub struct GovernorAdmission {
-    /// Message limits per connection slot.
-    pub table: AdmissionTable,
-    /// Handshake limits per source address.
-    pub handshakes: HandshakeLimiter,
-}
-
-impl Admission for GovernorAdmission {
-    fn admit_handshake(&mut self, now: Instant, remote: std::net::SocketAddr) -> bool {
-        self.handshakes.check(remote.ip(), now)
-    }
-
-    fn admit(&mut self, now: Instant, conn: admission::ConnSlot, lane: Lane) -> AdmitDecision {
-        self.table.admit(conn.0 as usize, lane, now)
-    }
-
-    fn on_open(&mut self, now: Instant, conn: admission::ConnSlot) {
-        // A slot beyond the table cannot be opened; its messages then count
-        // as `dropped_not_open`, which the engine's sizing rules out.
-        let _ = self.table.open(conn.0 as usize, now);
-    }
-
-    fn on_close(&mut self, conn: admission::ConnSlot) {
-        let _ = self.table.close(conn.0 as usize);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::Duration;
 
     use proptest::prelude::*;
@@ -987,109 +580,6 @@ mod tests {
                 field: "conn_slots_max"
             }
         );
-        let gateway = GatewayConfig {
-            handshake_burst: 0,
-            ..GatewayConfig::default()
-        };
-        let err = HandshakeLimiter::new(&gateway, 16, t0).unwrap_err();
-        assert_eq!(
-            err,
-            AdmissionError::Zero {
-                field: "gateway.handshake_burst"
-            }
-        );
-    }
-
-    fn v4(n: u32) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::from(n))
-    }
-
-    #[test]
-    fn handshakes_are_limited_per_ip() {
-        let t0 = Instant::now();
-        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 1024, t0).unwrap();
-        let (a, b) = (v4(0x0a00_0001), v4(0x0a00_0002));
-        // Default: burst 20, then 10/s.
-        for _ in 0..20 {
-            assert!(h.check(a, t0));
-        }
-        assert!(!h.check(a, t0));
-        assert!(h.check(b, t0), "another address has its own bucket");
-        let one_s = ms(t0, 1_000);
-        let allowed = (0..20).filter(|_| h.check(a, one_s)).count();
-        assert_eq!(allowed, 10);
-        assert_eq!(
-            *h.counters(),
-            HandshakeCounters {
-                allowed: 31,
-                refused: 11,
-                overflowed: 0
-            }
-        );
-    }
-
-    #[test]
-    fn ipv6_is_keyed_by_its_64_prefix_and_mapped_v4_by_the_v4_address() {
-        let t0 = Instant::now();
-        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 1024, t0).unwrap();
-        let host = |low: u16| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, low));
-        for low in 0..20 {
-            assert!(h.check(host(low), t0));
-        }
-        assert!(!h.check(host(999), t0), "same /64 shares the bucket");
-        let other = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 3, 0, 0, 0, 1));
-        assert!(h.check(other, t0));
-        let v4 = Ipv4Addr::new(192, 0, 2, 1);
-        for _ in 0..20 {
-            assert!(h.check(IpAddr::V4(v4), t0));
-        }
-        assert!(!h.check(IpAddr::V6(v4.to_ipv6_mapped()), t0));
-    }
-
-    #[test]
-    fn handshake_table_stays_bounded_under_spoofed_addresses() {
-        let t0 = Instant::now();
-        // One set of four entries, so every address competes for it.
-        let mut h = HandshakeLimiter::new(&GatewayConfig::default(), 4, t0).unwrap();
-        assert_eq!(h.ips_tracked_max(), 4);
-        let player = v4(0xc000_0201);
-        assert!(h.check(player, t0));
-        let spoofed = 100_000u32;
-        let allowed = (0..spoofed).filter(|&n| h.check(v4(n), t0)).count();
-        // Three spoofed addresses got entries, and the rest shared the
-        // overflow bucket's burst of 20.
-        assert_eq!(allowed, 3 + 20);
-        assert_eq!(h.counters().overflowed, u64::from(spoofed - 3));
-        assert_eq!(h.ips_busy(t0), 4);
-        // The player is still tracked and keeps its own burst.
-        for _ in 1..20 {
-            assert!(h.check(player, t0));
-        }
-        assert!(!h.check(player, t0));
-        // Once buckets are full again (20 / 10 per s = 2 s), their entries
-        // are reclaimed by new addresses without overflow.
-        let later = ms(t0, 2_100);
-        assert_eq!(h.ips_busy(later), 0);
-        let overflowed = h.counters().overflowed;
-        for n in 0..4 {
-            assert!(h.check(v4(1_000_000 + n), later));
-        }
-        assert_eq!(h.counters().overflowed, overflowed);
-    }
-
-    #[test]
-    fn handshake_table_rounds_to_whole_sets() {
-        let t0 = Instant::now();
-        let g = GatewayConfig::default();
-        assert_eq!(
-            HandshakeLimiter::new(&g, 1, t0).unwrap().ips_tracked_max(),
-            4
-        );
-        assert_eq!(
-            HandshakeLimiter::new(&g, 10, t0).unwrap().ips_tracked_max(),
-            8
-        );
-        assert!(HandshakeLimiter::new(&g, 0, t0).is_err());
     }
 
     #[test]
@@ -1114,11 +604,10 @@ mod tests {
     }
 
     #[test]
-    fn limiters_are_send_and_sync_and_debug_is_short() {
+    fn table_is_send_and_sync_and_debug_is_short() {
         fn send_sync<T: Send + Sync>() {}
         send_sync::<AdmissionTable>();
-        send_sync::<HandshakeLimiter>();
-        assert!(size_of::<ConnSlot>() < 96, "as the type's docs say");
+        assert!(size_of::<ConnEntry>() < 96, "as the type's docs say");
         let (t, _) = table(&AdmissionConfig::default(), 10_000);
         assert!(format!("{t:?}").len() < 1_000);
     }
