@@ -54,7 +54,7 @@ burst = 1000000
 """
 
 # Where a function's instructions are counted. Order matters: the first
-# match wins ("sys::uring::" must not read as the ring crate).
+# match wins ("lanegate_udp::uring::" must not read as the ring crate).
 CATEGORIES = [
     ("server code", r"lanegate|baseline_quinn"),
     ("crypto (ring, rustls)", r"ring_core|(^|[^u])ring::|rustls"),
