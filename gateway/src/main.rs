@@ -2,7 +2,7 @@
 //!
 //! `lanegate` (or `lanegate serve`) loads and validates the configuration,
 //! resolves cores, lane table and ticket keys into a
-//! [`Plan`](lanegate_gateway::runtime::Plan), and hands it to [`serve::run`],
+//! [`Plan`], and hands it to [`serve::run`],
 //! which prints the plan and serves through the library's
 //! [`Gateway`](lanegate_gateway::runtime::Gateway) until SIGTERM/SIGINT. `lanegate ticket` mints a ticket with
 //! the same key code the gateway verifies with; `lanegate probe` measures a

@@ -107,7 +107,7 @@ impl MetricsServer {
 
     /// Stops the thread: raises the flag and wakes its `accept` with a
     /// connection of our own. A thread stuck on a slow client is left
-    /// behind after [`STOP_WAIT`]; it cannot keep the process alive.
+    /// behind after `STOP_WAIT`; it cannot keep the process alive.
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         let wake = match self.addr.ip() {

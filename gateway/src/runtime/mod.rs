@@ -29,8 +29,8 @@
 //! ```
 //!
 //! [`Gateway::start`] runs these steps in order, each a function below:
-//! [`bind_metrics`], [`tls`], [`start_shards`], [`bind_cores`],
-//! [`spawn_cores`], [`await_cores`], then the metrics endpoint. A failure
+//! `bind_metrics`, `tls`, `start_shards`, `bind_cores`,
+//! `spawn_cores`, `await_cores`, then the metrics endpoint. A failure
 //! at any step stops what the earlier steps started. The threads, the
 //! loop of a core and the path of a message are described once, in
 //! `docs/ARCHITECTURE.md` ("Threads and cores", "The running gateway").
