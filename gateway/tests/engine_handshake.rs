@@ -1,25 +1,25 @@
 //! The engine's handshake and session lifecycle, driven in memory on a
 //! virtual clock by real `quinn_proto` clients (see `support`): tickets,
-//! `Hello`/`Welcome`, echo, drain, limits, admission hooks and seeded loss.
+//! `Hello`/`Welcome`, drain, limits and admission hooks, against a scripted
+//! shard.
+//! The tests that need a real game (echo, zone resets, leaves, loss and
+//! reordering) run the whole path in `whole_path.rs`.
 
 mod support;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use lanegate_client::session::Event as ClientEvent;
 use lanegate_common::config::Config;
 use lanegate_common::frame::put_frame;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ToGateway;
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Secret};
-use lanegate_common::wire::{CloseCode, Transport, types};
+use lanegate_common::wire::{CloseCode, Transport};
 use lanegate_gateway::engine::cid::owner_of;
 use lanegate_gateway::engine::{AdmitAll, AdmitDecision};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::port::DropReason;
-use quinn_proto::Dir;
 
 use support::{ConnectOpts, ScriptedAdmission, Seen, UNIX_NOW, World, code, ticket, ticket_with};
 
@@ -130,33 +130,6 @@ fn no_hello_times_out_with_hello_timeout() {
 }
 
 #[test]
-fn echo_answers_on_the_same_transport() {
-    let mut w = established_world();
-    let datagram = [0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 1];
-    w.clients[0].send_datagram(&datagram);
-    let mut frame = Vec::new();
-    w.clients[0]
-        .session
-        .encode(types::ECHO_NORMAL, &[5; 300], Transport::Stream, &mut frame)
-        .unwrap();
-    w.clients[0].write_control(&frame);
-    w.settle();
-    let got = w.clients[0].messages();
-    assert!(got.contains(&(0x1fff, datagram[2..].to_vec(), Transport::Datagram)));
-    assert!(got.contains(&(0x3fff, vec![5; 300], Transport::Stream)));
-    assert!(
-        w.seen
-            .contains(&Seen::Message(0x1fff, Transport::Datagram, 8))
-    );
-    // 300 bytes do not fit inline: the payload travelled in a pool buffer.
-    assert!(
-        w.seen
-            .contains(&Seen::Message(0x3fff, Transport::Stream, 300))
-    );
-    assert_eq!(w.engine.counters().messages_to_shard, 2);
-}
-
-#[test]
 fn malformed_datagrams_are_counted_not_fatal() {
     let mut w = established_world();
     w.clients[0].send_datagram(&[0x1f]);
@@ -234,35 +207,6 @@ fn connections_above_the_max_are_closed_with_server_full() {
 }
 
 #[test]
-fn zone_reset_reaches_the_zone_on_the_control_stream() {
-    let mut w = established_world();
-    w.push_from_shard(ToGateway::ZoneReset { zone: ZoneId(42) });
-    w.settle();
-    assert!(
-        w.clients[0]
-            .events
-            .contains(&ClientEvent::ZoneReset(ZoneId(42)))
-    );
-}
-
-#[test]
-fn client_close_sends_leave_and_frees_the_slot() {
-    let mut w = established_world();
-    let now = w.now;
-    w.clients[0].conn.close(now, 0u32.into(), Bytes::new());
-    w.run_for(Duration::from_secs(5));
-    assert_eq!(
-        w.seen,
-        vec![
-            Seen::Join(PlayerId(7), ZoneId(42)),
-            Seen::Leave(PlayerId(7), ZoneId(42))
-        ]
-    );
-    assert_eq!(w.engine.counters().sessions_open, 0);
-    assert_eq!(w.engine.connections_open(), 0);
-}
-
-#[test]
 fn a_message_refused_by_a_full_ring_is_counted_once_per_lane() {
     // Two slots: the session's join and one critical message fill it (a
     // bulk message may use only half of it).
@@ -294,26 +238,6 @@ fn a_message_refused_by_a_full_ring_is_counted_once_per_lane() {
             Seen::Message(0x1fff, Transport::Datagram, 1)
         ]
     );
-}
-
-#[test]
-fn reliable_messages_on_uni_streams_are_answered_on_the_control_stream() {
-    let mut w = established_world();
-    let mut frame = Vec::new();
-    w.clients[0]
-        .session
-        .encode(types::ECHO_HIGH, &[1, 2, 3], Transport::Stream, &mut frame)
-        .unwrap();
-    let c = &mut w.clients[0];
-    let uni = c.conn.streams().open(Dir::Uni).unwrap();
-    c.conn.send_stream(uni).write(&frame).unwrap();
-    c.conn.send_stream(uni).finish().unwrap();
-    w.settle();
-    assert_eq!(
-        w.clients[0].messages(),
-        vec![(0x2fff, vec![1, 2, 3], Transport::Stream)]
-    );
-    assert_eq!(w.clients[0].closed, None);
 }
 
 #[test]
@@ -381,38 +305,4 @@ fn handshakes_admission_refuses_are_dropped_silently() {
     assert!(w.engine.counters().handshakes_ignored >= 1);
     assert_eq!(w.engine.connections_open(), 0);
     assert!(!w.clients[0].welcomed());
-}
-
-#[test]
-fn handshake_and_echo_survive_seeded_packet_loss() {
-    for seed in 0..4 {
-        let mut w = world();
-        w.set_loss(seed, 0.2);
-        w.connect(&ticket(7));
-        w.run_for(Duration::from_secs(3));
-        assert!(
-            w.clients[0].welcomed(),
-            "seed {seed}: {:?}",
-            w.clients[0].closed
-        );
-        let mut frame = Vec::new();
-        for i in 0..10u8 {
-            w.clients[0]
-                .session
-                .encode(types::ECHO_CRITICAL, &[i], Transport::Stream, &mut frame)
-                .unwrap();
-        }
-        w.clients[0].write_control(&frame);
-        w.run_for(Duration::from_secs(3));
-        let got: Vec<_> = w.clients[0]
-            .messages()
-            .into_iter()
-            .map(|m| m.1[0])
-            .collect();
-        assert_eq!(
-            got,
-            (0..10).collect::<Vec<u8>>(),
-            "seed {seed}: stream echo is reliable and ordered"
-        );
-    }
 }

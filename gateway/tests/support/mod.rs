@@ -248,6 +248,65 @@ pub struct Client {
 }
 
 impl Client {
+    /// The `index`th client of a world: a source port and an RNG seed of
+    /// its own, so the same index gives the same client in every run.
+    pub fn new(
+        now: Instant,
+        cert: &CertificateDer<'static>,
+        index: usize,
+        ticket: &str,
+        opts: ConnectOpts,
+    ) -> Self {
+        let port = 50_000 + u16::try_from(index).unwrap();
+        let addr = SocketAddr::new(opts.ip, port);
+        let seed = [u8::try_from(index).unwrap(); 32];
+        let mut endpoint =
+            Endpoint::new(Arc::new(EndpointConfig::default()), None, true, Some(seed));
+        let mut config = client_config(cert);
+        if !opts.datagrams {
+            let mut transport = TransportConfig::default();
+            transport.datagram_receive_buffer_size(None);
+            config.transport_config(Arc::new(transport));
+        }
+        let (ch, conn) = endpoint.connect(now, config, SERVER, "localhost").unwrap();
+        let (session, hello) = ClientSession::start(ticket).unwrap();
+        Self {
+            addr,
+            endpoint,
+            ch,
+            conn,
+            session,
+            hello,
+            control: None,
+            auto_hello: true,
+            events: Vec::new(),
+            closed: None,
+            packets_in: 0,
+        }
+    }
+
+    /// Hands a UDP datagram from the gateway to the client's endpoint.
+    pub fn receive(&mut self, now: Instant, ecn: Option<quinn_proto::EcnCodepoint>, bytes: &[u8]) {
+        self.packets_in += 1;
+        let mut scratch = Vec::new();
+        if let Some(DatagramEvent::ConnectionEvent(_, ev)) =
+            self.endpoint
+                .handle(now, SERVER, None, ecn, BytesMut::from(bytes), &mut scratch)
+        {
+            self.conn.handle_event(ev);
+        }
+    }
+
+    /// Passes the connection's events for the endpoint through it, and the
+    /// endpoint's answers back.
+    pub fn poll_endpoint(&mut self) {
+        while let Some(ev) = self.conn.poll_endpoint_events() {
+            if let Some(back) = self.endpoint.handle_event(self.ch, ev) {
+                self.conn.handle_event(back);
+            }
+        }
+    }
+
     /// The application close code the connection ended with, if it did.
     pub fn close_code(&self) -> Option<u64> {
         match &self.closed {
@@ -442,35 +501,10 @@ impl<A: Admission> World<A> {
 
     /// Starts a client with `ticket` as `opts` say; returns its index.
     pub fn connect_with(&mut self, ticket: &str, opts: ConnectOpts) -> usize {
-        let port = 50_000 + u16::try_from(self.clients.len()).unwrap();
-        let addr = SocketAddr::new(opts.ip, port);
-        let seed = [u8::try_from(self.clients.len()).unwrap(); 32];
-        let mut endpoint =
-            Endpoint::new(Arc::new(EndpointConfig::default()), None, true, Some(seed));
-        let mut config = client_config(&self.cert);
-        if !opts.datagrams {
-            let mut transport = TransportConfig::default();
-            transport.datagram_receive_buffer_size(None);
-            config.transport_config(Arc::new(transport));
-        }
-        let (ch, conn) = endpoint
-            .connect(self.now, config, SERVER, "localhost")
-            .unwrap();
-        let (session, hello) = ClientSession::start(ticket).unwrap();
-        self.clients.push(Client {
-            addr,
-            endpoint,
-            ch,
-            conn,
-            session,
-            hello,
-            control: None,
-            auto_hello: true,
-            events: Vec::new(),
-            closed: None,
-            packets_in: 0,
-        });
-        self.clients.len() - 1
+        let index = self.clients.len();
+        let client = Client::new(self.now, &self.cert, index, ticket, opts);
+        self.clients.push(client);
+        index
     }
 
     /// Moves packets and shard messages until nothing moves.
@@ -511,25 +545,10 @@ impl<A: Admission> World<A> {
             let Some(c) = self.clients.iter_mut().find(|c| c.addr == dest) else {
                 continue;
             };
-            c.packets_in += 1;
-            let mut scratch = Vec::new();
-            if let Some(DatagramEvent::ConnectionEvent(_, ev)) = c.endpoint.handle(
-                now,
-                SERVER,
-                None,
-                ecn,
-                BytesMut::from(&bytes[..]),
-                &mut scratch,
-            ) {
-                c.conn.handle_event(ev);
-            }
+            c.receive(now, ecn, &bytes);
         }
         for c in &mut self.clients {
-            while let Some(ev) = c.conn.poll_endpoint_events() {
-                if let Some(back) = c.endpoint.handle_event(c.ch, ev) {
-                    c.conn.handle_event(back);
-                }
-            }
+            c.poll_endpoint();
             c.poll_events();
         }
         progress |= self.shard.drain(Some(&mut self.seen));
@@ -616,13 +635,22 @@ pub fn ticket(player: u64) -> String {
     ticket_with(&KeySet::dev(), player, UNIX_NOW + 3600)
 }
 
+/// A dev-key ticket for `player` in `zone`, valid for the next hour.
+pub fn ticket_in(player: u64, zone: ZoneId) -> String {
+    mint(&KeySet::dev(), player, zone, UNIX_NOW + 3600)
+}
+
 /// A ticket for `player` in zone 42 signed with `keys`' `DEV_KEY_ID`,
 /// issued two hours before it expires at `expires_at_s`.
 pub fn ticket_with(keys: &KeySet, player: u64, expires_at_s: u64) -> String {
+    mint(keys, player, ZoneId(42), expires_at_s)
+}
+
+fn mint(keys: &KeySet, player: u64, zone: ZoneId, expires_at_s: u64) -> String {
     keys.mint(&Ticket {
         key_id: DEV_KEY_ID,
         player: PlayerId(player),
-        zone: ZoneId(42),
+        zone,
         issued_at_s: expires_at_s - 7200,
         expires_at_s,
     })
