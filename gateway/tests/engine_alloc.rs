@@ -2,9 +2,9 @@
 //! against a bare quinn-proto server doing the same traffic (issue: "our
 //! share is zero; record quinn-proto's own share").
 //!
-//! A counting global allocator attributes every allocation of the test's
-//! thread to a *side*: the client, the server, or nobody (harness
-//! bookkeeping, switched off). Two worlds carry the same steady stream of
+//! `allocation_counter` (a per-thread counting global allocator) measures
+//! each call the harness makes, and [`on`] charges it to a *side*: the
+//! client or the server; harness bookkeeping runs outside any `on`. Two worlds carry the same steady stream of
 //! datagrams on a virtual clock, with identical clients:
 //!
 //! - **gateway**: client → `Engine::handle_datagram` → session →
@@ -17,9 +17,11 @@
 //!   same server and transport configuration, echoing each datagram
 //!   zero-copy → client. No Lanegate code runs on its per-packet path.
 //!
-//! Our share is gateway − baseline server-side allocations. Set
-//! `LANEGATE_ALLOC_TRACE=1` to print a backtrace for each server-side
-//! allocation of the gateway world's measured stretches (to find the site).
+//! Our share is gateway − baseline server-side allocations. To find where
+//! an allocation comes from, run this binary under valgrind's DHAT
+//! (`valgrind --tool=dhat target/debug/deps/engine_alloc-<hash>
+//! a_steady_echo`): the sites that grow with the number of echoes are the
+//! per-datagram ones.
 
 // The unwrap allowance of clippy.toml covers test functions only, not
 // the harness; here a failed unwrap is a failed test, as intended.
@@ -27,12 +29,9 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::backtrace::Backtrace;
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -54,92 +53,37 @@ use support::{
     FakeShard, SERVER, UNIX_NOW, client_config, governor_admission, links, shard_config, ticket,
 };
 
-// ---- The counting allocator ----
+// ---- Charging allocations to a side ----
 
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Who an allocation is charged to.
+/// Who an allocation is charged to; code run outside [`on`] is charged to
+/// nobody (harness bookkeeping).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
-    Nobody = 0,
-    Client = 1,
-    Server = 2,
+    Client = 0,
+    Server = 1,
 }
 
 thread_local! {
-    /// The side this thread's allocations are charged to, and what each
-    /// side was charged. Per thread, so tests running in parallel do not
-    /// mix; `const` and without destructors, so using them never allocates.
-    static SIDE: Cell<u8> = const { Cell::new(0) };
-    static ALLOCS: [Cell<u64>; 3] = const { [Cell::new(0), Cell::new(0), Cell::new(0)] };
-    static BYTES: [Cell<u64>; 3] = const { [Cell::new(0), Cell::new(0), Cell::new(0)] };
-    /// Capture a backtrace for each allocation charged to the server.
-    static TRACE: Cell<bool> = const { Cell::new(false) };
+    /// (allocations, bytes) charged to each side on this thread. Per
+    /// thread, as `allocation_counter` counts, so tests running in
+    /// parallel do not mix.
+    static CHARGED: [Cell<(u64, u64)>; 2] = const { [Cell::new((0, 0)), Cell::new((0, 0))] };
 }
 
-static TRACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// `System`, counting allocations (and reallocations) and their bytes per side.
-struct Counting;
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged; counting touches only atomics and a const thread-local (and,
-// when tracing, allocates with counting switched off, which only recurses
-// into the `Nobody` branch).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: as `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: `ptr` and `layout` come from this allocator, i.e. `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-fn record(size: usize) {
-    let side = SIDE.try_with(Cell::get).unwrap_or(0);
-    if side == Side::Nobody as u8 {
-        return;
-    }
-    let i = usize::from(side);
-    let _ = ALLOCS.try_with(|a| a[i].set(a[i].get() + 1));
-    let _ = BYTES.try_with(|b| b[i].set(b[i].get() + size as u64));
-    if side == Side::Server as u8 && TRACE.try_with(Cell::get).unwrap_or(false) {
-        // Off while capturing: the capture allocates.
-        SIDE.with(|s| s.set(Side::Nobody as u8));
-        let trace = Backtrace::force_capture().to_string();
-        TRACES
-            .lock()
-            .unwrap()
-            .push(format!("{size} bytes:\n{trace}"));
-        SIDE.with(|s| s.set(side));
-    }
-}
-
-fn charge(side: Side) {
-    SIDE.with(|s| s.set(side as u8));
+/// Runs `f`, charging the allocations it makes on this thread to `side`.
+fn on<R>(side: Side, f: impl FnOnce() -> R) -> R {
+    let mut out = None;
+    let info = allocation_counter::measure(|| out = Some(f()));
+    CHARGED.with(|c| {
+        let (allocs, bytes) = c[side as usize].get();
+        c[side as usize].set((allocs + info.count_total, bytes + info.bytes_total));
+    });
+    out.unwrap()
 }
 
 /// (allocations, bytes) charged to `side` so far.
 fn counted(side: Side) -> (u64, u64) {
-    let i = side as usize;
-    (ALLOCS.with(|a| a[i].get()), BYTES.with(|b| b[i].get()))
+    CHARGED.with(|c| c[side as usize].get())
 }
 
 // ---- The two servers ----
@@ -253,11 +197,12 @@ impl EchoServer for Baseline {
         // quinn's: uncounted, so the baseline is quinn-proto's share alone.
         // (Its echoes hold arena slices while quinn queues them, so it
         // refills now and then, as the engine's send arena does.)
-        charge(Side::Nobody);
-        self.rx.reserve(data.len());
-        self.rx.extend_from_slice(data);
-        let packet = self.rx.split();
-        charge(Side::Server);
+        let mut packet = BytesMut::new();
+        allocation_counter::opt_out(|| {
+            self.rx.reserve(data.len());
+            self.rx.extend_from_slice(data);
+            packet = self.rx.split();
+        });
         self.response.clear();
         match self
             .endpoint
@@ -382,27 +327,27 @@ impl<S: EchoServer> Pair<S> {
         let now = self.now;
         loop {
             let mut progress = false;
-            charge(Side::Client);
-            self.client.poll();
-            while let Some(t) = self.client.conn.poll_transmit(now, 1, &mut self.client_buf) {
+            on(Side::Client, || self.client.poll());
+            while let Some(t) = on(Side::Client, || {
+                self.client.conn.poll_transmit(now, 1, &mut self.client_buf)
+            }) {
                 progress = true;
-                charge(Side::Server);
-                self.server
-                    .handle(now, self.client.addr, t.ecn, &self.client_buf[..t.size]);
-                charge(Side::Client);
+                on(Side::Server, || {
+                    self.server
+                        .handle(now, self.client.addr, t.ecn, &self.client_buf[..t.size]);
+                });
                 self.client_buf.clear();
             }
-            charge(Side::Server);
-            self.server.answer(now);
-            while let Some(t) = self.server.poll_transmit(now, &mut self.server_buf) {
+            on(Side::Server, || self.server.answer(now));
+            while let Some(t) = on(Side::Server, || {
+                self.server.poll_transmit(now, &mut self.server_buf)
+            }) {
                 progress = true;
-                charge(Side::Client);
-                self.client.handle(now, t.ecn, &self.server_buf[..t.size]);
-                charge(Side::Server);
+                on(Side::Client, || {
+                    self.client.handle(now, t.ecn, &self.server_buf[..t.size]);
+                });
             }
-            charge(Side::Client);
-            self.client.poll();
-            charge(Side::Nobody);
+            on(Side::Client, || self.client.poll());
             if !progress {
                 return;
             }
@@ -413,11 +358,8 @@ impl<S: EchoServer> Pair<S> {
     fn advance(&mut self, until: Instant) {
         loop {
             self.pump();
-            charge(Side::Client);
-            let client = self.client.conn.poll_timeout();
-            charge(Side::Server);
-            let server = self.server.next_timeout();
-            charge(Side::Nobody);
+            let client = on(Side::Client, || self.client.conn.poll_timeout());
+            let server = on(Side::Server, || self.server.next_timeout());
             let Some(next) = [client, server].into_iter().flatten().min() else {
                 break;
             };
@@ -426,15 +368,12 @@ impl<S: EchoServer> Pair<S> {
             }
             self.now = self.now.max(next);
             let now = self.now;
-            charge(Side::Client);
             if client.is_some_and(|t| t <= now) {
-                self.client.conn.handle_timeout(now);
+                on(Side::Client, || self.client.conn.handle_timeout(now));
             }
-            charge(Side::Server);
             if server.is_some_and(|t| t <= now) {
-                self.server.handle_timeouts(now);
+                on(Side::Server, || self.server.handle_timeouts(now));
             }
-            charge(Side::Nobody);
         }
         self.now = self.now.max(until);
         self.pump();
@@ -443,15 +382,15 @@ impl<S: EchoServer> Pair<S> {
     /// `n` datagrams of `payload` in `pattern`, each echoed.
     fn stream(&mut self, n: u64, pattern: Pattern, payload: &Bytes) {
         for _ in 0..n / pattern.per_tick {
-            charge(Side::Client);
-            for _ in 0..pattern.per_tick {
-                self.client
-                    .conn
-                    .datagrams()
-                    .send(payload.clone(), true)
-                    .unwrap();
-            }
-            charge(Side::Nobody);
+            on(Side::Client, || {
+                for _ in 0..pattern.per_tick {
+                    self.client
+                        .conn
+                        .datagrams()
+                        .send(payload.clone(), true)
+                        .unwrap();
+                }
+            });
             self.pump();
             let until = self.now + pattern.tick;
             self.advance(until);
@@ -617,24 +556,6 @@ fn row(world: &str, pattern: Pattern, bytes: usize, f: &Figures) -> String {
     )
 }
 
-/// Prints each distinct server-side allocation site seen while tracing.
-fn print_traces() {
-    let traces = std::mem::take(&mut *TRACES.lock().unwrap());
-    let mut sites: BTreeMap<String, usize> = BTreeMap::new();
-    for t in traces {
-        // Drop the allocator's own frames; keep enough to reach the caller.
-        let frames: Vec<&str> = t
-            .lines()
-            .filter(|l| !l.contains("engine_alloc::record") && !l.contains("alloc::alloc::"))
-            .take(40)
-            .collect();
-        *sites.entry(frames.join("\n")).or_default() += 1;
-    }
-    for (site, count) in sites {
-        eprintln!("---- {count} allocation(s) at:\n{site}");
-    }
-}
-
 /// Runs both worlds through `pattern` with small (inline) and larger
 /// (pooled) payloads; returns the table and our share per payload.
 fn compare(pattern: Pattern) -> (String, Vec<(usize, i64, i64)>) {
@@ -650,7 +571,6 @@ fn compare(pattern: Pattern) -> (String, Vec<(usize, i64, i64)>) {
     // The counter works: the handshakes allocated on both sides.
     assert!(counted(Side::Server).0 > 0 && counted(Side::Client).0 > 0);
 
-    let trace = std::env::var_os("LANEGATE_ALLOC_TRACE").is_some();
     let mut out = String::from(
         "| world    | stream | bytes | echoes | server allocs/dgram | server bytes/dgram \
          | client allocs/dgram | client bytes/dgram |\n\
@@ -668,9 +588,7 @@ fn compare(pattern: Pattern) -> (String, Vec<(usize, i64, i64)>) {
         // Interleaved A/B repeats, summed.
         let (mut g, mut b) = (Figures::default(), Figures::default());
         for _ in 0..REPEATS {
-            TRACE.with(|t| t.set(trace));
             g.add(measure(&mut gw, MEASURED, pattern, &payload));
-            TRACE.with(|t| t.set(false));
             b.add(measure(&mut bare, MEASURED, pattern, &payload));
         }
         out.push_str(&row("gateway", pattern, payload.len(), &g));
@@ -678,9 +596,6 @@ fn compare(pattern: Pattern) -> (String, Vec<(usize, i64, i64)>) {
         let allocs = g.server_allocs as i64 - b.server_allocs as i64;
         let bytes = g.server_bytes as i64 - b.server_bytes as i64;
         shares.push((payload.len(), allocs, bytes));
-    }
-    if trace {
-        print_traces();
     }
     let c = gw.server.engine.counters();
     assert_eq!(c.admit_dropped, [0; 4]);
@@ -704,8 +619,8 @@ fn a_steady_echo_stream_allocates_nothing_beyond_quinn() {
     let (table, shares) = compare(PATTERNS[0]);
     assert!(
         shares.iter().all(|s| s.1 <= 0),
-        "the engine allocates beyond quinn-proto on the echo path (rerun with \
-         LANEGATE_ALLOC_TRACE=1 to see where):\n{table}"
+        "the engine allocates beyond quinn-proto on the echo path (see the module \
+         doc to find where):\n{table}"
     );
 }
 
@@ -714,7 +629,7 @@ fn a_bursty_echo_stream_allocates_nothing_beyond_quinn() {
     let (table, shares) = compare(PATTERNS[1]);
     assert!(
         shares.iter().all(|s| s.1 <= 0),
-        "the engine allocates beyond quinn-proto on the echo path (rerun with \
-         LANEGATE_ALLOC_TRACE=1 to see where):\n{table}"
+        "the engine allocates beyond quinn-proto on the echo path (see the module \
+         doc to find where):\n{table}"
     );
 }

@@ -1,57 +1,16 @@
-//! No allocation per message in steady state, checked with a counting
-//! allocator: gateway port → rings → shard → demo game → rings → port.
+//! No allocation per message in steady state, counted by
+//! `allocation_counter` (a per-thread counting global allocator): gateway
+//! port → rings → shard → demo game → rings → port.
 //!
-//! Its own test binary, with a single test, so the global allocator counts
-//! only this path (and only on this thread).
+//! Its own test binary, since the crate replaces the binary's allocator.
 
 mod harness;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use harness::Harness;
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::{Transport, types};
 use lanegate_shard::games::Demo;
 use lanegate_shard::games::arena::{self, Input, Telemetry};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; the only addition is a
-// counter bump that neither allocates nor touches the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged (see the impl's comment).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const PLAYERS: u64 = 60;
 
@@ -146,18 +105,20 @@ fn the_message_path_does_not_allocate_in_steady_state() {
         traffic(&mut h, tick);
     }
     // The instrument works: one allocation is one count.
-    COUNTING.with(|c| c.set(true));
-    std::hint::black_box(vec![0u8; 16]);
-    assert_eq!(ALLOCATIONS.swap(0, Ordering::Relaxed), 1);
+    let one = allocation_counter::measure(|| {
+        std::hint::black_box(vec![0u8; 16]);
+    });
+    assert_eq!(one.count_total, 1);
     let mut delivered = 0;
-    for tick in 30..60 {
-        delivered += traffic(&mut h, tick);
-    }
-    COUNTING.with(|c| c.set(false));
+    let steady = allocation_counter::measure(|| {
+        for tick in 30..60 {
+            delivered += traffic(&mut h, tick);
+        }
+    });
     // Each tick every player gets positions and two echoes; a tenth of
     // them a large echo too, and each of their chats is one broadcast.
     assert_eq!(delivered, 30 * (PLAYERS * 3 + PLAYERS / 10 * 2));
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0);
+    assert_eq!(steady.count_total, 0, "{steady:?}");
     assert_eq!(h.health(0).outbound_lost, [0; 4]);
     assert_eq!(h.ports[0].lost(), [0; 4]);
 }
