@@ -47,6 +47,14 @@ pub enum Event {
     Rejected(Closed),
     /// The zone's game state was reset; resend what the game needs.
     ZoneReset(ZoneId),
+    /// The game moved the player to another zone; [`Session::info`] now
+    /// names it. Messages sent from here on go to the new zone.
+    ZoneChanged {
+        /// The zone the player is in now.
+        zone: ZoneId,
+        /// Ticks per second of the new zone's shard.
+        tick_rate_hz: u16,
+    },
     /// A game message.
     Message {
         /// Its type.
@@ -311,6 +319,18 @@ fn handle_control(state: &mut State, bytes: &[u8]) -> Result<Option<Event>, Sess
             Ok(Some(Event::Rejected(closed)))
         }
         (State::Established(_), Message::ZoneReset(z)) => Ok(Some(Event::ZoneReset(z.zone))),
+        (State::Established(info), Message::ZoneChanged(z)) => {
+            let info = SessionInfo {
+                zone: z.zone,
+                tick_rate_hz: z.tick_rate_hz,
+                ..*info
+            };
+            *state = State::Established(info);
+            Ok(Some(Event::ZoneChanged {
+                zone: z.zone,
+                tick_rate_hz: z.tick_rate_hz,
+            }))
+        }
         (State::Established(_), Message::Game(g)) => Ok(Some(Event::Message {
             ty: g.ty,
             payload: g.payload.to_vec(),
@@ -327,7 +347,7 @@ fn handle_control(state: &mut State, bytes: &[u8]) -> Result<Option<Event>, Sess
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lanegate_common::wire::{Welcome, ZoneReset, reject};
+    use lanegate_common::wire::{Welcome, ZoneChanged, ZoneReset, reject};
 
     fn welcome_bytes() -> Vec<u8> {
         let mut msg = Vec::new();
@@ -412,6 +432,31 @@ mod tests {
         };
         assert_eq!(closed.code, CloseCode::TicketExpired);
         assert_eq!(closed.advice(), Retry::NewTicket);
+    }
+
+    #[test]
+    fn zone_changed_moves_the_session_to_the_new_zone() {
+        let (mut s, _) = Session::start("t").unwrap();
+        let mut ev = Vec::new();
+        let mut bytes = welcome_bytes();
+        let mut zc = Vec::new();
+        Message::ZoneChanged(ZoneChanged {
+            zone: ZoneId(8),
+            tick_rate_hz: 20,
+        })
+        .encode(&mut zc)
+        .unwrap();
+        put_frame(&zc, &mut bytes);
+        s.on_control_bytes(&bytes, &mut ev).unwrap();
+        assert_eq!(
+            ev[1],
+            Event::ZoneChanged {
+                zone: ZoneId(8),
+                tick_rate_hz: 20
+            }
+        );
+        let info = s.info().unwrap();
+        assert_eq!((info.zone, info.tick_rate_hz), (ZoneId(8), 20));
     }
 
     #[test]

@@ -372,6 +372,20 @@ pub enum ToGateway {
         /// The zone.
         zone: ZoneId,
     },
+    /// The game moved a player out of `from` (the shard has already
+    /// called `on_leave` and forgotten the player). The gateway core that
+    /// holds the session re-routes it: a join to `to`'s shard, then
+    /// `ZONE_CHANGED` to the client. Never dropped (a control entry).
+    ZoneChanged {
+        /// The player's session.
+        session: SessionId,
+        /// The player.
+        player: PlayerId,
+        /// The zone the player left.
+        from: ZoneId,
+        /// The zone the player goes to.
+        to: ZoneId,
+    },
     /// The old owner exported a moving zone; the coordinating core forwards
     /// it to the new owner as [`ZoneControl::Import`].
     ZoneExported(Box<ZoneHandoff>),

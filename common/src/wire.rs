@@ -30,6 +30,8 @@ pub mod types {
     pub const REJECT: u16 = 0x0003;
     /// Gateway → client: the zone's game state was reset (its shard restarted).
     pub const ZONE_RESET: u16 = 0x0004;
+    /// Gateway → client: the game moved the player to another zone.
+    pub const ZONE_CHANGED: u16 = 0x0005;
 
     /// Diagnostic echo in the `critical` lane of the default table.
     pub const ECHO_CRITICAL: u16 = 0x1fff;
@@ -148,6 +150,8 @@ pub enum Message<'a> {
     Reject(Reject<'a>),
     /// Gateway → client, the zone's game state was reset.
     ZoneReset(ZoneReset),
+    /// Gateway → client, the player is now in another zone.
+    ZoneChanged(ZoneChanged),
     /// Any message in the game range (`0x0100-0xffff`): opaque to the
     /// gateway, interpreted by the game.
     Game(GameMessage<'a>),
@@ -228,6 +232,16 @@ pub struct Reject<'a> {
 pub struct ZoneReset {
     /// The zone whose state was reset.
     pub zone: crate::ids::ZoneId,
+}
+
+/// `ZoneChanged { zone, tick_rate_hz }`: the game moved the player; from
+/// now on the player's messages go to `zone`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZoneChanged {
+    /// The zone the player is in now.
+    pub zone: crate::ids::ZoneId,
+    /// Game ticks per second of the new zone's shard.
+    pub tick_rate_hz: u16,
 }
 
 /// A game message: its type and opaque payload.
@@ -434,6 +448,10 @@ impl<'a> Message<'a> {
             types::ZONE_RESET => Message::ZoneReset(ZoneReset {
                 zone: crate::ids::ZoneId(r.u32()?),
             }),
+            types::ZONE_CHANGED => Message::ZoneChanged(ZoneChanged {
+                zone: crate::ids::ZoneId(r.u32()?),
+                tick_rate_hz: r.u16()?,
+            }),
             other => return Err(DecodeError::UnknownControlType(other)),
         };
         r.finish()?;
@@ -447,6 +465,7 @@ impl<'a> Message<'a> {
             Message::Welcome(_) => types::WELCOME,
             Message::Reject(_) => types::REJECT,
             Message::ZoneReset(_) => types::ZONE_RESET,
+            Message::ZoneChanged(_) => types::ZONE_CHANGED,
             Message::Game(g) => g.ty,
         }
     }
@@ -458,6 +477,7 @@ impl<'a> Message<'a> {
             Message::Welcome(_) => 2 + 8 + 8 + 4 + 2 + 2 + 4 + 1 + 8 * WELCOME_LANES,
             Message::Reject(r) => 4 + r.reason.len(),
             Message::ZoneReset(_) => 4,
+            Message::ZoneChanged(_) => 4 + 2,
             Message::Game(g) => g.payload.len(),
         }
     }
@@ -495,6 +515,10 @@ impl<'a> Message<'a> {
                 out.extend_from_slice(r.reason.as_bytes());
             }
             Message::ZoneReset(z) => out.extend_from_slice(&z.zone.0.to_be_bytes()),
+            Message::ZoneChanged(z) => {
+                out.extend_from_slice(&z.zone.0.to_be_bytes());
+                out.extend_from_slice(&z.tick_rate_hz.to_be_bytes());
+            }
             Message::Game(g) => {
                 if g.ty < crate::lanes::GAME_TYPE_FIRST {
                     return Err(EncodeError::ControlType(g.ty));
@@ -551,6 +575,10 @@ mod tests {
             "bad signature",
         )));
         round_trip(Message::ZoneReset(ZoneReset { zone: ZoneId(3) }));
+        round_trip(Message::ZoneChanged(ZoneChanged {
+            zone: ZoneId(4),
+            tick_rate_hz: 20,
+        }));
         round_trip(Message::Welcome(Welcome {
             version: 1,
             session: SessionId(1),

@@ -8,7 +8,7 @@ use lanegate_common::frame::{FrameReader, put_frame};
 use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
 use lanegate_common::ticket::{KeySet, Secret, TICKET_BYTES, Ticket, TicketError};
 use lanegate_common::wire::{
-    CloseCode, GameMessage, Hello, LaneLimit, Message, Welcome, ZoneReset, reject,
+    CloseCode, GameMessage, Hello, LaneLimit, Message, Welcome, ZoneChanged, ZoneReset, reject,
 };
 
 const PROTOCOL_MD: &str = include_str!("../../docs/protocol.md");
@@ -90,6 +90,7 @@ const CHECKED: &[&str] = &[
     "welcome",
     "reject",
     "zone-reset",
+    "zone-changed",
     "echo-datagram",
     "echo-frame",
     "frame-prefix-102",
@@ -165,6 +166,13 @@ fn control_message_vectors() {
     let zr = Message::ZoneReset(ZoneReset { zone: ZoneId(42) });
     assert_eq!(encode(zr), hex_of(&v, "zone-reset"));
     assert_eq!(Message::decode(&hex_of(&v, "zone-reset")), Ok(zr));
+
+    let zc = Message::ZoneChanged(ZoneChanged {
+        zone: ZoneId(7),
+        tick_rate_hz: 30,
+    });
+    assert_eq!(encode(zc), hex_of(&v, "zone-changed"));
+    assert_eq!(Message::decode(&hex_of(&v, "zone-changed")), Ok(zc));
 }
 
 #[test]

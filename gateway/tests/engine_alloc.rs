@@ -11,7 +11,7 @@
 //!   `GovernorAdmission` → the real shard links (`GatewayPort`: payload
 //!   copied once into the core's pool, pushed once onto the ring) → a
 //!   scripted shard that echoes through its own pool and ring →
-//!   `GatewayPort::poll` lending each reply to `Engine::handle_from_shard`
+//!   `Engine::poll_shards` lending each reply to `Engine::handle_from_shard`
 //!   → `Engine::poll_transmit` → client: the path production takes;
 //! - **baseline**: client → a bare `quinn_proto` endpoint and connection,
 //!   same server and transport configuration, echoing each datagram
@@ -116,9 +116,7 @@ impl EchoServer for Gateway {
     fn answer(&mut self, now: Instant) {
         self.links.notify();
         self.shard.drain(None);
-        let engine = &mut self.engine;
-        self.links
-            .poll(usize::MAX, |_, reply| engine.handle_from_shard(now, reply));
+        self.engine.poll_shards(now, &mut self.links, usize::MAX);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {

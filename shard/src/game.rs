@@ -178,6 +178,19 @@ pub enum SendError {
     NoRoom(Lane),
 }
 
+/// Why [`Outbox::move_player`] refused a zone change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoveError {
+    /// The player is not in any of this shard's zones.
+    #[error("player {0} is not in this shard")]
+    UnknownPlayer(PlayerId),
+    /// This call already asked for as many zone changes as the outbox
+    /// holds messages (`shards.outbox_slots_max`).
+    #[error("too many zone changes in one call")]
+    NoRoom,
+}
+
 /// What a game sends with, and where it looks up zones and players.
 pub struct Outbox<'a> {
     pub(crate) world: &'a World,
@@ -213,6 +226,31 @@ impl Outbox<'_> {
     /// The zones this shard owns, in id order.
     pub fn zones(&self) -> impl Iterator<Item = ZoneId> + '_ {
         self.world.zones.keys().copied()
+    }
+
+    /// Moves `player` to zone `to`, which may be on another shard. At the
+    /// end of this tick (or message pass) the runtime calls
+    /// [`Game::on_leave`] for the old zone and forgets the player here; the
+    /// gateway then joins the player to `to` (a [`Game::on_join`] on the
+    /// shard that serves it, this one or another) and tells the client
+    /// with `ZoneChanged`. Until then the player is still in the old zone:
+    /// messages sent to them now arrive. Their messages still on the way to
+    /// the old zone when it leaves are dropped, never delivered to the
+    /// wrong zone. Moving a player to the zone they are in does nothing.
+    pub fn move_player(&mut self, player: PlayerId, to: ZoneId) -> Result<(), MoveError> {
+        let m = self
+            .world
+            .players
+            .get(&player)
+            .ok_or(MoveError::UnknownPlayer(player))?;
+        if m.zone == to {
+            return Ok(());
+        }
+        if self.out.moves.len() >= self.out.staged_max {
+            return Err(MoveError::NoRoom);
+        }
+        self.out.moves.push((player, to));
+        Ok(())
     }
 
     /// Sends `msg` to one player.
@@ -305,12 +343,21 @@ impl Outbox<'_> {
     }
 }
 
+/// How far an [`Outbound`] was filled, to undo a panicked call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mark {
+    staged: [usize; Lane::COUNT],
+    moves: usize,
+}
+
 /// Outbound messages staged during a tick, per lane, until the flush.
 #[derive(Debug)]
 pub(crate) struct Outbound {
     pub(crate) pool: BufPool,
     pub(crate) staged: [Vec<(CoreId, ToGateway)>; Lane::COUNT],
     staged_max: usize,
+    /// Zone changes asked for since the runtime last applied them.
+    pub(crate) moves: Vec<(PlayerId, ZoneId)>,
     pub(crate) lost: [u64; Lane::COUNT],
     lanes: LaneTable,
 }
@@ -321,19 +368,25 @@ impl Outbound {
             pool,
             staged: std::array::from_fn(|_| Vec::with_capacity(staged_max.min(1024))),
             staged_max,
+            moves: Vec::with_capacity(staged_max.min(1024)),
             lost: [0; Lane::COUNT],
             lanes,
         }
     }
 
     /// How far each lane is staged, to undo a panicked call's sends.
-    pub(crate) fn mark(&self) -> [usize; Lane::COUNT] {
-        std::array::from_fn(|i| self.staged[i].len())
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            staged: std::array::from_fn(|i| self.staged[i].len()),
+            moves: self.moves.len(),
+        }
     }
 
-    /// Drops everything staged after `mark`, recycling its buffers.
-    pub(crate) fn truncate(&mut self, mark: [usize; Lane::COUNT]) {
-        for (lane, &keep) in self.staged.iter_mut().zip(&mark) {
+    /// Drops everything staged after `mark`, recycling its buffers, and the
+    /// zone changes asked for since.
+    pub(crate) fn truncate(&mut self, mark: Mark) {
+        self.moves.truncate(mark.moves);
+        for (lane, &keep) in self.staged.iter_mut().zip(&mark.staged) {
             for (_, entry) in lane.drain(keep.min(lane.len())..) {
                 if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } = entry {
                     self.pool.recycle(body.payload);

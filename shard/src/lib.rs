@@ -165,5 +165,5 @@ pub mod worker;
 mod world;
 
 pub use config::ShardConfig;
-pub use game::{Game, Incoming, Msg, Outbox, SendError};
+pub use game::{Game, Incoming, MoveError, Msg, Outbox, SendError};
 pub use runtime::Shard;

@@ -260,6 +260,24 @@ impl GatewayPort {
         Ok(shard)
     }
 
+    /// A session the game moved enters `zone`: [`GatewayPort::join`], but
+    /// never refused, since its old zone has already let it go. Each
+    /// session has at most one zone change in flight, so the backlog stays
+    /// bounded by the sessions. Returns the shard it was routed to.
+    pub fn rejoin(&mut self, session: SessionId, player: PlayerId, zone: ZoneId) -> ShardId {
+        let shard = self.shard_of(zone);
+        // Control entries are queued, not refused; the Result is always Ok.
+        let _ = self.route(
+            zone,
+            ToShard::Join {
+                session,
+                player,
+                zone,
+            },
+        );
+        shard
+    }
+
     /// A session leaves `zone` (or closes). Never refused.
     pub fn leave(&mut self, session: SessionId, player: PlayerId, zone: ZoneId) {
         // Control entries are queued, not refused; the Result is always Ok.

@@ -46,6 +46,10 @@ use crate::world::{Member, World};
 /// players (the game then starts with no one joined).
 const RESTART_ATTEMPTS_MAX: u32 = 3;
 
+/// Rounds of [`Shard::apply_moves`] per tick: zone changes asked for by
+/// the `on_leave` calls of zone changes, and so on.
+const MOVE_ROUNDS_MAX: usize = 4;
+
 /// What one tick did, for the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TickReport {
@@ -81,6 +85,12 @@ pub struct Shard<G> {
     ring_depth: u32,
     /// Rung by the gateway cores when they push to this shard.
     bell: Arc<Doorbell>,
+    /// The zone changes being applied (swapped with the outbox's, so that
+    /// `on_leave` can ask for more while these are carried out).
+    moving: Vec<(PlayerId, ZoneId)>,
+    /// Messages dropped per lane because their sender had left the zone
+    /// they were sent in (moved to another, or closed) before their turn.
+    stale_dropped: [u64; Lane::COUNT],
 }
 
 struct CoreLink {
@@ -140,6 +150,8 @@ impl<G: Game> Shard<G> {
             restarts: 0,
             ring_depth: 0,
             bell: ends.bell,
+            moving: Vec::with_capacity((cfg.outbox_slots_max as usize).min(1024)),
+            stale_dropped: [0; Lane::COUNT],
         }
     }
 
@@ -175,6 +187,13 @@ impl<G: Game> Shard<G> {
         &mut self.game
     }
 
+    /// Messages dropped per lane because their sender had left the zone
+    /// they were sent in (a zone change, or a close) before the game got
+    /// to them: never delivered to another zone.
+    pub fn stale_dropped(&self) -> [u64; Lane::COUNT] {
+        self.stale_dropped
+    }
+
     /// Runs one tick, reading the time from `clock` at its start and end.
     pub fn run_tick(&mut self, clock: &impl Clock) -> TickReport {
         let start = clock.now();
@@ -186,6 +205,7 @@ impl<G: Game> Shard<G> {
         self.handle_messages();
         self.finish_drains();
         self.call(|game, out| game.on_tick(out));
+        self.apply_moves();
         self.flush();
 
         let took = clock.now().saturating_duration_since(start);
@@ -213,6 +233,7 @@ impl<G: Game> Shard<G> {
         self.intake();
         self.handle_messages();
         self.finish_drains();
+        self.apply_moves();
         self.flush();
         self.health.tick_ended();
     }
@@ -355,6 +376,8 @@ impl<G: Game> Shard<G> {
                         payload: s.body.payload.as_slice(),
                     };
                     self.call(|g, out| g.on_message(out, msg));
+                } else {
+                    self.stale_dropped[i] += 1;
                 }
                 self.give_back(s.core, s.body);
             }
@@ -433,6 +456,42 @@ impl<G: Game> Shard<G> {
                 move_id: h.move_id,
             },
         );
+    }
+
+    /// Carries out the zone changes the game asked for with
+    /// [`Outbox::move_player`]: the old zone sees the leave here, and the
+    /// gateway core holding the session is told, which joins the player to
+    /// the new zone's shard. An `on_leave` that moves more players is
+    /// followed for a few rounds; what is asked for after that waits for
+    /// the next tick.
+    fn apply_moves(&mut self) {
+        for _ in 0..MOVE_ROUNDS_MAX {
+            if self.out.moves.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut self.moving, &mut self.out.moves);
+            for i in 0..self.moving.len() {
+                let (player, to) = self.moving[i];
+                let Some(m) = self.world.players.get(&player).copied() else {
+                    continue;
+                };
+                if m.zone == to {
+                    continue;
+                }
+                self.world.remove(player);
+                self.call(|g, out| g.on_leave(out, m.zone, player));
+                self.control(
+                    m.core,
+                    ToGateway::ZoneChanged {
+                        session: m.session,
+                        player,
+                        from: m.zone,
+                        to,
+                    },
+                );
+            }
+            self.moving.clear();
+        }
     }
 
     fn flush(&mut self) {

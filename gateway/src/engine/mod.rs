@@ -7,9 +7,9 @@
 //! The shard links are borrowed, not owned: every input that may send to a
 //! shard takes the core's [`GatewayPort`], so a game message goes from the
 //! decrypted packet into the ring's pool in one copy and is pushed once,
-//! and replies are read by reference
-//! (`port.poll(max, |_, m| engine.handle_from_shard(now, m))`). Tests and
-//! production use the same path. Where each step of a message happens, and
+//! and replies are read by reference ([`Engine::poll_shards`], which lends
+//! each to [`Engine::handle_from_shard`]). Tests and production use the
+//! same path. Where each step of a message happens, and
 //! how the core's loop drives these calls, is in `docs/ARCHITECTURE.md`
 //! ("The path of a message", "The running gateway"); the files here are:
 //!
@@ -45,7 +45,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use lanegate_common::ids::{CoreId, SessionId, ZoneId};
+use lanegate_common::ids::{CoreId, PlayerId, SessionId, ZoneId};
 use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
@@ -95,6 +95,10 @@ pub struct Engine<A: Admission> {
     /// One encoded control message, and its frame (sent to several sessions).
     scratch: Vec<u8>,
     scratch_frame: Vec<u8>,
+    /// Sessions the games moved, read during [`Engine::poll_shards`] and
+    /// re-joined on their new zone's shard at its end (slot, session,
+    /// player, new zone). At most one per slot per poll.
+    zone_changes: Vec<(usize, SessionId, PlayerId, ZoneId)>,
     draining: bool,
     /// Wall-clock at `unix_base.0`, to turn `Instant`s into Unix seconds for
     /// ticket lifetimes.
@@ -201,6 +205,7 @@ impl<A: Admission> Engine<A> {
             tx_spares: std::array::from_fn(|_| shared_arena()),
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
+            zone_changes: Vec::with_capacity(slot_count),
             draining: false,
             unix_base: (now, unix_now_s),
             admission,

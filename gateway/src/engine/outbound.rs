@@ -1,20 +1,43 @@
 //! Shards' messages to clients: a unicast or broadcast body as a QUIC
 //! datagram or a frame on the session's control stream (within the limits
-//! `Welcome` announced), a zone reset as a control message, and the
-//! control stream's backlog while QUIC's flow control holds it back.
+//! `Welcome` announced), a zone reset as a control message, a zone change
+//! as a re-route of the session plus a control message, and the control
+//! stream's backlog while QUIC's flow control holds it back.
 
 use std::time::Instant;
 
 use bytes::BufMut;
 use lanegate_common::frame::{put_frame, varint_len};
 use lanegate_common::link::ToGateway;
-use lanegate_common::wire::{Message, Transport, ZoneReset};
-#[cfg(doc)]
+use lanegate_common::wire::{Message, Transport, ZoneChanged, ZoneReset};
 use lanegate_shard::port::GatewayPort;
 
 use super::{Admission, Engine};
 
 impl<A: Admission> Engine<A> {
+    /// Reads up to `max` entries from the shards through `links` and
+    /// delivers each ([`Engine::handle_from_shard`]), then re-routes the
+    /// sessions the games moved to another zone: a join on the new zone's
+    /// shard, after the old shard's leave and before any later message of
+    /// the session. Returns how many entries were read. The core loop and
+    /// the tests read the shards only through this.
+    pub fn poll_shards(&mut self, now: Instant, links: &mut GatewayPort, max: usize) -> usize {
+        let read = links.poll(max, |_, message| self.handle_from_shard(now, message));
+        for i in 0..self.zone_changes.len() {
+            let (idx, session, player, zone) = self.zone_changes[i];
+            // Only a session still live here is re-joined: one that closed
+            // meanwhile has left (its leave went to the old shard, which
+            // had already forgotten it).
+            if self.slot_of(session) != Some(idx) {
+                continue;
+            }
+            links.rejoin(session, player, zone);
+            self.notify_zone_changed(idx, zone);
+        }
+        self.zone_changes.clear();
+        read
+    }
+
     /// Delivers a shard's message, lent by the port's
     /// [`poll`](GatewayPort::poll) (which gives its buffer back to its pool
     /// afterwards): game messages to their session(s) on the transport the
@@ -55,8 +78,40 @@ impl<A: Admission> Engine<A> {
                 self.scratch = message;
                 self.scratch_frame = frame;
             }
+            ToGateway::ZoneChanged {
+                session,
+                player,
+                to,
+                ..
+            } => match self.slot_of(*session) {
+                Some(idx) => {
+                    if let Some(s) = self.slots[idx].session.as_mut() {
+                        s.move_to(*to);
+                    }
+                    self.zone_changes.push((idx, *session, *player, *to));
+                }
+                None => self.counters.unknown_session += 1,
+            },
             _ => self.counters.unhandled_from_shard += 1,
         }
+    }
+
+    /// Tells the client its zone changed, on the control stream.
+    fn notify_zone_changed(&mut self, idx: usize, zone: lanegate_common::ids::ZoneId) {
+        let mut message = std::mem::take(&mut self.scratch);
+        let mut frame = std::mem::take(&mut self.scratch_frame);
+        message.clear();
+        frame.clear();
+        let changed = ZoneChanged {
+            zone,
+            tick_rate_hz: self.params.welcome.tick_rate_hz,
+        };
+        if Message::ZoneChanged(changed).encode(&mut message).is_ok() {
+            put_frame(&message, &mut frame);
+            self.write_control(idx, &frame);
+        }
+        self.scratch = message;
+        self.scratch_frame = frame;
     }
 
     /// Moves the session's reply into the control stream.

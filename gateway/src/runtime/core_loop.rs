@@ -359,10 +359,8 @@ impl Core {
             h.run(now);
         }
 
-        let engine = &mut self.engine;
-        self.links.poll(self.ring_reads_max, |_shard, message| {
-            engine.handle_from_shard(now, message);
-        });
+        self.engine
+            .poll_shards(now, &mut self.links, self.ring_reads_max);
 
         if next_timeout.is_some_and(|t| t <= now) {
             self.engine.handle_timeouts(now, &mut self.links);

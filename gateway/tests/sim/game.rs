@@ -1,6 +1,7 @@
 //! The game the simulation's shards run: a built-in game behind a recorder
-//! that writes what the game saw into the trace, and panics on request so
-//! a test can watch a zone reset travel back to the players.
+//! that writes what the game saw into the trace, panics on request (so a
+//! test can watch a zone reset travel back to the players) and moves the
+//! sender to another zone on request (a portal).
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +10,15 @@ use lanegate_shard::game::{Game, Incoming, Outbox};
 
 /// A message type the recorder panics on, as a buggy game would.
 pub const PANIC_TYPE: u16 = 0x3ffe;
+
+/// A message type asking the game to move the sender to the zone its
+/// payload names (4 bytes, big-endian), as walking through a portal does.
+pub const PORTAL_TYPE: u16 = 0x3ffd;
+
+/// The payload of a [`PORTAL_TYPE`] message to `zone`.
+pub fn portal_to(zone: ZoneId) -> [u8; 4] {
+    zone.0.to_be_bytes()
+}
 
 /// What a game saw, with the shard's tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +92,13 @@ impl<G: Game> Game for Recorder<G> {
             payload: msg.payload.to_vec(),
         });
         assert_ne!(msg.ty, PANIC_TYPE, "the game was asked to panic");
+        if msg.ty == PORTAL_TYPE
+            && let Ok(zone) = <[u8; 4]>::try_from(msg.payload)
+        {
+            out.move_player(msg.player, ZoneId(u32::from_be_bytes(zone)))
+                .unwrap();
+            return;
+        }
         self.inner.on_message(out, msg);
     }
 

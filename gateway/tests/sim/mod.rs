@@ -104,6 +104,10 @@ pub struct Sim<G> {
     net: Net,
     log: GameLog,
     pub trace: Vec<Trace>,
+    /// Read the shards' rings at most this often (zero: whenever the
+    /// simulation steps), as a busy core reads them only between batches of
+    /// packets; and when the next read is due.
+    link_poll: (Duration, Instant),
     /// Per client, how many of its events and whether its close are traced.
     traced: Vec<(usize, bool)>,
     buf: Vec<u8>,
@@ -159,9 +163,17 @@ impl<G: Game + 'static> Sim<G> {
             net: Net::new(seed, conditions),
             log,
             trace: Vec::new(),
+            link_poll: (Duration::ZERO, now),
             traced: Vec::new(),
             buf: Vec::with_capacity(2048),
         }
+    }
+
+    /// From now on, the gateway core reads the shards' rings only every
+    /// `every`: replies wait, and so do the games' zone changes, while the
+    /// players' messages keep flowing to the shards.
+    pub fn set_link_poll_interval(&mut self, every: Duration) {
+        self.link_poll = (every, self.now());
     }
 
     pub fn now(&self) -> Instant {
@@ -213,6 +225,9 @@ impl<G: Game + 'static> Sim<G> {
             }
         };
         consider(self.net.next_arrival());
+        if !self.link_poll.0.is_zero() {
+            consider(Some(self.link_poll.1));
+        }
         consider(self.engine.next_timeout());
         for c in &mut self.clients {
             consider(c.conn.poll_timeout());
@@ -309,11 +324,13 @@ impl<G: Game + 'static> Sim<G> {
                 }
             }
         }
-        let engine = &mut self.engine;
-        progress |= self
-            .links
-            .poll(usize::MAX, |_, m| engine.handle_from_shard(now, m))
-            > 0;
+        let (every, due) = self.link_poll;
+        if every.is_zero() || due <= now {
+            if !every.is_zero() {
+                self.link_poll.1 = now + every;
+            }
+            progress |= self.engine.poll_shards(now, &mut self.links, usize::MAX) > 0;
+        }
         progress
     }
 
@@ -365,6 +382,15 @@ impl<G: Game + 'static> Sim<G> {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Messages the shards dropped because their sender had left the zone
+    /// they were sent in, all lanes.
+    pub fn stale_dropped(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.shard.stale_dropped().iter().sum::<u64>())
+            .sum()
     }
 
     /// Datagrams the network lost so far.

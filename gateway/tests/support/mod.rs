@@ -552,11 +552,7 @@ impl<A: Admission> World<A> {
             c.poll_events();
         }
         progress |= self.shard.drain(Some(&mut self.seen));
-        let engine = &mut self.engine;
-        progress |= self
-            .links
-            .poll(usize::MAX, |_, m| engine.handle_from_shard(now, m))
-            > 0;
+        progress |= self.engine.poll_shards(now, &mut self.links, usize::MAX) > 0;
         progress
     }
 

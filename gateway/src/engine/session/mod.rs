@@ -121,6 +121,19 @@ impl Session {
         }
     }
 
+    /// The game moved the player to `zone`: later messages are tagged with
+    /// it. Returns whether the session was established (else nothing
+    /// changes).
+    pub fn move_to(&mut self, zone: lanegate_common::ids::ZoneId) -> bool {
+        match &mut self.phase {
+            Phase::Established(e) => {
+                e.zone = zone;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// When [`Session::on_timeout`] must next be called.
     pub fn deadline(&self) -> Option<Instant> {
         match self.phase {
