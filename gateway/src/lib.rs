@@ -19,6 +19,7 @@
 //! `docs/ARCHITECTURE.md` shows how a packet moves through both.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod engine;
 pub mod load;
 pub mod metrics;

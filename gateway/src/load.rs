@@ -7,12 +7,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use lanegate_common::config::{Config, ConfigError, HostInfo, TicketsConfig};
+use lanegate_common::config::{
+    Config, ConfigError, GameConfig, HostInfo, StateDir, TicketsConfig, parse_game_config,
+};
 use lanegate_common::ticket::{KeySet, Secret, TicketError};
 
 /// Why configuration (or a file it names) could not be loaded. `Display`
 /// gives the context (the file); the cause is the `source`, so report it
-/// with its chain (`{:#}` in anyhow).
+/// with its chain (`lanegate_gateway::cli` prints every cause).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file could not be read.
@@ -101,6 +103,49 @@ pub fn config(
         .validate(host)
         .map_err(|source| LoadError::Invalid { origin, source })?;
     Ok(config)
+}
+
+/// The game's `[game]` table of the file at `path` (the game's defaults
+/// without a file), read into its own type and validated; errors name the
+/// field like every other section's.
+pub fn game_config<C: GameConfig>(path: Option<&Path>) -> Result<C, LoadError> {
+    let (origin, text) = match path {
+        None => ("built-in defaults".to_owned(), String::new()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| LoadError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            (path.display().to_string(), text)
+        }
+    };
+    parse_game_config(&text).map_err(|source| LoadError::Invalid { origin, source })
+}
+
+/// The directory `gateway.state_dir` names on this host, and whether the
+/// operator named it (an error there is fatal) or it came from `"auto"` (an
+/// error there only costs persistence). `None` for `"off"`, or for
+/// `"auto"` with none of `$STATE_DIRECTORY`, `$XDG_STATE_HOME`, `$HOME`.
+pub fn state_dir(dir: &StateDir) -> Option<(PathBuf, bool)> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    match dir {
+        StateDir::Off => None,
+        StateDir::Path(path) => Some((path.clone(), true)),
+        StateDir::Auto => {
+            // systemd's StateDirectory= may list several, colon-separated.
+            let systemd = var("STATE_DIRECTORY").and_then(|v| {
+                let text = v.to_string_lossy().into_owned();
+                text.split(':').next().map(PathBuf::from)
+            });
+            let xdg = || var("XDG_STATE_HOME").map(|d| d.join("lanegate"));
+            let home = || var("HOME").map(|h| h.join(".local/state/lanegate"));
+            systemd.or_else(xdg).or_else(home).map(|d| (d, false))
+        }
+    }
 }
 
 /// The ticket key set `tickets` describes: its key files read, or the dev

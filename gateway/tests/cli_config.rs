@@ -94,6 +94,17 @@ fn unknown_field_fails_with_its_name_and_line() {
 }
 
 #[test]
+fn the_built_in_games_refuse_a_game_table_with_fields() {
+    let path = file("game.toml", "[game]\narena_m = 80\n");
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("game.arena_m: unknown field"), "{stderr}");
+    assert!(stderr.contains("(line 2, column 1)"), "{stderr}");
+    let empty = file("game-empty.toml", "[game]\n");
+    assert_eq!(check(&empty).0, Some(0));
+}
+
+#[test]
 fn unreadable_file_exits_1() {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_config-does-not-exist.toml");
     let (code, _, stderr) = check(&path);

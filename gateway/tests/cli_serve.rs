@@ -147,6 +147,47 @@ fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
     assert!(logs.contains("drained; exiting"), "{logs}");
 }
 
+fn fingerprint(out: &Output) -> String {
+    stdout(out)
+        .lines()
+        .find_map(|l| l.strip_prefix("fingerprint "))
+        .expect("a fingerprint line")
+        .to_owned()
+}
+
+#[test]
+fn the_self_signed_certificate_survives_a_restart_in_the_state_dir() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli_serve-state");
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = file(
+        "state.toml",
+        &format!(
+            "[gateway]\nlisten = \"127.0.0.1:0\"\nstate_dir = {:?}\n",
+            dir.display().to_string()
+        ),
+    );
+    let config = config.to_str().expect("utf-8 path");
+    let first = serve(&["serve", "--config", config]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let again = serve(&["serve", "--config", config]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(
+        fingerprint(&first),
+        fingerprint(&again),
+        "a pinned client keeps working"
+    );
+    assert!(dir.join("self-signed.pem").is_file());
+
+    let off = file(
+        "state-off.toml",
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"off\"\n",
+    );
+    let off = off.to_str().expect("utf-8 path");
+    let one = serve(&["serve", "--config", off]);
+    let two = serve(&["serve", "--config", off]);
+    assert_ne!(fingerprint(&one), fingerprint(&two), "off keeps nothing");
+}
+
 #[test]
 fn plain_lanegate_is_serve() {
     let plain = serve(&["--listen", "127.0.0.1:0"]);

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lanegate_client::{CloseCode, ConnectOptions, Event, ServerVerify, Transport, connect};
 use lanegate_common::config::{Config, HostInfo};
-use lanegate_common::ids::{PlayerId, ShardId, ZoneId};
+use lanegate_common::ids::{PlayerId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
-use lanegate_gateway::runtime::{Gateway, Plan};
+use lanegate_gateway::runtime::{GameStart, Gateway, Plan};
 use lanegate_shard::{Game, Incoming, Msg, Outbox};
 
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,7 +66,7 @@ async fn plays_a_session_and_drains(backend: &str) {
     let made = Arc::new(AtomicUsize::new(0));
     let factory = {
         let made = Arc::clone(&made);
-        move |_shard: ShardId| {
+        move |_start: GameStart| {
             made.fetch_add(1, Ordering::Relaxed);
             Reverse
         }

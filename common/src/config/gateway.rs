@@ -107,6 +107,49 @@ pub struct GatewayConfig {
     /// Default none (self-signed at start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Where the gateway keeps what must survive a restart: today the
+    /// self-signed certificate and its key, when `cert_file` is not set, so
+    /// that a client that pinned its fingerprint keeps working. Default
+    /// `"auto"`: systemd's `$STATE_DIRECTORY`, else
+    /// `$XDG_STATE_HOME/lanegate`, else `$HOME/.local/state/lanegate`
+    /// (falling back to a fresh certificate per start, with a warning, if
+    /// none can be written); `"off"`: keep nothing; or a directory.
+    pub state_dir: StateDir,
+}
+
+/// `gateway.state_dir`: `"auto"`, `"off"`, or a directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum StateDir {
+    /// From the environment (see [`GatewayConfig::state_dir`]).
+    #[default]
+    Auto,
+    /// Keep nothing across restarts.
+    Off,
+    /// This directory (created if missing).
+    Path(PathBuf),
+}
+
+impl TryFrom<String> for StateDir {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "auto" => Ok(StateDir::Auto),
+            "off" => Ok(StateDir::Off),
+            "" => Err("write \"auto\", \"off\" or a directory".to_owned()),
+            _ => Ok(StateDir::Path(PathBuf::from(text))),
+        }
+    }
+}
+
+impl From<StateDir> for String {
+    fn from(dir: StateDir) -> String {
+        match dir {
+            StateDir::Auto => "auto".to_owned(),
+            StateDir::Off => "off".to_owned(),
+            StateDir::Path(p) => p.display().to_string(),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -130,6 +173,7 @@ impl Default for GatewayConfig {
             stream_message_bytes_max: 16_384,
             cert_file: None,
             key_file: None,
+            state_dir: StateDir::Auto,
         }
     }
 }

@@ -20,7 +20,8 @@
 //!
 //! One file per section, each holding its struct, its defaults and its
 //! validation: [`GatewayConfig`], [`TicketsConfig`], [`LanesConfig`],
-//! [`AdmissionConfig`], [`ShardsConfig`], [`ObservabilityConfig`]. Limits are
+//! [`AdmissionConfig`], [`ShardsConfig`], [`ObservabilityConfig`], and
+//! [`GameSection`], the game's own `[game]` table ([`GameConfig`]). Limits are
 //! named with their unit last (`_max`, `_ms`, `_us`, `_bytes`, `_per_s`),
 //! and each default documents the assumption behind it, once, in its field's
 //! doc; `default.toml` and `docs/configuration.md` repeat the values, and
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 mod admission;
 mod error;
+mod game;
 mod gateway;
 mod lanes;
 mod observability;
@@ -42,8 +44,9 @@ mod tickets;
 
 pub use admission::AdmissionConfig;
 pub use error::ConfigError;
+pub use game::{GameConfig, GameConfigError, GameSection, NoGameConfig, parse_game_config};
 pub use gateway::{
-    DATAGRAM_MESSAGE_BYTES_LIMIT, GatewayConfig, IoBackend, STREAM_MESSAGE_BYTES_LIMIT,
+    DATAGRAM_MESSAGE_BYTES_LIMIT, GatewayConfig, IoBackend, STREAM_MESSAGE_BYTES_LIMIT, StateDir,
 };
 pub use lanes::{LaneLimit, LaneLimits, LanesConfig};
 pub use observability::{LogFormat, ObservabilityConfig};
@@ -74,6 +77,9 @@ pub struct Config {
     pub shards: ShardsConfig,
     /// `[observability]`: metrics and logs.
     pub observability: ObservabilityConfig,
+    /// `[game]`: the game's own table, opaque here (see [`GameConfig`]).
+    #[serde(skip_serializing)]
+    pub game: GameSection,
 }
 
 /// What the caller measured about the host; `validate` and `core_plan`

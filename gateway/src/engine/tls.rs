@@ -6,6 +6,7 @@
 //! development gateway pin its [`fingerprint_sha256`] instead of disabling
 //! verification (`docs/protocol.md` §1).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 
 use super::EngineError;
+
+/// The self-signed certificate and its key, in the state directory.
+pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
 
 /// Datagrams a connection buffers on receive before QUIC drops the oldest.
 /// The engine drains them on every packet, so a few cover one packet's
@@ -62,6 +66,37 @@ impl Identity {
         }
     }
 
+    /// The self-signed certificate kept in `dir`, made (and written there,
+    /// readable by the owner only) if `dir` holds none yet, so that it and
+    /// its fingerprint survive restarts. A file that does not parse is
+    /// replaced. Certificate and key share one file, replaced in one
+    /// rename, so two gateways starting at once cannot leave a mismatched
+    /// pair.
+    pub fn self_signed_in(dir: &Path) -> Result<Self, EngineError> {
+        let path = dir.join(SELF_SIGNED_FILE);
+        let chain = CertificateDer::pem_file_iter(&path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>());
+        if let (Ok(chain), Ok(key)) = (chain, PrivateKeyDer::from_pem_file(&path))
+            && !chain.is_empty()
+        {
+            return Ok(Self { chain, key });
+        }
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .map_err(|e| EngineError::SelfSigned(e.to_string()))?;
+        let io_error = |path: &Path, e: std::io::Error| EngineError::Pem {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let pem = certified.cert.pem() + &certified.signing_key.serialize_pem();
+        write_atomically(&path, pem.as_bytes(), 0o600).map_err(|e| io_error(&path, e))?;
+        let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+        Ok(Self {
+            chain: vec![certified.cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(key),
+        })
+    }
+
     /// A fresh self-signed certificate for `localhost` (ECDSA P-256).
     pub fn self_signed() -> Result<Self, EngineError> {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
@@ -83,6 +118,24 @@ impl Identity {
     pub fn fingerprint(&self) -> String {
         fingerprint_sha256(self.leaf())
     }
+}
+
+/// Writes `bytes` to a temporary file beside `path` with `mode`, then
+/// renames it over `path`: a gateway starting at the same moment reads the
+/// old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// SHA-256 over the DER certificate, as lowercase hex byte pairs separated by
@@ -187,6 +240,29 @@ mod tests {
         let cfg = rustls_server_config(&id).unwrap();
         assert_eq!(cfg.alpn_protocols, vec![ALPN.to_vec()]);
         quic_server_config(&id, &GatewayConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn a_self_signed_identity_in_a_state_dir_survives_restarts() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("lanegate-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = Identity::self_signed_in(&dir).unwrap();
+        let again = Identity::self_signed_in(&dir).unwrap();
+        assert_eq!(first.fingerprint(), again.fingerprint());
+        quic_server_config(&again, &GatewayConfig::default()).unwrap();
+        let file = dir.join(SELF_SIGNED_FILE);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key is the owner's only");
+        // A damaged file is replaced, not fatal.
+        std::fs::write(&file, "not pem").unwrap();
+        let fresh = Identity::self_signed_in(&dir).unwrap();
+        assert_ne!(fresh.fingerprint(), first.fingerprint());
+        assert_eq!(
+            Identity::self_signed_in(&dir).unwrap().fingerprint(),
+            fresh.fingerprint()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

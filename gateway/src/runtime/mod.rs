@@ -61,7 +61,7 @@ use crate::metrics::{CorePublisher, CoreSlot, Sources};
 use crate::steer;
 
 pub use self::plan::Plan;
-pub use self::shards::GameFactory;
+pub use self::shards::{GameFactory, GameStart};
 
 /// How long stopped shard threads get to finish their tick before they are
 /// left behind (a game stuck in a tick cannot be interrupted).
@@ -310,10 +310,29 @@ fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, RuntimeError> {
         .transpose()?)
 }
 
-/// Step 2: the TLS identity (self-signed without cert files) and the QUIC
-/// server configuration all cores share.
+/// Step 2: the TLS identity (without cert files, a self-signed one kept in
+/// `gateway.state_dir`) and the QUIC server configuration all cores share.
 fn tls(config: &Config) -> Result<(Identity, Arc<quinn_proto::ServerConfig>), RuntimeError> {
-    let identity = Identity::from_config(&config.gateway)?;
+    let g = &config.gateway;
+    let kept = match (&g.cert_file, &g.key_file) {
+        (None, None) => crate::load::state_dir(&g.state_dir),
+        _ => None,
+    };
+    let identity = match kept {
+        Some((dir, named)) => match Identity::self_signed_in(&dir) {
+            Ok(identity) => identity,
+            Err(e) if !named => {
+                tracing::warn!(
+                    "cannot keep the self-signed certificate in {} ({e}): using a fresh one, \
+                     whose fingerprint changes at every start; set gateway.state_dir",
+                    dir.display()
+                );
+                Identity::self_signed()?
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => Identity::from_config(g)?,
+    };
     let server = quic_server_config(&identity, &config.gateway)?;
     Ok((identity, server))
 }

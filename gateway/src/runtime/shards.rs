@@ -49,26 +49,39 @@ pub fn hosts(plan: &Plan) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// What a game instance is made for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GameStart {
+    /// The shard that runs it.
+    pub shard: ShardId,
+    /// How many shards the gateway runs (zones are placed on
+    /// `zone % shard_count` unless moved).
+    pub shard_count: u16,
+}
+
 /// Makes the game instances shards run: once per shard at start, and again
 /// for a shard whose game panicked (a fresh instance replaces it, and its
 /// zones' players get `ZONE_RESET`).
 ///
-/// Any `Fn(ShardId) -> G` closure is one: `|_shard| MyGame::default()`.
+/// Any `Fn(GameStart) -> G` closure is one: `|_start| MyGame::default()`.
+/// A game with its own `[game]` table is started through
+/// [`cli::run`](crate::cli::run), which reads the table first.
 pub trait GameFactory: Send + Sync + 'static {
     /// The game the shards run.
     type Game: Game + 'static;
-    /// A fresh instance for `shard`.
-    fn make(&self, shard: ShardId) -> Self::Game;
+    /// A fresh instance for the shard `start` names.
+    fn make(&self, start: GameStart) -> Self::Game;
 }
 
 impl<G, F> GameFactory for F
 where
     G: Game + 'static,
-    F: Fn(ShardId) -> G + Send + Sync + 'static,
+    F: Fn(GameStart) -> G + Send + Sync + 'static,
 {
     type Game = G;
-    fn make(&self, shard: ShardId) -> G {
-        self(shard)
+    fn make(&self, start: GameStart) -> G {
+        self(start)
     }
 }
 
@@ -110,10 +123,14 @@ impl Placement<'_> {
         // The threads' config lists only their CPUs, in order.
         let mut threaded_cfg = self.cfg.clone();
         threaded_cfg.cpu_ids.clear();
+        let shard_count = u16::try_from(ends.len()).unwrap_or(u16::MAX);
         for (i, e) in ends.into_iter().enumerate() {
             let games = Arc::clone(&games);
-            let id = e.shard;
-            let shard = Shard::new(e, self.cfg, move || games.make(id));
+            let start = GameStart {
+                shard: e.shard,
+                shard_count,
+            };
+            let shard = Shard::new(e, self.cfg, move || games.make(start.clone()));
             let cpu = self.cfg.cpu_ids.get(i).copied();
             match self.hosts.get(i).copied().flatten() {
                 Some(core) if core < hosted.len() => {

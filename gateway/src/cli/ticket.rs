@@ -3,23 +3,24 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
 use lanegate_common::ids::{KeyId, PlayerId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, LIFETIME_S_MAX_DEFAULT, Ticket};
 use tracing::warn;
 
-use crate::cli::TicketArgs;
-use lanegate_gateway::load;
+use super::CliError;
+use super::args::TicketArgs;
+use crate::load;
 
-/// Key id used with `--secret-file` when `--key-id` is not given: real key
-/// ids start at 1, as `[[tickets.keys]]` requires.
 const KEY_ID_DEFAULT: KeyId = KeyId(1);
 
-/// Mints the ticket `args` describe and prints its text form on stdout.
-pub fn run(args: &TicketArgs) -> anyhow::Result<()> {
+/// Mints the ticket `args` describe and prints it.
+pub fn run(args: &TicketArgs) -> Result<(), CliError> {
     let ttl_s = args.ttl.as_secs();
     if ttl_s == 0 {
-        bail!("--ttl must be at least 1s");
+        return Err(CliError::Flag {
+            flag: "--ttl".to_owned(),
+            message: "--ttl must be at least 1s".to_owned(),
+        });
     }
     if ttl_s > LIFETIME_S_MAX_DEFAULT {
         warn!(
@@ -30,17 +31,13 @@ pub fn run(args: &TicketArgs) -> anyhow::Result<()> {
     }
     let now_s = match args.now {
         Some(now) => now,
-        None => SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .context("the system clock is before 1970")?
-            .as_secs(),
+        None => unix_now_s()?,
     };
     let (keys, key_id) = match &args.secret_file {
         Some(path) => {
             let key_id = args.key_id.map_or(KEY_ID_DEFAULT, KeyId);
             let secret = load::secret(path, "--secret-file")?;
-            let keys = KeySet::new(vec![(key_id, secret)]).context("building the key set")?;
-            (keys, key_id)
+            (KeySet::new(vec![(key_id, secret)])?, key_id)
         }
         None => {
             warn!(
@@ -50,15 +47,25 @@ pub fn run(args: &TicketArgs) -> anyhow::Result<()> {
             (KeySet::dev(), DEV_KEY_ID)
         }
     };
+    let expires_at_s = now_s.checked_add(ttl_s).ok_or_else(|| CliError::Flag {
+        flag: "--ttl".to_owned(),
+        message: "--now plus --ttl overflows".to_owned(),
+    })?;
     let ticket = Ticket {
         key_id,
         player: PlayerId(args.player),
         zone: ZoneId(args.zone),
         issued_at_s: now_s,
-        expires_at_s: now_s
-            .checked_add(ttl_s)
-            .context("--now plus --ttl overflows")?,
+        expires_at_s,
     };
     println!("{}", keys.mint(&ticket)?);
     Ok(())
+}
+
+/// Seconds since the Unix epoch, by the system clock.
+pub(super) fn unix_now_s() -> Result<u64, CliError> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| CliError::ClockBefore1970)
 }
