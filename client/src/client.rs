@@ -214,8 +214,9 @@ impl Client {
     }
 
     /// The next event from the gateway: a game message (datagram or control
-    /// stream) or a `ZoneReset`. Each transport's messages come in the order
-    /// they arrived. Cancel-safe, so it can sit in a `select!` loop whose
+    /// stream), a `ZoneReset`, or a `ZoneChanged` (after which
+    /// [`Client::info`] names the new zone). Each transport's messages come
+    /// in the order they arrived. Cancel-safe, so it can sit in a `select!` loop whose
     /// other branch sends, as a game's tick loop does:
     ///
     /// ```no_run
@@ -239,6 +240,10 @@ impl Client {
     pub async fn recv(&mut self) -> Result<Event, ClientError> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                if let Event::ZoneChanged { zone, tick_rate_hz } = event {
+                    self.info.zone = zone;
+                    self.info.tick_rate_hz = tick_rate_hz;
+                }
                 return Ok(event);
             }
             let read = tokio::select! {

@@ -60,6 +60,15 @@ pub struct GameStart {
     pub shard_count: u16,
 }
 
+impl GameStart {
+    /// The start of a game for `shard` of `shard_count`, as the runtime
+    /// makes it (for tests of a game, and hosts that run shards
+    /// themselves).
+    pub fn new(shard: ShardId, shard_count: u16) -> Self {
+        Self { shard, shard_count }
+    }
+}
+
 /// Makes the game instances shards run: once per shard at start, and again
 /// for a shard whose game panicked (a fresh instance replaces it, and its
 /// zones' players get `ZONE_RESET`).
