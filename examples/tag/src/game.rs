@@ -243,7 +243,8 @@ fn distance(a: &Runner, b: &Runner) -> f32 {
 }
 
 fn position(player: PlayerId, r: &Runner) -> Position {
-    // Clamped to the arena, which is at most 600 m: fits u16 centimetres.
+    // Clamped to [0, u16::MAX] first, so the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let cm = |m: f32| (m * 100.0).round().clamp(0.0, f32::from(u16::MAX)) as u16;
     Position {
         player,
