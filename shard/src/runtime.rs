@@ -242,6 +242,8 @@ impl<G: Game> Shard<G> {
             restarts: self.restarts,
             stalled: false,
             stalls: 0,
+            fenced: false,
+            heartbeat_age_us: 0,
             zones: u32::try_from(self.world.zones.len()).unwrap_or(u32::MAX),
             players: u32::try_from(self.world.players.len()).unwrap_or(u32::MAX),
         };
