@@ -329,6 +329,15 @@ fn on_stream_message(
                 .keys
                 .verify(hello.ticket, ctx.unix_now_s, ctx.clock_skew_s)
             {
+                Ok(_) if !ctx.shard_available => {
+                    let code = CloseCode::ShardUnavailable;
+                    push_message(
+                        &Message::Reject(wire::reject(code, "no shard available")),
+                        reply,
+                        scratch,
+                    );
+                    Err((code, CloseCause::ShardUnavailable))
+                }
                 Ok(ticket) => {
                     let est = Established {
                         session: ctx.session,
@@ -459,6 +468,7 @@ mod tests {
                 clock_skew_s: 30,
                 welcome: &self.welcome,
                 session: SessionId(77),
+                shard_available: true,
             }
         }
         fn ticket(&self, expires_at_s: u64) -> String {
