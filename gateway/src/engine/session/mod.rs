@@ -599,6 +599,34 @@ mod tests {
     }
 
     #[test]
+    fn with_no_shard_available_a_good_hello_is_rejected_and_nothing_joins() {
+        let fx = Fixture::new();
+        let (mut s, _) = started();
+        let mut sink = Sink::default();
+        let ctx = SessionCtx {
+            shard_available: false,
+            ..fx.ctx()
+        };
+        let err = s
+            .on_stream(
+                StreamRef::Control,
+                &hello(1, &fx.ticket(NOW_S + 60)),
+                &ctx,
+                &mut sink,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, CloseCode::ShardUnavailable);
+        assert_eq!(err.cause, CloseCause::ShardUnavailable);
+        assert_eq!(err.left, None, "never established");
+        assert!(sink.joined.is_empty(), "no join reached the links");
+        let reply = replies(&mut s);
+        let Ok(Message::Reject(r)) = Message::decode(&reply[1..]) else {
+            panic!("not a reject");
+        };
+        assert_eq!(r.code, CloseCode::ShardUnavailable.code());
+    }
+
+    #[test]
     fn expired_ticket_rejects_with_ticket_expired() {
         let fx = Fixture::new();
         let (mut s, _) = started();
