@@ -436,10 +436,20 @@ pub struct ShardHealth {
     pub outbound_lost: [u64; Lane::COUNT],
     /// Game instances replaced after a panic.
     pub restarts: u32,
-    /// Whether the watchdog sees the current tick running past the stall limit.
+    /// Messages dropped because their sender had left the zone they were
+    /// sent in (a zone change, or a close) before the game got to them.
+    pub stale_dropped: u64,
+    /// Whether the watchdog sees the shard late past the stall limit: a tick
+    /// running that long, or no tick started that long after one was due.
     pub stalled: bool,
     /// Stalls the watchdog has seen.
     pub stalls: u32,
+    /// Whether the shard was failed over: fenced for good, its zones
+    /// re-homed, anything it still sends dropped.
+    pub fenced: bool,
+    /// Time since the shard last started a tick or message pass, in µs, as
+    /// of the reading (0 when the reader did not ask).
+    pub heartbeat_age_us: u64,
     /// Zones owned.
     pub zones: u32,
     /// Players joined.

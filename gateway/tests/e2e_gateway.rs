@@ -547,7 +547,7 @@ async fn hosted_shards_echo_and_drain(backend: &str) {
 async fn replies_do_not_wait_for_ticks_or_polls(backend: &str) {
     const ECHOES: u8 = 20;
     let extra = "ring_poll_us = 100000\n[shards]\ntick_rate_hz = 1\n\
-                 tick_budget_us = 500000\nstall_after_ms = 5000\n\
+                 tick_budget_us = 500000\nstall_after_ms = 5000\nstall_failover_ms = 10000\n\
                  run_on_gateway_thread = false\n";
     let gw = start(backend, "wake", extra);
     let mut client = connect(gw.options(&dev_ticket(60))).await.expect("welcome");

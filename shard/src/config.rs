@@ -28,6 +28,9 @@ pub struct ShardConfig {
     /// A tick still running after this long is reported stalled by the
     /// watchdog, in ms (`shards.stall_after_ms`).
     pub stall_after_ms: u64,
+    /// A shard stalled this long is failed over, in ms; 0 = never
+    /// (`shards.stall_failover_ms`).
+    pub stall_failover_ms: u64,
     /// Slots in each ring, one ring per gateway core and shard each way
     /// (`shards.ring_slots_max`).
     pub ring_slots_max: u32,
@@ -82,6 +85,7 @@ impl ShardConfig {
             tick_rate_hz: s.tick_rate_hz,
             tick_budget_us: s.tick_budget_us,
             stall_after_ms: s.stall_after_ms,
+            stall_failover_ms: s.stall_failover_ms,
             ring_slots_max: s.ring_slots_max,
             lane_fill_max_percent: s.lane_fill_max_percent.to_array(),
             message_pass_us: s.message_pass_us,
@@ -118,6 +122,12 @@ impl ShardConfig {
     /// The stall limit.
     pub fn stall_after(&self) -> Duration {
         Duration::from_millis(self.stall_after_ms)
+    }
+
+    /// How long a stall lasts before the shard is failed over; `None` when
+    /// failover is off.
+    pub fn stall_failover(&self) -> Option<Duration> {
+        (self.stall_failover_ms > 0).then(|| Duration::from_millis(self.stall_failover_ms))
     }
 
     /// The per-lane ring fill limits in slots, for a ring of `ring_slots_max`.
@@ -167,6 +177,7 @@ mod tests {
         s.tick_rate_hz = 60;
         s.tick_budget_us = 10_000;
         s.stall_after_ms = 250;
+        s.stall_failover_ms = 750;
         s.ring_slots_max = 1024;
         s.lane_fill_max_percent.bulk = 25;
         s.message_pass_us = 0;
@@ -185,6 +196,7 @@ mod tests {
             (cfg.tick_rate_hz, cfg.tick_budget_us, cfg.stall_after_ms),
             (60, 10_000, 250)
         );
+        assert_eq!(cfg.stall_failover(), Some(Duration::from_millis(750)));
         assert_eq!(cfg.ring_slots_max, 1024);
         assert_eq!(cfg.lane_fill_max_percent, [100, 90, 75, 25]);
         assert_eq!(cfg.message_pass(), None);

@@ -2,12 +2,16 @@
 //!
 //! Health is off the message path, so it uses shared atomics:
 //!
-//! - Every tick the shard marks its start and end in its [`HealthSlot`]
-//!   (a timestamp and an odd/even sequence number). A [`Watchdog`], on
-//!   another thread, sees a tick that has been running longer than
-//!   `stall_after_ms` and flags the shard as stalled. A stalled tick cannot
-//!   be preempted (Rust has no safe way to stop a thread), so detection and
-//!   reporting is all the watchdog does; see `docs/shard.md`.
+//! - Every tick and message pass the shard marks its start and end in its
+//!   [`HealthSlot`] (a timestamp and an odd/even sequence number): its
+//!   heartbeat. A [`Watchdog`], on another thread, reads every heartbeat
+//!   and lets the sans-IO [`Supervisor`] decide: a shard late by
+//!   `stall_after_ms` (a tick running that long, or, when supervising, no
+//!   tick started that long after one was due) is flagged stalled, and one
+//!   late by `stall_failover_ms` is fenced on the [`FenceBoard`], for the
+//!   gateway cores to re-home its zones. A stalled tick cannot be preempted
+//!   (Rust has no safe way to stop a thread), so detecting, reporting and
+//!   fencing is all the watchdog does; see `docs/shard.md`.
 //! - Every `health_every_ticks` the shard publishes a [`ShardHealth`]
 //!   snapshot under a seqlock, so a reader never sees half of one.
 
@@ -19,7 +23,10 @@ use lanegate_common::ids::ShardId;
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 
-const WORDS: usize = 16;
+use crate::failover::{Decision, Heartbeat, StallPolicy, Supervisor};
+use crate::fence::FenceBoard;
+
+const WORDS: usize = 17;
 
 /// Where one shard publishes its health and its liveness.
 #[derive(Debug)]
@@ -35,6 +42,7 @@ pub struct HealthSlot {
     tick_started_ns: AtomicU64,
     stalled: AtomicBool,
     stalls: AtomicU32,
+    fenced: AtomicBool,
 }
 
 impl HealthSlot {
@@ -50,6 +58,7 @@ impl HealthSlot {
             tick_started_ns: AtomicU64::new(0),
             stalled: AtomicBool::new(false),
             stalls: AtomicU32::new(0),
+            fenced: AtomicBool::new(false),
         })
     }
 
@@ -84,7 +93,27 @@ impl HealthSlot {
         h.shard = self.shard;
         h.stalled = self.stalled.load(Ordering::Relaxed);
         h.stalls = self.stalls.load(Ordering::Relaxed);
+        h.fenced = self.fenced.load(Ordering::Relaxed);
         h
+    }
+
+    /// [`HealthSlot::read`], with the heartbeat's age at `now`.
+    pub fn read_at(&self, now: Instant) -> ShardHealth {
+        let mut h = self.read();
+        let age = now.saturating_duration_since(self.heartbeat().started);
+        h.heartbeat_age_us = u64::try_from(age.as_micros()).unwrap_or(u64::MAX);
+        h
+    }
+
+    /// The shard's heartbeat: whether a tick or pass runs, and when the
+    /// current or last one started.
+    pub fn heartbeat(&self) -> Heartbeat {
+        // The sequence number first (Acquire): the start time stored before
+        // the bump that made it odd is then the current tick's.
+        let seq = self.tick_seq.load(Ordering::Acquire);
+        let started =
+            self.epoch + Duration::from_nanos(self.tick_started_ns.load(Ordering::Relaxed));
+        Heartbeat { seq, started }
     }
 
     /// Publishes a snapshot. Only the shard's own thread calls this.
@@ -113,70 +142,131 @@ impl HealthSlot {
     }
 }
 
-/// Watches shards' ticks from another thread and flags those that stall.
+/// Watches shards' heartbeats from another thread: flags those that stall
+/// and, when supervising, fences those stalled past the failover limit.
 #[derive(Debug)]
 pub struct Watchdog {
     slots: Vec<Arc<HealthSlot>>,
-    /// The tick sequence number seen stalled, per slot.
-    stalled_seq: Vec<Option<u64>>,
-    stall_after: Duration,
+    supervisor: Supervisor,
+    fences: Option<Arc<FenceBoard>>,
 }
 
 /// What a [`Watchdog::check`] found changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StallEvent {
-    /// The shard's current tick has run longer than the stall limit.
+    /// The shard is late past the stall limit: its current tick has run
+    /// that long, or (when supervising) it started none that long after
+    /// one was due.
     Stalled {
         /// Which shard.
         shard: ShardId,
-        /// How long the tick has been running.
+        /// How late it is.
         running: Duration,
     },
-    /// A shard reported stalled finished its tick.
+    /// A shard reported stalled started or finished a tick again.
     Recovered {
+        /// Which shard.
+        shard: ShardId,
+    },
+    /// The shard was late past the failover limit and is fenced: the
+    /// gateway cores re-home its zones, and it is never used again.
+    FailedOver {
+        /// Which shard.
+        shard: ShardId,
+        /// How late it was.
+        stalled_for: Duration,
+        /// Whether it was inside a tick (else stopped between ticks).
+        in_tick: bool,
+    },
+    /// A fenced shard's thread moved again; what it sends is dropped.
+    WokeFenced {
         /// Which shard.
         shard: ShardId,
     },
 }
 
 impl Watchdog {
-    /// A watchdog over `slots`, flagging ticks longer than `stall_after`.
+    /// A watchdog over `slots`, flagging ticks longer than `stall_after`
+    /// (only a running tick is timed, and nothing is fenced).
     pub fn new(slots: Vec<Arc<HealthSlot>>, stall_after: Duration) -> Self {
-        let stalled_seq = vec![None; slots.len()];
+        let policy = StallPolicy {
+            stall_after,
+            failover_after: None,
+            idle_grace: None,
+        };
+        let supervisor = Supervisor::new(slots.iter().map(|s| s.shard), policy);
         Self {
             slots,
-            stalled_seq,
-            stall_after,
+            supervisor,
+            fences: None,
+        }
+    }
+
+    /// A watchdog over `slots` that decides by `policy` and fences failed
+    /// over shards on `fences`.
+    pub fn supervising(
+        slots: Vec<Arc<HealthSlot>>,
+        policy: StallPolicy,
+        fences: Arc<FenceBoard>,
+    ) -> Self {
+        let supervisor = Supervisor::new(slots.iter().map(|s| s.shard), policy);
+        Self {
+            slots,
+            supervisor,
+            fences: Some(fences),
         }
     }
 
     /// Looks at every shard at `now`; calls `on_event` for each change.
     pub fn check(&mut self, now: Instant, mut on_event: impl FnMut(StallEvent)) {
-        for (slot, stalled) in self.slots.iter().zip(&mut self.stalled_seq) {
-            let seq = slot.tick_seq.load(Ordering::Acquire);
-            if let Some(s) = *stalled
-                && s != seq
-            {
-                *stalled = None;
-                slot.stalled.store(false, Ordering::Relaxed);
-                on_event(StallEvent::Recovered { shard: slot.shard });
+        let Self {
+            slots,
+            supervisor,
+            fences,
+        } = self;
+        let beats = slots.iter().map(|s| s.heartbeat());
+        supervisor.check(now, beats, |decision| {
+            let shard = match decision {
+                Decision::Stalled { shard, .. }
+                | Decision::Recovered { shard }
+                | Decision::FailOver { shard, .. }
+                | Decision::WokeFenced { shard } => shard,
+            };
+            let Some(slot) = slots.iter().find(|s| s.shard == shard) else {
+                return;
+            };
+            match decision {
+                Decision::Stalled { overdue, .. } => {
+                    slot.stalled.store(true, Ordering::Relaxed);
+                    slot.stalls.fetch_add(1, Ordering::Relaxed);
+                    on_event(StallEvent::Stalled {
+                        shard,
+                        running: overdue,
+                    });
+                }
+                Decision::Recovered { .. } => {
+                    slot.stalled.store(false, Ordering::Relaxed);
+                    on_event(StallEvent::Recovered { shard });
+                }
+                Decision::FailOver {
+                    overdue, running, ..
+                } => {
+                    slot.fenced.store(true, Ordering::Relaxed);
+                    if let Some(board) = fences {
+                        board.fence(shard);
+                    }
+                    on_event(StallEvent::FailedOver {
+                        shard,
+                        stalled_for: overdue,
+                        in_tick: running,
+                    });
+                }
+                Decision::WokeFenced { .. } => {
+                    slot.stalled.store(false, Ordering::Relaxed);
+                    on_event(StallEvent::WokeFenced { shard });
+                }
             }
-            if seq % 2 == 0 || stalled.is_some() {
-                continue;
-            }
-            let started =
-                slot.epoch + Duration::from_nanos(slot.tick_started_ns.load(Ordering::Relaxed));
-            let running = now.saturating_duration_since(started);
-            if running >= self.stall_after {
-                *stalled = Some(seq);
-                slot.stalled.store(true, Ordering::Relaxed);
-                slot.stalls.fetch_add(1, Ordering::Relaxed);
-                on_event(StallEvent::Stalled {
-                    shard: slot.shard,
-                    running,
-                });
-            }
-        }
+        });
     }
 }
 
@@ -267,6 +357,7 @@ fn encode(h: &ShardHealth) -> [u64; WORDS] {
         l3,
         lo_hi(h.restarts, h.zones),
         lo_hi(h.players, 0),
+        h.stale_dropped,
     ]
 }
 
@@ -289,8 +380,11 @@ fn decode(w: [u64; WORDS]) -> ShardHealth {
         inbound_shed: [w[6], w[7], w[8], w[9]],
         outbound_lost: [w[10], w[11], w[12], w[13]],
         restarts,
+        stale_dropped: w[16],
         stalled: false,
         stalls: 0,
+        fenced: false,
+        heartbeat_age_us: 0,
         zones,
         players,
     }
@@ -317,8 +411,11 @@ mod tests {
             inbound_shed: [6, 7, 8, 9],
             outbound_lost: [10, 11, 12, u64::MAX],
             restarts: 2,
+            stale_dropped: 13,
             stalled: false,
             stalls: 0,
+            fenced: false,
+            heartbeat_age_us: 0,
             zones: 12,
             players: 345,
         };
@@ -351,6 +448,58 @@ mod tests {
         let h = slot.read();
         assert!(!h.stalled);
         assert_eq!(h.stalls, 1);
+    }
+
+    #[test]
+    fn supervising_watchdog_fences_a_shard_stopped_between_ticks() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let slots = [
+            HealthSlot::new(ShardId(0), t0),
+            HealthSlot::new(ShardId(1), t0),
+        ];
+        let board = FenceBoard::new(2, Vec::new());
+        let policy = StallPolicy {
+            stall_after: ms(100),
+            failover_after: Some(ms(300)),
+            idle_grace: Some(ms(10)),
+        };
+        let mut dog = Watchdog::supervising(slots.to_vec(), policy, Arc::clone(&board));
+        let mut events = Vec::new();
+        // Both tick once at t0; only shard 1 keeps ticking.
+        for s in &slots {
+            s.tick_started(t0);
+            s.tick_ended();
+        }
+        for at in (10..=400).step_by(10) {
+            slots[1].tick_started(t0 + ms(at));
+            slots[1].tick_ended();
+            dog.check(t0 + ms(at), |e| events.push(e));
+        }
+        assert_eq!(
+            events,
+            [
+                StallEvent::Stalled {
+                    shard: ShardId(0),
+                    running: ms(100)
+                },
+                StallEvent::FailedOver {
+                    shard: ShardId(0),
+                    stalled_for: ms(300),
+                    in_tick: false
+                }
+            ]
+        );
+        assert!(board.is_fenced(ShardId(0)) && !board.is_fenced(ShardId(1)));
+        let h = slots[0].read_at(t0 + ms(400));
+        assert!(h.fenced && h.stalled);
+        assert_eq!(h.heartbeat_age_us, 400_000);
+        assert!(!slots[1].read().fenced);
+        // It wakes: reported once, still fenced.
+        slots[0].tick_started(t0 + ms(401));
+        dog.check(t0 + ms(402), |e| events.push(e));
+        assert_eq!(events[2], StallEvent::WokeFenced { shard: ShardId(0) });
+        assert!(slots[0].read().fenced);
     }
 
     #[test]

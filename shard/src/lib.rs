@@ -32,9 +32,12 @@
 //!   zone's shard and holds a moving zone's messages until its new owner has
 //!   its state, so a move loses and reorders nothing.
 //! - **Faults** ([`health`]): a panic in game code replaces the game instance
-//!   and resets its zones, and leaves other shards alone; a stalled tick is
-//!   flagged by a watchdog thread. Each shard publishes a
-//!   [`ShardHealth`](lanegate_common::link::ShardHealth) snapshot.
+//!   and resets its zones, and leaves other shards alone; a stalled shard
+//!   (a tick that never ends, or a thread stopped between ticks) is flagged
+//!   by a watchdog thread from its heartbeat, and past
+//!   `shards.stall_failover_ms` failed over ([`failover`]): fenced for good
+//!   ([`fence`]) while the gateway cores re-home its zones. Each shard
+//!   publishes a [`ShardHealth`](lanegate_common::link::ShardHealth) snapshot.
 //!
 //! `docs/shard.md` is the guide for game developers; this page is enough to
 //! write a game.
@@ -153,6 +156,8 @@
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod failover;
+pub mod fence;
 pub mod game;
 pub mod games;
 pub mod health;

@@ -17,6 +17,16 @@
 //! while it is not empty). Joins are refused once the backlog holds
 //! `control_backlog_max` entries; leaves and zone-move entries always queue,
 //! as each session leaves once and moves are few.
+//!
+//! **Failover.** The port reads the [`FenceBoard`] once per loop turn
+//! ([`GatewayPort::lost_shard`], one atomic load when nothing changed); the
+//! engine then re-joins the lost shard's players and calls
+//! [`GatewayPort::fence`]. From then on [`GatewayPort::shard_of`] sends a
+//! zone whose shard is fenced to [`rehome`]'s choice among the live shards,
+//! the same on every core, and [`GatewayPort::poll`] drops, unread, what a
+//! fenced shard still sends (counted in [`LinkDrops::fenced_dropped`]). When
+//! no shard is live, joins are refused ([`PortError::Unavailable`]) and
+//! messages dropped ([`DropReason::ShardLost`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,6 +39,8 @@ use lanegate_common::wire::Transport;
 
 use crate::config::ShardConfig;
 use crate::directory::{MovePlan, default_shard};
+use crate::failover::rehome;
+use crate::fence::FenceBoard;
 use crate::pool::{BufPool, PayloadError};
 use crate::wiring::{CoreEnds, CoreToShard};
 
@@ -53,6 +65,12 @@ pub enum PortError {
         /// The shard.
         shard: ShardId,
     },
+    /// Every shard is failed over: no shard can take the player.
+    #[error("no shard is available (shard {shard} was failed over); join refused")]
+    Unavailable {
+        /// The zone's shard, failed over.
+        shard: ShardId,
+    },
 }
 
 /// Why the port dropped a game message bound for a shard.
@@ -69,16 +87,19 @@ pub enum DropReason {
     PoolEmpty,
     /// The payload was larger than any pool buffer.
     TooLarge,
+    /// Every shard is failed over; none can take the message.
+    ShardLost,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the index of [`LinkDrops`]).
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::RingFull,
         DropReason::Backlog,
         DropReason::HoldFull,
         DropReason::PoolEmpty,
         DropReason::TooLarge,
+        DropReason::ShardLost,
     ];
 
     /// Number of reasons.
@@ -92,6 +113,7 @@ impl DropReason {
             DropReason::HoldFull => "hold_full",
             DropReason::PoolEmpty => "pool_empty",
             DropReason::TooLarge => "too_large",
+            DropReason::ShardLost => "shard_lost",
         }
     }
 
@@ -108,6 +130,11 @@ pub struct LinkDrops {
     messages: [[u64; Lane::COUNT]; DropReason::COUNT],
     /// Joins refused because the shard's control backlog was full.
     pub joins_refused: u64,
+    /// Joins refused because every shard was failed over.
+    pub joins_unavailable: u64,
+    /// Entries a failed-over shard sent after its fence, dropped unread: a
+    /// stuck game that woke up late.
+    pub fenced_dropped: u64,
 }
 
 impl LinkDrops {
@@ -152,6 +179,12 @@ pub struct GatewayPort {
     drops: LinkDrops,
     /// This core's doorbell, rung by the shards.
     bell: Arc<Doorbell>,
+    /// Which shards the watchdog failed over.
+    fences: Arc<FenceBoard>,
+    /// The board's epoch once every fence on it was handled here.
+    fences_seen: u64,
+    /// Per shard: fenced in this port's routing ([`GatewayPort::fence`]).
+    fenced: Vec<bool>,
 }
 
 #[derive(Debug)]
@@ -190,6 +223,9 @@ impl GatewayPort {
             control_backlog_max: cfg.control_backlog_max as usize,
             drops: LinkDrops::default(),
             bell: ends.bell,
+            fenced: vec![false; usize::from(shard_count)],
+            fences_seen: 0,
+            fences: ends.fences,
         }
     }
 
@@ -207,9 +243,55 @@ impl GatewayPort {
         }
     }
 
-    /// Whether a return ring holds entries [`GatewayPort::poll`] would read.
+    /// Whether a return ring holds entries [`GatewayPort::poll`] would read,
+    /// or a fence is waiting for [`GatewayPort::lost_shard`].
     pub fn has_input(&self) -> bool {
-        self.shards.iter().any(|l| !l.ring.rx.is_empty())
+        self.fences.epoch() != self.fences_seen || self.shards.iter().any(|l| !l.ring.rx.is_empty())
+    }
+
+    /// A shard the watchdog failed over that this port still routes to, if
+    /// any: the caller re-joins the players it had elsewhere and calls
+    /// [`GatewayPort::fence`] (until then the same shard comes back). One
+    /// atomic load when no fence is new: call it every loop turn.
+    pub fn lost_shard(&mut self) -> Option<ShardId> {
+        let epoch = self.fences.epoch();
+        if epoch == self.fences_seen {
+            return None;
+        }
+        let lost = (0..self.shard_count)
+            .map(ShardId)
+            .find(|&s| !self.fenced[usize::from(s.0)] && self.fences.is_fenced(s));
+        if lost.is_none() {
+            self.fences_seen = epoch;
+        }
+        lost
+    }
+
+    /// Stops routing to `shard` for good: its zones go to [`rehome`]'s
+    /// choice among the live shards, control entries still waiting for it
+    /// are dropped, and what it sends from now on is dropped unread.
+    pub fn fence(&mut self, shard: ShardId) {
+        let Some(flag) = self.fenced.get_mut(usize::from(shard.0)) else {
+            return;
+        };
+        *flag = true;
+        let link = &mut self.shards[usize::from(shard.0)];
+        for entry in link.backlog.drain(..) {
+            recycle(&mut self.pool, entry);
+        }
+    }
+
+    /// Whether this port has fenced `shard`.
+    pub fn is_fenced(&self, shard: ShardId) -> bool {
+        self.fenced
+            .get(usize::from(shard.0))
+            .copied()
+            .unwrap_or(true)
+    }
+
+    /// Whether some shard is not fenced, so a player can be placed.
+    pub fn has_live_shard(&self) -> bool {
+        self.fenced.iter().any(|f| !f)
     }
 
     /// The core this port belongs to.
@@ -224,11 +306,21 @@ impl GatewayPort {
     }
 
     /// The shard this core routes `zone` to (the old owner while it moves).
+    /// A zone whose shard is fenced goes to [`rehome`]'s choice among the
+    /// live shards; with none live, to its fenced shard, which refuses.
     pub fn shard_of(&self, zone: ZoneId) -> ShardId {
-        self.placed
+        let home = self
+            .placed
             .get(&zone)
             .copied()
-            .unwrap_or_else(|| default_shard(zone, self.shard_count))
+            .unwrap_or_else(|| default_shard(zone, self.shard_count));
+        if !self.is_fenced(home) {
+            return home;
+        }
+        let live = (0..self.shard_count)
+            .map(ShardId)
+            .filter(|&s| !self.is_fenced(s));
+        rehome(zone, live).unwrap_or(home)
     }
 
     /// Mirrors [`ZoneDirectory::place`](crate::directory::ZoneDirectory::place).
@@ -244,6 +336,10 @@ impl GatewayPort {
         zone: ZoneId,
     ) -> Result<ShardId, PortError> {
         let shard = self.shard_of(zone);
+        if self.is_fenced(shard) {
+            self.drops.joins_unavailable += 1;
+            return Err(PortError::Unavailable { shard });
+        }
         let backlog = &self.shards[usize::from(shard.0)].backlog;
         if backlog.len() >= self.control_backlog_max {
             self.drops.joins_refused += 1;
@@ -409,6 +505,12 @@ impl GatewayPort {
         let mut read = 0;
         for s in 0..self.shards.len() {
             let shard = ShardId(u16::try_from(s).unwrap_or(u16::MAX));
+            // The board too, not only this port's view: a shard fenced a
+            // moment ago and not yet handled here is not heard either.
+            if self.fenced[s] || self.fences.is_fenced(shard) {
+                read += self.drop_fenced(s, max - read);
+                continue;
+            }
             while read < max {
                 let Some(entry) = self.shards[s].ring.rx.pop() else {
                     break;
@@ -443,6 +545,24 @@ impl GatewayPort {
         &self.drops
     }
 
+    /// Drops up to `max` entries a fenced shard sent, giving their buffers
+    /// back to its pool; returns how many.
+    fn drop_fenced(&mut self, s: usize, max: usize) -> usize {
+        let link = &mut self.shards[s];
+        let mut read = 0;
+        while read < max {
+            let Some(entry) = link.ring.rx.pop() else {
+                break;
+            };
+            read += 1;
+            if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } = entry {
+                link.ring.give_back.give_back(body.payload);
+            }
+        }
+        self.drops.fenced_dropped += read as u64;
+        read
+    }
+
     fn route(&mut self, zone: ZoneId, entry: ToShard) -> Result<(), PortError> {
         if let Some(hold) = self.holds.get_mut(&zone) {
             if let Some(lane) = entry.lane() {
@@ -461,6 +581,19 @@ impl GatewayPort {
     }
 
     fn push_to(&mut self, shard: ShardId, entry: ToShard) -> Result<(), PortError> {
+        if self.is_fenced(shard) {
+            // Only when no shard is live: a fenced shard is never routed to
+            // otherwise. Control entries for it have no one to reach.
+            let lane = entry.lane();
+            recycle(&mut self.pool, entry);
+            return match lane {
+                Some(lane) => {
+                    self.drops.count(DropReason::ShardLost, lane);
+                    Err(PortError::Full { lane })
+                }
+                None => Ok(()),
+            };
+        }
         let link = &mut self.shards[usize::from(shard.0)];
         match entry.lane() {
             None if link.backlog.is_empty() => {
@@ -629,5 +762,63 @@ mod tests {
             .flat_map(|&r| Lane::ALL.map(|l| drops.get(r, l)))
             .sum();
         assert_eq!(total, 2, "no drop is counted twice");
+    }
+
+    #[test]
+    fn a_fenced_shard_is_routed_around_and_not_heard() {
+        let cfg = ShardConfig::test_default();
+        let mut links = build(&cfg, 2, 3, Instant::now()).unwrap();
+        let board = Arc::clone(&links.fences);
+        let mut ports: Vec<GatewayPort> = links
+            .cores
+            .drain(..)
+            .map(|ends| GatewayPort::new(ends, &cfg))
+            .collect();
+        assert_eq!(ports[0].lost_shard(), None);
+        assert_eq!(ports[0].shard_of(ZoneId(4)), ShardId(1));
+        // The shard sends a message before its fence, and one after.
+        let reset = |zone| ToGateway::ZoneReset { zone: ZoneId(zone) };
+        links.shards[1].cores[0].tx.push(reset(4)).unwrap();
+        board.fence(ShardId(1));
+        links.shards[1].cores[0].tx.push(reset(7)).unwrap();
+        assert!(ports[0].has_input());
+        let mut heard = Vec::new();
+        ports[0].poll(64, |s, m| heard.push(format!("{s} {m:?}")));
+        assert!(heard.is_empty(), "a fenced shard is not heard: {heard:?}");
+        assert_eq!(ports[0].drops().fenced_dropped, 2);
+        // Each core notices once, fences, and both route the same way.
+        for port in &mut ports {
+            assert_eq!(port.lost_shard(), Some(ShardId(1)));
+            port.fence(ShardId(1));
+            assert_eq!(port.lost_shard(), None);
+            assert!(!port.has_input());
+        }
+        for z in 0..100 {
+            let zone = ZoneId(z);
+            let to = ports[0].shard_of(zone);
+            assert_ne!(to, ShardId(1));
+            assert_eq!(ports[1].shard_of(zone), to, "zone {z}: cores agree");
+            if z % 3 != 1 {
+                assert_eq!(to, default_shard(zone, 3), "zone {z} stayed");
+            }
+        }
+        let on = ports[0].join(SessionId(1), PlayerId(1), ZoneId(4)).unwrap();
+        assert_eq!(Some(on), rehome(ZoneId(4), [ShardId(0), ShardId(2)]));
+        // Every shard lost: joins are refused, messages dropped as such.
+        board.fence(ShardId(0));
+        board.fence(ShardId(2));
+        let port = &mut ports[0];
+        while let Some(s) = port.lost_shard() {
+            port.fence(s);
+        }
+        assert!(!port.has_live_shard());
+        assert_eq!(
+            port.join(SessionId(2), PlayerId(2), ZoneId(4)),
+            Err(PortError::Unavailable { shard: ShardId(1) })
+        );
+        assert!(msg(port, Lane::Critical).is_err());
+        port.leave(SessionId(1), PlayerId(1), ZoneId(4));
+        assert_eq!(port.drops().joins_unavailable, 1);
+        assert_eq!(port.drops().get(DropReason::ShardLost, Lane::Critical), 1);
     }
 }

@@ -261,8 +261,11 @@ impl<G: Game> Shard<G> {
             inbound_shed: self.inbound_shed,
             outbound_lost,
             restarts: self.restarts,
+            stale_dropped: self.stale_dropped.iter().sum(),
             stalled: false,
             stalls: 0,
+            fenced: false,
+            heartbeat_age_us: 0,
             zones: u32::try_from(self.world.zones.len()).unwrap_or(u32::MAX),
             players: u32::try_from(self.world.players.len()).unwrap_or(u32::MAX),
         };

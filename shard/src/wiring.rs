@@ -9,7 +9,8 @@
 //!
 //! Every core and every shard also gets a [`Doorbell`]: the producers of
 //! its inbound rings ring it ([`RingTx::notify`]) so it can sleep while
-//! they are empty (see `lanegate_common::wake`).
+//! they are empty (see `lanegate_common::wake`). One [`FenceBoard`], shared
+//! by every core and the watchdog, says which shards are failed over.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +20,7 @@ use lanegate_common::link::{ToGateway, ToShard};
 use lanegate_common::wake::Doorbell;
 
 use crate::config::ShardConfig;
+use crate::fence::FenceBoard;
 use crate::health::HealthSlot;
 use crate::pool::{BufPool, BufReturn, pool};
 use crate::ring::{RingError, RingRx, RingTx, ring};
@@ -34,6 +36,8 @@ pub struct CoreEnds {
     pub shards: Vec<CoreToShard>,
     /// Rung by the shards when they push to this core.
     pub bell: Arc<Doorbell>,
+    /// Which shards are failed over (shared by every core and the watchdog).
+    pub fences: Arc<FenceBoard>,
 }
 
 /// A gateway core's ends towards one shard.
@@ -80,6 +84,8 @@ pub struct Links {
     pub cores: Vec<CoreEnds>,
     /// Shard side, one per shard.
     pub shards: Vec<ShardEnds>,
+    /// Which shards are failed over: the watchdog fences, the cores read.
+    pub fences: Arc<FenceBoard>,
 }
 
 /// Allocates every ring, pool and health slot. `epoch` is the origin of the
@@ -123,6 +129,7 @@ pub fn build(
     }
     let core_bells: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::new())).collect();
     let shard_bells: Vec<Arc<Doorbell>> = (0..shards).map(|_| Arc::new(Doorbell::new())).collect();
+    let fences = FenceBoard::new(shards, core_bells.clone());
     for c in 0..usize::from(cores) {
         for s in 0..usize::from(shards) {
             let (in_tx, in_rx) = ring::<ToShard>(slots, fill)?;
@@ -157,6 +164,7 @@ pub fn build(
             pool,
             shards,
             bell,
+            fences: Arc::clone(&fences),
         })
         .collect();
     let shards = shard_pool_list
@@ -172,7 +180,11 @@ pub fn build(
             bell,
         })
         .collect();
-    Ok(Links { cores, shards })
+    Ok(Links {
+        cores,
+        shards,
+        fences,
+    })
 }
 
 #[cfg(test)]

@@ -16,8 +16,11 @@
 //!
 //! A shard whose game code never returns cannot be stopped: Rust has no safe
 //! way to preempt or kill a thread. The watchdog reports it (in
-//! `ShardHealth::stalled` and through the callback), and
-//! [`ShardThreads::stop`] leaves it behind rather than hang.
+//! `ShardHealth::stalled` and through the callback); started with
+//! [`spawn_supervised`], it also times shards between ticks and fences one
+//! stalled past `stall_failover_ms` on the [`FenceBoard`] (see
+//! [`crate::failover`]), so the gateway cores re-home its zones.
+//! [`ShardThreads::stop`] leaves a stuck thread behind rather than hang.
 
 use std::io;
 use std::sync::Arc;
@@ -30,6 +33,8 @@ use lanegate_common::wake::{Doorbell, ThreadWaker};
 
 use crate::clock::SystemClock;
 use crate::config::ShardConfig;
+use crate::failover::StallPolicy;
+use crate::fence::FenceBoard;
 use crate::game::Game;
 use crate::health::{HealthSlot, StallEvent, Watchdog};
 use crate::runtime::Shard;
@@ -192,6 +197,31 @@ pub fn spawn_watching<G: Game + 'static>(
     shards: Vec<Shard<G>>,
     hosted: Vec<Arc<HealthSlot>>,
     cfg: &ShardConfig,
+    on_stall: impl FnMut(StallEvent) + Send + 'static,
+) -> io::Result<ShardThreads> {
+    start(shards, hosted, cfg, None, on_stall)
+}
+
+/// Like [`spawn_watching`], and the watchdog supervises: it also times a
+/// shard between ticks (one that started no tick for `stall_after_ms` after
+/// one was due is stalled too), and fences on `fences` a shard stalled past
+/// `stall_failover_ms` (when that is not 0), for the gateway cores to
+/// re-home its zones.
+pub fn spawn_supervised<G: Game + 'static>(
+    shards: Vec<Shard<G>>,
+    hosted: Vec<Arc<HealthSlot>>,
+    cfg: &ShardConfig,
+    fences: Arc<FenceBoard>,
+    on_stall: impl FnMut(StallEvent) + Send + 'static,
+) -> io::Result<ShardThreads> {
+    start(shards, hosted, cfg, Some(fences), on_stall)
+}
+
+fn start<G: Game + 'static>(
+    shards: Vec<Shard<G>>,
+    hosted: Vec<Arc<HealthSlot>>,
+    cfg: &ShardConfig,
+    fences: Option<Arc<FenceBoard>>,
     mut on_stall: impl FnMut(StallEvent) + Send + 'static,
 ) -> io::Result<ShardThreads> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -267,8 +297,7 @@ pub fn spawn_watching<G: Game + 'static>(
             })?;
         threads.shards.push((id, handle));
     }
-    let mut dog = Watchdog::new(slots, cfg.stall_after());
-    let period = (cfg.stall_after() / 4).max(Duration::from_millis(1));
+    let (mut dog, period) = watchdog(slots, cfg, fences);
     let dog_stop = stop.clone();
     threads.watchdog = Some(
         thread::Builder::new()
@@ -281,6 +310,32 @@ pub fn spawn_watching<G: Game + 'static>(
             })?,
     );
     Ok(threads)
+}
+
+/// The watchdog and how often it looks: every quarter of the stall limit,
+/// and when it fails shards over, at least every tenth of that limit, so a
+/// failover comes at most a tenth late.
+fn watchdog(
+    slots: Vec<Arc<HealthSlot>>,
+    cfg: &ShardConfig,
+    fences: Option<Arc<FenceBoard>>,
+) -> (Watchdog, Duration) {
+    let mut period = cfg.stall_after() / 4;
+    let dog = match fences {
+        None => Watchdog::new(slots, cfg.stall_after()),
+        Some(board) => {
+            let policy = StallPolicy {
+                stall_after: cfg.stall_after(),
+                failover_after: cfg.stall_failover(),
+                idle_grace: Some(cfg.tick_interval()),
+            };
+            if let Some(f) = policy.failover_after {
+                period = period.min(f / 10);
+            }
+            Watchdog::supervising(slots, policy, board)
+        }
+    };
+    (dog, period.max(Duration::from_millis(1)))
 }
 
 impl ShardThreads {

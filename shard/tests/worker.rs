@@ -1,6 +1,7 @@
 //! The thread driver on real threads and the real clock: ticks run by
-//! themselves, the watchdog reports a stall, and shutdown does not hang on
-//! a stuck shard.
+//! themselves, the watchdog reports a stall and, supervising, fails a stuck
+//! shard over and keeps it fenced, and shutdown does not hang on a stuck
+//! shard.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -299,4 +300,83 @@ fn hosted_shard_without_passes_answers_at_ticks_only() {
         answered |= matches!(e, ToGateway::Unicast { .. })
     });
     assert!(answered, "the tick answered");
+}
+
+/// Blocks in its third tick until released, if it has a channel pair.
+struct MaybeBlocker(Option<Blocker>);
+
+impl Game for MaybeBlocker {
+    fn on_message(&mut self, _: &mut Outbox<'_>, _: Incoming<'_>) {}
+    fn on_tick(&mut self, out: &mut Outbox<'_>) {
+        if let Some(b) = &mut self.0 {
+            b.on_tick(out);
+        }
+    }
+}
+
+#[test]
+fn a_supervised_stall_is_failed_over_fenced_and_never_recovers() {
+    let cfg = ShardConfig {
+        stall_failover_ms: 300,
+        ..cfg()
+    };
+    let mut links = wiring::build(&cfg, 1, 2, Instant::now()).unwrap();
+    let board = std::sync::Arc::clone(&links.fences);
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel();
+    let mut blocker = Some(Blocker {
+        entered: entered_tx,
+        release: release_rx,
+        ticks: 0,
+    });
+    let shards: Vec<Shard<MaybeBlocker>> = links
+        .shards
+        .drain(..)
+        .map(|ends| {
+            let mut game = (ends.shard == ShardId(0)).then(|| blocker.take()).flatten();
+            Shard::new(ends, &cfg, move || MaybeBlocker(game.take()))
+        })
+        .collect();
+    let (events_tx, events_rx) = mpsc::channel();
+    let threads = worker::spawn_supervised(shards, Vec::new(), &cfg, board.clone(), move |e| {
+        let _ = events_tx.send((Instant::now(), e));
+    })
+    .unwrap();
+    entered_rx.recv().unwrap();
+    let blocked_at = Instant::now();
+    let next = || events_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let (_, stalled) = next();
+    assert!(matches!(
+        stalled,
+        StallEvent::Stalled {
+            shard: ShardId(0),
+            ..
+        }
+    ));
+    let (at, failed) = next();
+    assert!(
+        matches!(failed, StallEvent::FailedOver { shard: ShardId(0), in_tick: true, stalled_for }
+            if stalled_for >= Duration::from_millis(300)),
+        "{failed:?}"
+    );
+    let late = at.saturating_duration_since(blocked_at);
+    // The watchdog looks every 25 ms (a quarter of the stall limit, at
+    // most a tenth of the failover one); allow scheduling slack.
+    assert!(
+        late < Duration::from_millis(600),
+        "failed over after {late:?}"
+    );
+    assert!(board.is_fenced(ShardId(0)));
+    assert!(
+        !board.is_fenced(ShardId(1)),
+        "the healthy shard is untouched"
+    );
+    let slots = threads.health_slots().to_vec();
+    assert!(slots[0].read().fenced && !slots[1].read().fenced);
+    assert!(!slots[1].read().stalled);
+    release_tx.send(()).unwrap();
+    let (_, woke) = next();
+    assert_eq!(woke, StallEvent::WokeFenced { shard: ShardId(0) });
+    assert!(slots[0].read().fenced, "still fenced after it woke");
+    assert!(threads.stop(Duration::from_secs(2)).is_empty());
 }

@@ -76,6 +76,17 @@ pub struct ShardsConfig {
     /// when a tick has not finished for this long, in ms. Default 1000: 30 ticks at
     /// 30 Hz, far beyond any overrun, short enough that players notice little.
     pub stall_after_ms: u64,
+    /// A shard whose tick or message pass has not finished for this long,
+    /// in ms, or whose thread has not started a tick for this long after
+    /// its next one was due (descheduled, stopped, dead), is failed over:
+    /// fenced for good, its zones re-homed to the healthy shards with fresh
+    /// game state and their players sent `ZONE_RESET` (or closed with
+    /// `SHARD_UNAVAILABLE` when no shard is healthy); 0 = never (stalls are
+    /// only reported). Default 3000: three times `stall_after_ms`, so a
+    /// long GC-like pause or a slow tick is reported before anyone is
+    /// moved, while a hung game costs its players a few seconds, not the
+    /// session. Must exceed `stall_after_ms`.
+    pub stall_failover_ms: u64,
     /// Ticks between two health snapshots of a shard. Default 10: three a
     /// second at 30 Hz, fresher than any scrape or status page needs, and
     /// cheap (a snapshot is a few hundred bytes copied under a lock).
@@ -132,6 +143,7 @@ impl Default for ShardsConfig {
             message_pass_us: 50,
             game: GameKind::Demo,
             stall_after_ms: 1_000,
+            stall_failover_ms: 3_000,
             health_every_ticks: 10,
             tick_window_ticks: 256,
             pool_datagram_bufs_max: BufCount::Auto,
@@ -244,6 +256,15 @@ impl ShardsConfig {
                 format!(
                     "{} ms is not longer than the tick period of {period_us} us, so every tick would look stalled; raise it",
                     self.stall_after_ms
+                ),
+            ));
+        }
+        if self.stall_failover_ms != 0 && self.stall_failover_ms <= self.stall_after_ms {
+            return Err(ConfigError::invalid(
+                "shards.stall_failover_ms",
+                format!(
+                    "{} ms is not longer than shards.stall_after_ms ({} ms), so a shard would be failed over before it is reported stalled; raise it above {}, or set 0 to never fail over",
+                    self.stall_failover_ms, self.stall_after_ms, self.stall_after_ms
                 ),
             ));
         }
@@ -551,5 +572,17 @@ mod tests {
         assert_eq!(LaneBudgets::default().to_array(), [4096, 2048, 512, 256]);
         assert_eq!(LaneFillPercents::default().to_array(), [100, 90, 75, 50]);
         assert_eq!(InboxSlots::default().get(Lane::Normal), 4096);
+    }
+
+    #[test]
+    fn failover_must_come_after_the_stall_report_or_be_off() {
+        let mut s = ShardsConfig::default();
+        assert!(s.validate_tick().is_ok());
+        s.stall_failover_ms = s.stall_after_ms;
+        let err = s.validate_tick().unwrap_err().to_string();
+        assert!(err.contains("shards.stall_failover_ms"), "{err}");
+        assert!(err.contains("raise it above 1000"), "{err}");
+        s.stall_failover_ms = 0;
+        assert!(s.validate_tick().is_ok(), "0 turns failover off");
     }
 }

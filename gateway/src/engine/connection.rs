@@ -225,6 +225,7 @@ impl<A: Admission> Engine<A> {
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
             session: slot.id,
+            shard_available: links.has_live_shard(),
         };
         let mut router = Router {
             admission,
@@ -306,6 +307,7 @@ impl<A: Admission> Engine<A> {
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
             session: slot.id,
+            shard_available: links.has_live_shard(),
         };
         let mut closed = None;
         while let Some(datagram) = conn.datagrams().recv() {
@@ -368,6 +370,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::Version => c.unsupported_versions += 1,
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
+            CloseCause::ShardUnavailable => c.shard_unavailable += 1,
             _ => {}
         }
         if let Some(left) = close.left {

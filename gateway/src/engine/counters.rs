@@ -70,4 +70,12 @@ pub struct Counters {
     pub unhandled_from_shard: u64,
     /// Endpoint responses dropped because the queue was full.
     pub responses_dropped: u64,
+    /// Failed-over shards this core re-homed the players of.
+    pub shards_lost: u64,
+    /// Sessions re-joined to their zone's new shard after a failover, and
+    /// sent `ZONE_RESET`.
+    pub sessions_rehomed: u64,
+    /// Sessions closed, and `Hello`s refused, with `SHARD_UNAVAILABLE`: no
+    /// shard could take the player.
+    pub shard_unavailable: u64,
 }

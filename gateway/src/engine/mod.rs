@@ -18,6 +18,8 @@
 //!   session, and how a connection ends;
 //! - `router.rs`: a session's output, through [`Admission`] to the links;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
+//! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
+//!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
 //! - `session/`, `timers.rs`, `cid.rs`, `tls.rs`, `admit/`: the session
 //!   state machine, the timer heap, connection ids that name the core, the
 //!   TLS identity, and admission (the [`Admission`] interface and the
@@ -32,6 +34,7 @@ pub mod admit;
 pub mod cid;
 mod connection;
 mod counters;
+mod failover;
 mod outbound;
 mod params;
 mod router;
@@ -105,6 +108,9 @@ pub struct Engine<A: Admission> {
     unix_base: (Instant, u64),
     admission: A,
     counters: Counters,
+    /// The slots a failed-over shard served (`failover.rs`): one per slot,
+    /// allocated here.
+    failover_scratch: Vec<usize>,
 }
 
 struct Slot {
@@ -210,6 +216,7 @@ impl<A: Admission> Engine<A> {
             unix_base: (now, unix_now_s),
             admission,
             counters: Counters::default(),
+            failover_scratch: Vec::with_capacity(slot_count),
         })
     }
 

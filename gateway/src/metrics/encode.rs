@@ -141,6 +141,21 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.link_drops.joins_refused,
     ),
     (
+        "lanegate_link_fenced_dropped",
+        "Entries a failed-over shard sent after its fence, dropped unread: a stuck game that woke up.",
+        |s| s.link_drops.fenced_dropped,
+    ),
+    (
+        "lanegate_failover_sessions_rehomed",
+        "Sessions re-joined to a healthy shard after theirs was failed over, and sent ZONE_RESET.",
+        |s| s.engine.sessions_rehomed,
+    ),
+    (
+        "lanegate_shard_unavailable",
+        "Sessions closed and Hellos refused with SHARD_UNAVAILABLE: no shard could take the player.",
+        |s| s.engine.shard_unavailable,
+    ),
+    (
         "lanegate_quic_responses_dropped",
         "Stateless QUIC responses dropped because their queue was full.",
         |s| s.engine.responses_dropped,
@@ -375,7 +390,7 @@ impl Collector for SampleCollector {
             &mut enc,
             "lanegate_link_dropped",
             "Game messages the links to the shards dropped, by lane and reason \
-             (ring_full, backlog, hold_full, pool_empty, too_large); each drop is counted once.",
+             (ring_full, backlog, hold_full, pool_empty, too_large, shard_lost); each drop is counted once.",
             cores.iter().flat_map(|(c, snap)| {
                 DropReason::ALL.into_iter().flat_map(move |reason| {
                     Lane::ALL.into_iter().map(move |lane| {
@@ -419,16 +434,47 @@ fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
     )?;
     counter(
         enc,
+        "lanegate_shard_stale_dropped",
+        "Messages dropped because their sender had left the zone they were sent in (zone change or close).",
+        per_shard(|h| h.stale_dropped),
+    )?;
+    counter(
+        enc,
         "lanegate_shard_stalls",
-        "Ticks the watchdog saw run past shards.stall_after_ms.",
+        "Stalls the watchdog saw: a tick running past shards.stall_after_ms, \
+         or no tick started that long after one was due.",
         per_shard(|h| u64::from(h.stalls)),
     )?;
     gauge(
         enc,
         "lanegate_shard_stalled",
-        "1 while the shard's current tick runs past shards.stall_after_ms.",
+        "1 while the shard is late past shards.stall_after_ms.",
         None,
         per_shard(|h| u64::from(h.stalled)).collect(),
+    )?;
+    counter(
+        enc,
+        "lanegate_shard_failovers",
+        "Times the shard was failed over (stalled past shards.stall_failover_ms): \
+         at most 1, as a failed-over shard is fenced for good.",
+        per_shard(|h| u64::from(h.fenced)),
+    )?;
+    gauge(
+        enc,
+        "lanegate_shards_available",
+        "Shards not failed over: 0 means no player can be placed (/readyz is 503).",
+        None,
+        vec![(Labels::new(), s.shards_available() as u64)],
+    )?;
+    gauge(
+        enc,
+        "lanegate_shard_heartbeat_age",
+        "Time since the shard last started a tick or message pass.",
+        Some(&Unit::Seconds),
+        s.shards
+            .iter()
+            .map(|h| (shard(h), h.heartbeat_age_us as f64 / 1e6))
+            .collect(),
     )?;
     let us = |v: u32| f64::from(v) / 1e6;
     // Three gauges, not a `quantile` label: that label belongs to summaries,
@@ -572,6 +618,9 @@ mod tests {
         core.engine.tickets_expired = 1;
         core.link_drops.add(DropReason::Backlog, Lane::High, 2);
         core.link_drops.add(DropReason::RingFull, Lane::High, 1);
+        core.link_drops.fenced_dropped = 5;
+        core.engine.sessions_rehomed = 6;
+        core.engine.shard_unavailable = 1;
         Sample {
             now,
             cores: vec![
@@ -591,6 +640,8 @@ mod tests {
                 stalled: true,
                 stalls: 1,
                 restarts: 2,
+                fenced: true,
+                heartbeat_age_us: 2_500_000,
                 ..ShardHealth::default()
             }],
             draining: false,
@@ -637,6 +688,12 @@ mod tests {
             "lanegate_shard_stalls_total{shard=\"0\"} 1",
             "lanegate_shard_restarts_total{shard=\"0\"} 2",
             "lanegate_shard_inbox_depth{shard=\"0\",lane=\"normal\"} 0",
+            "lanegate_shard_failovers_total{shard=\"0\"} 1",
+            "lanegate_shards_available 0",
+            "lanegate_shard_heartbeat_age_seconds{shard=\"0\"} 2.5",
+            "lanegate_link_fenced_dropped_total{core=\"0\"} 5",
+            "lanegate_failover_sessions_rehomed_total{core=\"0\"} 6",
+            "lanegate_shard_unavailable_total{core=\"0\"} 1",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

@@ -4,8 +4,12 @@
 //! - `GET /metrics`: the Prometheus text format, or OpenMetrics when the
 //!   `Accept` header asks for it ([`super::encode`]);
 //! - `GET /status`: the status page ([`super::status`]);
-//! - `GET /healthz`: `200 ok` while serving, `503 draining` once the drain
-//!   has started, for load balancers;
+//! - `GET /healthz`: liveness: `200 ok` while serving, `503 draining` once
+//!   the drain has started, for load balancers;
+//! - `GET /readyz`: readiness: `200 ready` while the gateway can take
+//!   players, `503` once draining or when every shard was failed over
+//!   (`no shard available`; fences are forever, so only a restart brings
+//!   it back), for orchestrators;
 //! - any other path `404`, any other method `405`.
 //!
 //! Bounds, because this port may face more than Prometheus: one thread;
@@ -91,7 +95,7 @@ impl MetricsServer {
                 })
                 .map_err(MetricsError::Thread)?
         };
-        info!(%addr, "metrics endpoint serving /metrics, /status, /healthz");
+        info!(%addr, "metrics endpoint serving /metrics, /status, /healthz, /readyz");
         Ok(Self {
             addr,
             stop,
@@ -240,9 +244,9 @@ pub fn route(
     body: &mut String,
 ) -> Status {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let known = matches!(path, "/metrics" | "/status" | "/healthz");
+    let known = matches!(path, "/metrics" | "/status" | "/healthz" | "/readyz");
     if !known {
-        body.push_str("not found: try /metrics, /status or /healthz\n");
+        body.push_str("not found: try /metrics, /status, /healthz or /readyz\n");
         return Status::NOT_FOUND;
     }
     if method != "GET" && method != "HEAD" {
@@ -270,6 +274,14 @@ pub fn route(
         _ if sample.draining => {
             body.push_str("draining\n");
             Status::UNAVAILABLE
+        }
+        "/readyz" if !sample.ready() => {
+            body.push_str("no shard available\n");
+            Status::UNAVAILABLE
+        }
+        "/readyz" => {
+            body.push_str("ready\n");
+            Status::OK
         }
         _ => {
             body.push_str("ok\n");
@@ -340,9 +352,44 @@ mod tests {
         assert_eq!(get("/healthz", true), (503, "draining\n".to_owned()));
         assert_eq!(get("/", false).0, 404);
         assert_eq!(get("/metrics/x", false).0, 404);
+        assert_eq!(get("/metrics/x", false).0, 404);
         let mut body = String::new();
         let s = route("POST", "/metrics", None, &sample(false), &mut body);
         assert_eq!((s.code, s.extra_header), (405, "Allow: GET, HEAD\r\n"));
+    }
+
+    #[test]
+    fn readyz_is_503_once_draining_or_when_every_shard_is_failed_over() {
+        use lanegate_common::link::ShardHealth;
+        let ready = |draining: bool, fenced: &[bool]| {
+            let mut s = sample(draining);
+            s.shards = fenced
+                .iter()
+                .map(|&fenced| ShardHealth {
+                    fenced,
+                    ..ShardHealth::default()
+                })
+                .collect();
+            let mut body = String::new();
+            let status = route("GET", "/readyz", None, &s, &mut body);
+            (status.code, body)
+        };
+        assert_eq!(ready(false, &[false, false]), (200, "ready\n".to_owned()));
+        assert_eq!(ready(false, &[true, false]), (200, "ready\n".to_owned()));
+        assert_eq!(
+            ready(false, &[true, true]),
+            (503, "no shard available\n".to_owned())
+        );
+        assert_eq!(ready(true, &[false]), (503, "draining\n".to_owned()));
+        // Liveness is not readiness: the process still serves its other
+        // endpoints and drains as usual.
+        let mut s = sample(false);
+        s.shards = vec![ShardHealth {
+            fenced: true,
+            ..ShardHealth::default()
+        }];
+        let mut body = String::new();
+        assert_eq!(route("GET", "/healthz", None, &s, &mut body).code, 200);
     }
 
     #[test]

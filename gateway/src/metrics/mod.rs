@@ -14,8 +14,8 @@
 //!   directly.
 //! - One unpinned HTTP thread ([`http`]) gathers a [`Sample`] per request
 //!   and renders it: the Prometheus/OpenMetrics text ([`encode`], through
-//!   `prometheus-client`), the status page ([`status`]) or the health
-//!   check. All rendering is a pure function of a [`Sample`], so the unit
+//!   `prometheus-client`), the status page ([`status`]), the health check
+//!   or the readiness check. All rendering is a pure function of a [`Sample`], so the unit
 //!   tests drive it with made-up numbers.
 //!
 //! A slot also keeps an older snapshot, one to two seconds old, so the
@@ -193,7 +193,7 @@ impl Sources {
         Sample {
             now,
             cores: self.cores.iter().map(|c| c.read()).collect(),
-            shards: self.shards.iter().map(|s| s.read()).collect(),
+            shards: self.shards.iter().map(|s| s.read_at(now)).collect(),
             draining: self.draining.load(Ordering::Relaxed),
             tick_budget_us: self.tick_budget_us,
             uptime: now.saturating_duration_since(self.started),
@@ -222,6 +222,19 @@ pub struct Sample {
     pub uptime: Duration,
     /// Process start, seconds since the Unix epoch.
     pub started_unix_s: f64,
+}
+
+impl Sample {
+    /// Shards not failed over: those that can take players.
+    pub fn shards_available(&self) -> usize {
+        self.shards.iter().filter(|h| !h.fenced).count()
+    }
+
+    /// Whether the gateway can take players: not draining, and some shard
+    /// not failed over (`/readyz`).
+    pub fn ready(&self) -> bool {
+        !self.draining && self.shards_available() > 0
+    }
 }
 
 /// The gateway's version, for `lanegate_build_info` and the status page.

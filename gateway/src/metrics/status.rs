@@ -28,7 +28,9 @@ pub fn verdict(s: &Sample) -> Vec<String> {
         }
     }
     for h in &s.shards {
-        if h.stalled {
+        if h.fenced {
+            reasons.push(format!("shard {} failed over", h.shard));
+        } else if h.stalled {
             reasons.push(format!("shard {} stalled", h.shard));
         }
         if h.tick_p99_us > s.tick_budget_us {
@@ -114,7 +116,11 @@ pub fn render(s: &Sample, out: &mut String) -> fmt::Result {
             ms(h.tick_max_us),
             ms(s.tick_budget_us),
             h.overruns,
-            if h.stalled { "YES" } else { "no" },
+            match (h.fenced, h.stalled) {
+                (true, _) => "FENCED",
+                (false, true) => "YES",
+                (false, false) => "no",
+            },
             h.stalls,
             h.restarts,
             h.zones,

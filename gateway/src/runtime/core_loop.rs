@@ -356,9 +356,17 @@ impl Core {
         self.steer.notify();
         self.links.notify();
         for h in &mut self.hosted {
-            h.run(now);
+            // A failed-over shard is not reused, even if its game returns.
+            if !self.links.is_fenced(h.id()) {
+                h.run(now);
+            }
         }
 
+        // One atomic load unless the watchdog failed a shard over: then
+        // its players here move before its replies are read (and dropped).
+        while let Some(shard) = self.links.lost_shard() {
+            self.engine.handle_shard_lost(now, shard, &mut self.links);
+        }
         self.engine
             .poll_shards(now, &mut self.links, self.ring_reads_max);
 

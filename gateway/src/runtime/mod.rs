@@ -351,7 +351,14 @@ fn start_shards<F: GameFactory>(
         .map_err(|_| RuntimeError::Shards("too many shard cores".to_owned()))?;
     let links = wiring::build(&shard_cfg, gateway_count, shard_count, Instant::now())
         .map_err(|e| RuntimeError::Shards(e.to_string()))?;
-    let tier = shards::spawn(games, links.shards, &shard_cfg, &shards::hosts(plan), cores)?;
+    let tier = shards::spawn(
+        games,
+        links.shards,
+        &shard_cfg,
+        &shards::hosts(plan),
+        cores,
+        links.fences,
+    )?;
     Ok((links.cores, tier))
 }
 

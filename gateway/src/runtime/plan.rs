@@ -72,12 +72,16 @@ impl fmt::Display for Plan {
             f,
             "game",
             format_args!(
-                "{} at {} Hz, tick budget {} us, messages every {} us between ticks, watchdog {} ms",
+                "{} at {} Hz, tick budget {} us, messages every {} us between ticks, watchdog {} ms, failover {}",
                 s.game.name(),
                 s.tick_rate_hz,
                 s.tick_budget_us,
                 s.message_pass_us,
-                s.stall_after_ms
+                s.stall_after_ms,
+                match s.stall_failover_ms {
+                    0 => "off".to_owned(),
+                    ms => format!("{ms} ms"),
+                }
             ),
         )?;
         row(f, "rings", format_args!("{} slots each", s.ring_slots_max))?;

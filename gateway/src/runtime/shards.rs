@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use lanegate_common::ids::ShardId;
+use lanegate_shard::fence::FenceBoard;
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::wiring::ShardEnds;
 use lanegate_shard::worker::{self, HostedShard, ShardThreads};
 use lanegate_shard::{Game, Shard, ShardConfig};
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::Plan;
 use super::RuntimeError;
@@ -95,19 +96,22 @@ where
 }
 
 /// Starts the shards running games from `games` (threads, and hosted shards
-/// handed back for their cores) and the watchdog.
+/// handed back for their cores) and the watchdog, which fences on `fences`
+/// a shard stalled past `shards.stall_failover_ms`.
 pub fn spawn<F: GameFactory>(
     games: F,
     ends: Vec<ShardEnds>,
     cfg: &ShardConfig,
     hosts: &[Option<usize>],
     gateway_cores: usize,
+    fences: Arc<FenceBoard>,
 ) -> Result<ShardTier, RuntimeError> {
     info!(shards = ends.len(), "starting shards");
     let placement = Placement {
         cfg,
         hosts,
         gateway_cores,
+        fences,
     };
     placement.start(ends, Arc::new(games))
 }
@@ -116,6 +120,7 @@ struct Placement<'a> {
     cfg: &'a ShardConfig,
     hosts: &'a [Option<usize>],
     gateway_cores: usize,
+    fences: Arc<FenceBoard>,
 }
 
 impl Placement<'_> {
@@ -160,11 +165,13 @@ impl Placement<'_> {
                 }
             }
         }
-        let threads = worker::spawn_watching(threaded, hosted_slots, &threaded_cfg, on_stall)
-            .map_err(|source| RuntimeError::Io {
-                what: "starting shard threads",
-                source,
-            })?;
+        let fences = Arc::clone(&self.fences);
+        let threads =
+            worker::spawn_supervised(threaded, hosted_slots, &threaded_cfg, fences, on_stall)
+                .map_err(|source| RuntimeError::Io {
+                    what: "starting shard threads",
+                    source,
+                })?;
         Ok(ShardTier { threads, hosted })
     }
 }
@@ -172,9 +179,23 @@ impl Placement<'_> {
 fn on_stall(event: StallEvent) {
     match event {
         StallEvent::Stalled { shard, running } => {
-            warn!(%shard, ?running, "shard tick stalled");
+            warn!(%shard, late = ?running, "shard stalled");
         }
         StallEvent::Recovered { shard } => info!(%shard, "shard recovered"),
+        StallEvent::FailedOver {
+            shard,
+            stalled_for,
+            in_tick,
+        } => error!(
+            %shard,
+            ?stalled_for,
+            in_tick,
+            "shard failed over: fenced for good, its zones re-homed to the healthy shards"
+        ),
+        StallEvent::WokeFenced { shard } => warn!(
+            %shard,
+            "a failed-over shard woke up; what it sends is dropped, and it is not reused"
+        ),
         #[allow(unreachable_patterns)]
         other => warn!(?other, "shard watchdog event"),
     }

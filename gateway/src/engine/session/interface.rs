@@ -35,6 +35,9 @@ pub struct SessionCtx<'a> {
     pub welcome: &'a WelcomeParams,
     /// The id this session gets if its `Hello` verifies.
     pub session: SessionId,
+    /// Whether some shard can take a player: when every shard was failed
+    /// over, a verified `Hello` gets `Reject` with `SHARD_UNAVAILABLE`.
+    pub shard_available: bool,
 }
 
 /// The ids of an established session.
@@ -95,6 +98,10 @@ pub enum CloseCause {
     Admission,
     /// The engine closed it (drain, datagrams missing, server full...).
     Engine,
+    /// No shard could take the player: every shard was failed over (a
+    /// `Hello`, refused), or the player's shard was and none could take it
+    /// over.
+    ShardUnavailable,
     /// The connection was lost (peer close, idle timeout, transport error).
     ConnectionLost,
 }

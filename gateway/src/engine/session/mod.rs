@@ -342,6 +342,15 @@ fn on_stream_message(
                 .keys
                 .verify(hello.ticket, ctx.unix_now_s, ctx.clock_skew_s)
             {
+                Ok(_) if !ctx.shard_available => {
+                    let code = CloseCode::ShardUnavailable;
+                    push_message(
+                        &Message::Reject(wire::reject(code, "no shard available")),
+                        reply,
+                        scratch,
+                    );
+                    Err((code, CloseCause::ShardUnavailable))
+                }
                 Ok(ticket) => {
                     let est = Established {
                         session: ctx.session,
@@ -472,6 +481,7 @@ mod tests {
                 clock_skew_s: 30,
                 welcome: &self.welcome,
                 session: SessionId(77),
+                shard_available: true,
             }
         }
         fn ticket(&self, expires_at_s: u64) -> String {
@@ -599,6 +609,34 @@ mod tests {
                 code: CloseCode::UnsupportedVersion
             }
         );
+    }
+
+    #[test]
+    fn with_no_shard_available_a_good_hello_is_rejected_and_nothing_joins() {
+        let fx = Fixture::new();
+        let (mut s, _) = started();
+        let mut sink = Sink::default();
+        let ctx = SessionCtx {
+            shard_available: false,
+            ..fx.ctx()
+        };
+        let err = s
+            .on_stream(
+                StreamRef::Control,
+                &hello(1, &fx.ticket(NOW_S + 60)),
+                &ctx,
+                &mut sink,
+            )
+            .unwrap_err();
+        assert_eq!(err.code, CloseCode::ShardUnavailable);
+        assert_eq!(err.cause, CloseCause::ShardUnavailable);
+        assert_eq!(err.left, None, "never established");
+        assert!(sink.joined.is_empty(), "no join reached the links");
+        let reply = replies(&mut s);
+        let Ok(Message::Reject(r)) = Message::decode(&reply[1..]) else {
+            panic!("not a reject");
+        };
+        assert_eq!(r.code, CloseCode::ShardUnavailable.code());
     }
 
     #[test]
