@@ -33,7 +33,8 @@ pub struct Counters {
     pub unsupported_versions: u64,
     /// Connections closed with `HELLO_TIMEOUT`.
     pub hello_timeouts: u64,
-    /// Connections closed because the client offered no datagrams.
+    /// Connections closed because the client offered no datagrams, or a
+    /// `max_datagram_frame_size` below 1200.
     pub datagrams_required: u64,
     /// Connections closed with `SERVER_FULL`.
     pub server_full: u64,
