@@ -2,7 +2,7 @@
 //! and single ids (`"0-1023"`, `"1-8,100,200-210"`).
 //!
 //! A ticket names its zone, and the gateway refuses a ticket for a zone
-//! outside this set with `UNKNOWN_ZONE` (`docs/protocol.md` §4.1): a
+//! outside this set with `UNKNOWN_ZONE` (`docs/protocol.md` §6.4): a
 //! matchmaker bug or a ticket meant for another deployment fails at once
 //! with a code that says so, instead of opening an empty zone that nobody
 //! else can reach. The set is its ranges, ascending and disjoint, so

@@ -226,6 +226,7 @@ impl<A: Admission> Engine<A> {
         let ctx = SessionCtx {
             lanes: &params.lanes,
             keys: &params.keys,
+            zones: &params.zones,
             unix_now_s,
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
@@ -307,6 +308,7 @@ impl<A: Admission> Engine<A> {
         let ctx = SessionCtx {
             lanes: &params.lanes,
             keys: &params.keys,
+            zones: &params.zones,
             unix_now_s,
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
@@ -371,6 +373,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::Ticket(TicketError::Expired { .. }) => c.tickets_expired += 1,
             CloseCause::Ticket(_) => c.tickets_bad += 1,
             CloseCause::Version => c.unsupported_versions += 1,
+            CloseCause::UnknownZone(_) => c.unknown_zones += 1,
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
             _ => {}

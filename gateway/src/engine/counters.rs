@@ -31,6 +31,8 @@ pub struct Counters {
     pub tickets_expired: u64,
     /// `Hello`s with another protocol version.
     pub unsupported_versions: u64,
+    /// `Hello`s whose ticket verified for a zone outside `shards.zones`.
+    pub unknown_zones: u64,
     /// Connections closed with `HELLO_TIMEOUT`.
     pub hello_timeouts: u64,
     /// Connections closed because the client offered no datagrams, or a
