@@ -92,7 +92,11 @@ impl Closed {
             CloseCode::ProtocolViolation
             | CloseCode::UnsupportedVersion
             | CloseCode::DatagramsRequired => Retry::FixClient,
-            CloseCode::BadTicket | CloseCode::TicketExpired => Retry::NewTicket,
+            // UNKNOWN_ZONE: the backend sent the player to a zone this
+            // gateway does not serve; the same ticket fails the same way.
+            CloseCode::BadTicket | CloseCode::TicketExpired | CloseCode::UnknownZone => {
+                Retry::NewTicket
+            }
             CloseCode::HelloTimeout | CloseCode::ServerDraining => Retry::Now,
             CloseCode::Abuse => Retry::AfterSeconds(60),
             _ => Retry::Backoff,
@@ -185,9 +189,11 @@ impl Session {
         recv_message_bytes_max: usize,
     ) -> Result<(Self, Vec<u8>), SessionError> {
         let mut msg = Vec::new();
+        // The gateway ignores surrounding ASCII whitespace too (protocol
+        // §6.3); trimming here keeps a pasted ticket's newline off the wire.
         Message::Hello(Hello {
             version: PROTOCOL_VERSION,
-            ticket: ticket.as_bytes(),
+            ticket: ticket.trim_ascii().as_bytes(),
         })
         .encode(&mut msg)
         .map_err(|e| SessionError::Protocol(e.to_string()))?;
@@ -381,6 +387,12 @@ mod tests {
     }
 
     #[test]
+    fn hello_carries_the_ticket_without_surrounding_whitespace() {
+        let (_, pasted) = Session::start(" TICKET\r\n").unwrap();
+        assert_eq!(pasted, Session::start("TICKET").unwrap().1);
+    }
+
+    #[test]
     fn welcome_establishes_and_sets_limits() {
         let (mut s, _) = Session::start("t").unwrap();
         let mut ev = Vec::new();
@@ -510,6 +522,7 @@ mod tests {
         assert_eq!(c(CloseCode::ServerDraining), Retry::Now);
         assert_eq!(c(CloseCode::Abuse), Retry::AfterSeconds(60));
         assert_eq!(c(CloseCode::ShardUnavailable), Retry::Backoff);
+        assert_eq!(c(CloseCode::UnknownZone), Retry::NewTicket);
         assert_eq!(
             Closed::from_raw(0xdead, b"?").code,
             CloseCode::InternalError,

@@ -265,7 +265,15 @@ impl KeySet {
     /// `skew_s` seconds of clock difference with the backend that minted it.
     /// The signature is checked before any claim is trusted, and in constant
     /// time.
+    ///
+    /// Leading and trailing ASCII whitespace (space, tab, LF, FF, CR) is
+    /// ignored: a ticket copied from `lanegate ticket` or read from a file
+    /// often ends in a newline. Inside the text, decoding is strict
+    /// (`docs/protocol.md` §6.3): the URL-safe alphabet only, padding absent
+    /// or exactly one `=`, and the unused low bits of the last character
+    /// zero.
     pub fn verify(&self, text: &[u8], now_s: u64, skew_s: u64) -> Result<Ticket, TicketError> {
+        let text = text.trim_ascii();
         // 87 characters unpadded, 88 padded; refuse anything longer before
         // decoding so a hostile Hello cannot make us work.
         if text.len() > 88 {
@@ -358,6 +366,56 @@ mod tests {
         let ks = keys();
         let text = ks.mint(&claims(1)).unwrap() + "=";
         assert_eq!(ks.verify(text.as_bytes(), NOW, 30), Ok(claims(1)));
+    }
+
+    #[test]
+    fn surrounding_ascii_whitespace_is_ignored_and_nothing_else() {
+        let ks = keys();
+        let text = ks.mint(&claims(1)).unwrap();
+        for padded in [
+            format!("{text}\n"),
+            format!("{text}\r\n"),
+            format!(" \t{text}=\x0c "),
+        ] {
+            assert_eq!(ks.verify(padded.as_bytes(), NOW, 30), Ok(claims(1)));
+        }
+        let (head, tail) = text.split_at(40);
+        for bad in [
+            format!("{head} {tail}"),
+            format!("{text}\x0b"),
+            format!("{text}=="),
+            format!("{text}\u{a0}"),
+        ] {
+            assert!(
+                matches!(
+                    ks.verify(bad.as_bytes(), NOW, 30),
+                    Err(TicketError::Malformed(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_canonical_last_character_is_refused() {
+        let ks = keys();
+        let text = ks.mint(&claims(1)).unwrap();
+        // 65 bytes are 520 bits; 87 characters carry 522: the last
+        // character's two low bits are unused and must be zero.
+        let last = text.as_bytes()[86];
+        let pos = base64::alphabet::URL_SAFE
+            .as_str()
+            .bytes()
+            .position(|c| c == last)
+            .unwrap();
+        assert_eq!(pos & 0b11, 0, "a minted ticket is canonical");
+        let other = base64::alphabet::URL_SAFE.as_str().as_bytes()[pos | 1];
+        let mut bad = text.into_bytes();
+        bad[86] = other;
+        assert_eq!(
+            ks.verify(&bad, NOW, 30),
+            Err(TicketError::Malformed("not base64url"))
+        );
     }
 
     #[test]

@@ -77,11 +77,13 @@ pub enum CloseCode {
     ServerFull = 0x0a,
     /// A gateway bug; report it.
     InternalError = 0x0b,
+    /// The ticket's zone is not one this gateway serves (`shards.zones`).
+    UnknownZone = 0x0c,
 }
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 12] = [
+    pub const ALL: [CloseCode; 13] = [
         CloseCode::NoError,
         CloseCode::ProtocolViolation,
         CloseCode::UnsupportedVersion,
@@ -94,6 +96,7 @@ impl CloseCode {
         CloseCode::ShardUnavailable,
         CloseCode::ServerFull,
         CloseCode::InternalError,
+        CloseCode::UnknownZone,
     ];
 
     /// The numeric code on the wire.
@@ -123,6 +126,7 @@ impl CloseCode {
             CloseCode::ShardUnavailable => "SHARD_UNAVAILABLE",
             CloseCode::ServerFull => "SERVER_FULL",
             CloseCode::InternalError => "INTERNAL_ERROR",
+            CloseCode::UnknownZone => "UNKNOWN_ZONE",
         }
     }
 }
@@ -375,6 +379,16 @@ impl<'a> Reader<'a> {
 /// classify before it decides whether the payload is worth parsing.
 pub fn peek_type(buf: &[u8]) -> Result<u16, DecodeError> {
     Reader::new(buf).u16()
+}
+
+/// Reads the `version` of a `Hello` (the two bytes after its type) without
+/// decoding the rest. The gateway answers a `Hello` of another version with
+/// `UNSUPPORTED_VERSION` whatever follows the version, so that a later
+/// version may lay out the rest of its `Hello` differently.
+pub fn peek_hello_version(buf: &[u8]) -> Result<u16, DecodeError> {
+    let mut r = Reader::new(buf);
+    r.u16()?;
+    r.u16()
 }
 
 impl<'a> Message<'a> {
@@ -666,6 +680,18 @@ mod tests {
             assert_eq!(CloseCode::from_code(u64::from(c.code())), Some(*c));
         }
         assert_eq!(CloseCode::from_code(0x1_0000), None);
+    }
+
+    #[test]
+    fn hello_version_is_read_whatever_follows() {
+        // A version-2 Hello whose layout v1 cannot decode.
+        let v2 = [0x00, 0x01, 0x00, 0x02, 0xff];
+        assert_eq!(peek_hello_version(&v2), Ok(2));
+        assert!(Message::decode(&v2).is_err());
+        assert!(matches!(
+            peek_hello_version(&[0x00, 0x01, 0x00]),
+            Err(DecodeError::Truncated { .. })
+        ));
     }
 
     proptest! {

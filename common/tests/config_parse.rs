@@ -3,8 +3,9 @@
 //! `config_defaults.rs`.)
 
 use lanegate_common::config::{
-    Config, ConfigError, CoreSet, DEFAULT_TOML, GameKind, HostInfo, LaneLimit, LogFormat,
+    Config, ConfigError, CoreSet, DEFAULT_TOML, GameKind, HostInfo, LaneLimit, LogFormat, ZoneSet,
 };
+use lanegate_common::ids::ZoneId;
 use lanegate_common::lanes::Lane;
 use proptest::prelude::*;
 
@@ -112,6 +113,29 @@ fn type_errors_name_the_field_and_line() {
 
     let (field, _) = parse_err("[observability]\nmetrics_listen = \"localhost\"\n");
     assert_eq!(field, "observability.metrics_listen");
+}
+
+#[test]
+fn zone_sets_parse_and_bad_ones_name_the_field_and_the_fix() {
+    let c = Config::from_toml_str("[shards]\nzones = \"1-8, 100,200-210\"\n").unwrap();
+    assert_eq!(c.shards.zones, ZoneSet::parse("1-8,100,200-210").unwrap());
+    assert!(c.shards.zones.contains(ZoneId(205)));
+    assert!(!c.shards.zones.contains(ZoneId(42)));
+    for (text, fix) in [
+        ("\"\"", "list at least one zone id or range"),
+        ("\"10-1\"", "write the lower id first"),
+        ("\"1-10,5\"", "ascending order without overlaps"),
+        ("\"0-4294967295\"", "serve fewer zones per gateway"),
+        ("\"1;2\"", "separated by commas"),
+    ] {
+        let (field, msg) = parse_err(&format!("[shards]\nzones = {text}\n"));
+        assert_eq!(field, "shards.zones", "{text}");
+        assert!(msg.starts_with("shards.zones: "), "{msg}");
+        assert!(msg.contains(fix), "{text}: {msg}");
+        assert!(msg.contains("(line 2, column 9)"), "{msg}");
+    }
+    let (field, _) = parse_err("[shards]\nzones = 5\n");
+    assert_eq!(field, "shards.zones");
 }
 
 #[test]

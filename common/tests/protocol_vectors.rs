@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use lanegate_common::frame::{FrameReader, put_frame};
+use lanegate_common::frame::{FrameReader, put_frame, put_varint};
 use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
 use lanegate_common::ticket::{KeySet, Secret, TICKET_BYTES, Ticket, TicketError};
 use lanegate_common::wire::{
     CloseCode, GameMessage, Hello, LaneLimit, Message, Welcome, ZoneChanged, ZoneReset, reject,
 };
+use sha2::{Digest, Sha256};
 
 const PROTOCOL_MD: &str = include_str!("../../docs/protocol.md");
 
@@ -89,6 +90,11 @@ const CHECKED: &[&str] = &[
     "hello-frame",
     "welcome",
     "reject",
+    "reject-unknown-zone",
+    "close-unknown-zone",
+    "close-connection-refused",
+    "fingerprint-input",
+    "fingerprint-text",
     "zone-reset",
     "zone-changed",
     "echo-datagram",
@@ -173,6 +179,43 @@ fn control_message_vectors() {
     });
     assert_eq!(encode(zc), hex_of(&v, "zone-changed"));
     assert_eq!(Message::decode(&hex_of(&v, "zone-changed")), Ok(zc));
+}
+
+#[test]
+fn unknown_zone_and_close_frame_vectors() {
+    let v = vectors();
+    let rej = Message::Reject(reject(CloseCode::UnknownZone, "unknown zone"));
+    let bytes = hex_of(&v, "reject-unknown-zone");
+    assert_eq!(encode(rej), bytes);
+    assert_eq!(Message::decode(&bytes), Ok(rej));
+
+    // RFC 9000 §19.19: type, error code, (transport only) the frame type
+    // that caused it, reason length, reason; the gateway sends no reason.
+    let mut application = vec![0x1d];
+    put_varint(u64::from(CloseCode::UnknownZone.code()), &mut application);
+    put_varint(0, &mut application);
+    assert_eq!(application, hex_of(&v, "close-unknown-zone"));
+    let connection_refused = 0x02;
+    let mut transport = vec![0x1c];
+    for field in [connection_refused, 0, 0] {
+        put_varint(field, &mut transport);
+    }
+    assert_eq!(transport, hex_of(&v, "close-connection-refused"));
+    assert_eq!(
+        CloseCode::from_code(connection_refused).map(CloseCode::name),
+        Some("UNSUPPORTED_VERSION"),
+        "the example collides with an application code, as §7 says"
+    );
+}
+
+#[test]
+fn fingerprint_vector() {
+    let v = vectors();
+    let digest = Sha256::digest(hex_of(&v, "fingerprint-input"));
+    let text: Vec<String> = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let expected = text_of(&v, "fingerprint-text");
+    assert_eq!(text.join(":"), expected);
+    assert_eq!(expected.len(), 95, "§1 says 95 characters");
 }
 
 #[test]

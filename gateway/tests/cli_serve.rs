@@ -135,6 +135,13 @@ fn serve_with_defaults_prints_the_plan_then_serves_until_sigterm() {
         .find_map(|l| l.strip_prefix("fingerprint "))
         .expect("a fingerprint line");
     assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    // `docs/protocol.md` §1: lowercase hex pairs separated by colons.
+    for (i, pair) in fingerprint.split(':').enumerate() {
+        assert!(
+            pair.len() == 2 && pair.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "pair {i} of {fingerprint}"
+        );
+    }
     let metrics = text
         .lines()
         .find_map(|l| l.strip_prefix("metrics "))

@@ -27,10 +27,12 @@ DEV_SECRET = b"lanegate-dev-ticket-secret-NOT-FOR-PRODUCTION"
 
 def verify(text, keys, now, skew=30, ttl_max=86400):
     """Returns the claims dict, or raises ValueError(close_code_name, why)."""
+    # §6.3: surrounding ASCII whitespace (space, tab, LF, FF, CR) only.
+    text = text.strip(" \t\n\x0c\r")
     if len(text) > 88:
         raise ValueError("BAD_TICKET", "longer than 88 characters")
-    # §6.3: base64url, unpadded (padded accepted).
-    stripped = text.rstrip("=")
+    # §6.3: strict base64url, unpadded or with exactly one "=".
+    stripped = text[:-1] if text.endswith("=") else text
     alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     if any(c not in alphabet for c in stripped):
         raise ValueError("BAD_TICKET", "not base64url")
@@ -40,6 +42,9 @@ def verify(text, keys, now, skew=30, ttl_max=86400):
         raise ValueError("BAD_TICKET", f"not base64url: {e}")
     if len(raw) != 65:
         raise ValueError("BAD_TICKET", f"{len(raw)} bytes, expected 65")
+    # The last character's unused bits must be zero: one text per ticket.
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != stripped:
+        raise ValueError("BAD_TICKET", "not canonical base64url")
     body, mac = raw[:33], raw[33:]
     fmt, key_id, player, zone, issued, expires = struct.unpack(">BIQIQQ", body)
     if fmt != 1:
@@ -86,7 +91,7 @@ def main():
         secret = DEV_SECRET
     key_id = a.key_id if a.key_id is not None else (DEV_KEY_ID if secret == DEV_SECRET else 1)
     try:
-        claims = verify(a.ticket.strip(), {key_id: secret}, a.now, a.skew, a.ttl_max)
+        claims = verify(a.ticket, {key_id: secret}, a.now, a.skew, a.ttl_max)
     except ValueError as e:
         print(f"refused: {e.args[0]}: {e.args[1]}")
         return 1

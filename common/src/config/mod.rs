@@ -41,6 +41,7 @@ mod serde_forms;
 mod shards;
 mod span;
 mod tickets;
+mod zones;
 
 pub use admission::AdmissionConfig;
 pub use error::ConfigError;
@@ -54,6 +55,7 @@ pub use shards::{
     BufCount, GameKind, InboxSlots, LaneBudgets, LaneFillPercents, ShardsConfig, TICK_RATE_HZ_LIMIT,
 };
 pub use tickets::{TicketKeyFile, TicketsConfig};
+pub use zones::{ZONE_RANGES_MAX, ZONES_MAX, ZoneSet, ZoneSetError};
 
 /// The complete default configuration file, with a comment on every field.
 ///

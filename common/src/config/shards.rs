@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::non_zero;
-use super::{ConfigError, CoreSet, GatewayConfig, HostInfo, check_cores};
+use super::{ConfigError, CoreSet, GatewayConfig, HostInfo, ZoneSet, check_cores};
 use crate::lanes::Lane;
 
 /// The highest `shards.tick_rate_hz` allowed: a 1 ms tick is already below
@@ -29,6 +29,12 @@ pub struct ShardsConfig {
     /// cores the gateway does not take (see
     /// [`Config::core_plan`](super::Config::core_plan)).
     pub cores: CoreSet,
+    /// The zones this gateway serves: inclusive ranges and single ids,
+    /// comma-separated (`"1-8,100,200-210"`). A ticket for any other zone
+    /// is refused with `UNKNOWN_ZONE` (`docs/protocol.md` §4). Default
+    /// `"0-1023"`: room for a demo, the bots and tests, while a stray id
+    /// from a matchmaker bug is refused. At most 1048576 zones.
+    pub zones: ZoneSet,
     /// Game ticks per second. Default 30: tuned for action games whose
     /// clients interpolate; 60 halves latency at twice the CPU.
     pub tick_rate_hz: u32,
@@ -131,6 +137,7 @@ impl Default for ShardsConfig {
     fn default() -> Self {
         Self {
             cores: CoreSet::Auto,
+            zones: ZoneSet::default(),
             tick_rate_hz: 30,
             tick_budget_us: 20_000,
             ring_slots_max: 4096,

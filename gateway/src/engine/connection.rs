@@ -12,6 +12,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
 
+use super::peer_params;
 use super::router::Router;
 use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
 use super::{Admission, Engine, close_code, conn_slot, session_id};
@@ -147,13 +148,17 @@ impl<A: Admission> Engine<A> {
     }
 
     fn on_connected(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        // The Hello deadline starts here, when the handshake is complete
+        // (`docs/protocol.md` §4): the client cannot open its control
+        // stream before.
         let deadline = now + self.params.hello_timeout;
         let draining = self.draining;
         let slot = &mut self.slots[idx];
         let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
             return;
         };
-        let code = if conn.datagrams().max_size().is_none() {
+        let frame_size = peer_params::max_datagram_frame_size(conn, &mut self.scratch);
+        let code = if frame_size.is_none_or(|size| size < peer_params::DATAGRAM_FRAME_SIZE_MIN) {
             self.counters.datagrams_required += 1;
             Some(CloseCode::DatagramsRequired)
         } else if slot.overflow {
@@ -221,6 +226,7 @@ impl<A: Admission> Engine<A> {
         let ctx = SessionCtx {
             lanes: &params.lanes,
             keys: &params.keys,
+            zones: &params.zones,
             unix_now_s,
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
@@ -303,6 +309,7 @@ impl<A: Admission> Engine<A> {
         let ctx = SessionCtx {
             lanes: &params.lanes,
             keys: &params.keys,
+            zones: &params.zones,
             unix_now_s,
             clock_skew_s: params.clock_skew_s,
             welcome: &params.welcome,
@@ -368,6 +375,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::Ticket(TicketError::Expired { .. }) => c.tickets_expired += 1,
             CloseCause::Ticket(_) => c.tickets_bad += 1,
             CloseCause::Version => c.unsupported_versions += 1,
+            CloseCause::UnknownZone(_) => c.unknown_zones += 1,
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,

@@ -31,9 +31,12 @@ pub struct Counters {
     pub tickets_expired: u64,
     /// `Hello`s with another protocol version.
     pub unsupported_versions: u64,
+    /// `Hello`s whose ticket verified for a zone outside `shards.zones`.
+    pub unknown_zones: u64,
     /// Connections closed with `HELLO_TIMEOUT`.
     pub hello_timeouts: u64,
-    /// Connections closed because the client offered no datagrams.
+    /// Connections closed because the client offered no datagrams, or a
+    /// `max_datagram_frame_size` below 1200.
     pub datagrams_required: u64,
     /// Connections closed with `SERVER_FULL`.
     pub server_full: u64,

@@ -17,6 +17,8 @@
 //! - `connection.rs`: what one connection's QUIC events mean for its
 //!   session, and how a connection ends;
 //! - `router.rs`: a session's output, through [`Admission`] to the links;
+//! - `peer_params.rs`: the client's `max_datagram_frame_size`, which the
+//!   protocol requires to be at least 1200;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
 //!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
@@ -37,6 +39,7 @@ mod counters;
 mod failover;
 mod outbound;
 mod params;
+pub mod peer_params;
 mod router;
 pub mod session;
 pub mod timers;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lanegate_common::config::Config;
+use lanegate_common::config::{Config, ZoneSet};
 use lanegate_common::ids::CoreId;
 use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::ticket::KeySet;
@@ -58,6 +58,8 @@ pub struct EngineParams {
     pub lanes: LaneTable,
     /// Ticket keys.
     pub keys: KeySet,
+    /// The zones a ticket may name (`shards.zones`).
+    pub zones: ZoneSet,
     /// Control-stream bytes buffered per connection beyond what QUIC takes
     /// (flow control); more outbound stream messages are dropped (counted).
     pub stream_out_bytes_max: usize,
@@ -104,6 +106,7 @@ impl EngineParams {
             welcome,
             lanes,
             keys,
+            zones: config.shards.zones.clone(),
             stream_out_bytes_max: gw.stream_message_bytes_max.saturating_mul(4),
             seed: None,
         })

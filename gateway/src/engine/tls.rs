@@ -140,7 +140,8 @@ fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
 
 /// SHA-256 over the DER certificate, as lowercase hex byte pairs separated by
 /// colons (`ab:01:...`, 95 characters), the form `openssl x509 -fingerprint
-/// -sha256` prints (in lowercase). Compare case-insensitively.
+/// -sha256` prints (in lowercase), as `docs/protocol.md` §1 specifies.
+/// Compare case-insensitively.
 pub fn fingerprint_sha256(der: &[u8]) -> String {
     let digest = Sha256::digest(der);
     let mut out = String::with_capacity(digest.len() * 3);
@@ -227,10 +228,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fingerprint_is_colon_separated_lowercase_hex() {
-        let fp = fingerprint_sha256(b"abc");
-        assert_eq!(fp.len(), 95);
-        assert!(fp.starts_with("ba:78:16:bf:8f:01:cf:ea"));
+    fn fingerprint_is_the_documented_format() {
+        // `docs/protocol.md` §12, vectors `fingerprint-input` and
+        // `fingerprint-text`.
+        assert_eq!(
+            fingerprint_sha256(b"abc"),
+            "ba:78:16:bf:8f:01:cf:ea:41:41:40:de:5d:ae:22:23:b0:03:61:a3:96:17:7a:9c:b4:10:ff:61:f2:00:15:ad"
+        );
     }
 
     #[test]

@@ -192,11 +192,12 @@ type ReasonCounter = (
 const REASON_COUNTERS: &[ReasonCounter] = &[
     (
         "lanegate_tickets_refused",
-        "Hellos refused for their ticket or protocol version.",
+        "Hellos refused for their ticket, its zone, or the protocol version.",
         &[
             ("bad", |s| s.engine.tickets_bad),
             ("expired", |s| s.engine.tickets_expired),
             ("version", |s| s.engine.unsupported_versions),
+            ("unknown_zone", |s| s.engine.unknown_zones),
         ],
     ),
     (

@@ -201,6 +201,12 @@ pub struct ConnectOpts {
     pub ip: IpAddr,
     /// Offer QUIC datagrams; the gateway requires them.
     pub datagrams: bool,
+    /// With datagrams, the `max_datagram_frame_size` to offer (quinn sends
+    /// its receive buffer size, capped at 65535); `None` keeps quinn's
+    /// default, which offers 65535.
+    pub datagram_frame_size: Option<usize>,
+    /// The one ALPN protocol the client offers.
+    pub alpn: &'static [u8],
 }
 
 impl Default for ConnectOpts {
@@ -209,6 +215,8 @@ impl Default for ConnectOpts {
         Self {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             datagrams: true,
+            datagram_frame_size: None,
+            alpn: ALPN,
         }
     }
 }
@@ -226,6 +234,14 @@ impl ConnectOpts {
     pub fn no_datagrams() -> Self {
         Self {
             datagrams: false,
+            ..Self::default()
+        }
+    }
+
+    /// From 127.0.0.1, offering datagrams up to `size` bytes per frame.
+    pub fn datagram_frame_size(size: usize) -> Self {
+        Self {
+            datagram_frame_size: Some(size),
             ..Self::default()
         }
     }
@@ -262,10 +278,11 @@ impl Client {
         let seed = [u8::try_from(index).unwrap(); 32];
         let mut endpoint =
             Endpoint::new(Arc::new(EndpointConfig::default()), None, true, Some(seed));
-        let mut config = client_config(cert);
-        if !opts.datagrams {
+        let mut config = client_config_with_alpn(cert, opts.alpn);
+        if !opts.datagrams || opts.datagram_frame_size.is_some() {
             let mut transport = TransportConfig::default();
-            transport.datagram_receive_buffer_size(None);
+            let size = opts.datagram_frame_size.filter(|_| opts.datagrams);
+            transport.datagram_receive_buffer_size(size);
             config.transport_config(Arc::new(transport));
         }
         let (ch, conn) = endpoint.connect(now, config, SERVER, "localhost").unwrap();
@@ -409,6 +426,8 @@ pub struct World<A: Admission> {
     /// The shard's side.
     pub shard: FakeShard,
     pub cert: CertificateDer<'static>,
+    /// The certificate's fingerprint, as the gateway reports it.
+    pub fingerprint: String,
     pub clients: Vec<Client>,
     pub seen: Vec<Seen>,
     /// Destination connection ids of the clients' short-header packets.
@@ -453,6 +472,7 @@ impl<A: Admission> World<A> {
     ) -> Self {
         let identity = Identity::self_signed().unwrap();
         let cert = identity.leaf().clone();
+        let fingerprint = identity.fingerprint();
         let server = quic_server_config(&identity, &config.gateway).unwrap();
         let mut params = EngineParams::from_config(&config, CoreId(1), 1, KeySet::dev()).unwrap();
         params.seed = Some(42);
@@ -465,6 +485,7 @@ impl<A: Admission> World<A> {
             links,
             shard,
             cert,
+            fingerprint,
             clients: Vec::new(),
             seen: Vec::new(),
             short_dcids: Vec::new(),
@@ -612,6 +633,11 @@ impl<A: Admission> World<A> {
 
 /// A client configuration trusting `cert`, with datagrams enabled.
 pub fn client_config(cert: &CertificateDer<'static>) -> ClientConfig {
+    client_config_with_alpn(cert, ALPN)
+}
+
+/// As [`client_config`], offering `alpn` as its one ALPN protocol.
+pub fn client_config_with_alpn(cert: &CertificateDer<'static>, alpn: &[u8]) -> ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -620,7 +646,7 @@ pub fn client_config(cert: &CertificateDer<'static>) -> ClientConfig {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let mut config = ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
     config.transport_config(Arc::new(TransportConfig::default()));
     config

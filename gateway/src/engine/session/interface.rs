@@ -2,6 +2,7 @@
 //! one call, the ids of an established session, classified game messages
 //! and the [`SessionSink`] they go to, and how a session ends.
 
+use lanegate_common::config::ZoneSet;
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::ticket::{KeySet, TicketError};
@@ -27,6 +28,8 @@ pub struct SessionCtx<'a> {
     pub lanes: &'a LaneTable,
     /// Verifies tickets.
     pub keys: &'a KeySet,
+    /// The zones a ticket may name (`shards.zones`).
+    pub zones: &'a ZoneSet,
     /// Wall-clock now, Unix seconds (for ticket lifetimes).
     pub unix_now_s: u64,
     /// Ticket clock-skew tolerance.
@@ -90,6 +93,8 @@ pub enum CloseCause {
     Version,
     /// The ticket did not verify.
     Ticket(TicketError),
+    /// The ticket verified, for a zone this gateway does not serve.
+    UnknownZone(ZoneId),
     /// No `Hello` before the deadline.
     HelloTimeout,
     /// The client finished or reset its control stream.

@@ -21,6 +21,7 @@ use lanegate_common::frame::{FrameReader, put_frame};
 use lanegate_common::lanes::MessageClass;
 use lanegate_common::wire::{self, CloseCode, Message, PROTOCOL_VERSION, Transport, Welcome};
 
+mod hello;
 mod interface;
 
 pub use self::interface::{
@@ -323,66 +324,31 @@ fn on_stream_message(
     sink: &mut impl SessionSink,
 ) -> Result<(), (CloseCode, CloseCause)> {
     match *phase {
-        Phase::AwaitingHello { .. } => {
-            let hello = match Message::decode(message) {
-                Ok(Message::Hello(hello)) => hello,
-                Ok(_) => return Err((CloseCode::ProtocolViolation, CloseCause::NotHello)),
-                Err(_) => return Err((CloseCode::ProtocolViolation, CloseCause::Malformed)),
-            };
-            if hello.version != PROTOCOL_VERSION {
-                let code = CloseCode::UnsupportedVersion;
-                push_message(
-                    &Message::Reject(wire::reject(code, "unsupported version")),
-                    reply,
-                    scratch,
-                );
-                return Err((code, CloseCause::Version));
+        Phase::AwaitingHello { .. } => match hello::check(message, ctx) {
+            Ok(est) => {
+                let welcome = Welcome {
+                    version: PROTOCOL_VERSION,
+                    session: est.session,
+                    player: est.player,
+                    zone: est.zone,
+                    tick_rate_hz: ctx.welcome.tick_rate_hz,
+                    datagram_message_bytes_max: ctx.welcome.datagram_message_bytes_max,
+                    stream_message_bytes_max: ctx.welcome.stream_message_bytes_max,
+                    lane_limits: ctx.welcome.lane_limits,
+                };
+                push_message(&Message::Welcome(welcome), reply, scratch);
+                *phase = Phase::Established(est);
+                sink.established(est);
+                Ok(())
             }
-            match ctx
-                .keys
-                .verify(hello.ticket, ctx.unix_now_s, ctx.clock_skew_s)
-            {
-                Ok(_) if !ctx.shard_available => {
-                    let code = CloseCode::ShardUnavailable;
-                    push_message(
-                        &Message::Reject(wire::reject(code, "no shard available")),
-                        reply,
-                        scratch,
-                    );
-                    Err((code, CloseCause::ShardUnavailable))
+            Err(refusal) => {
+                if let Some(reason) = refusal.reject {
+                    let reject = wire::reject(refusal.code, reason);
+                    push_message(&Message::Reject(reject), reply, scratch);
                 }
-                Ok(ticket) => {
-                    let est = Established {
-                        session: ctx.session,
-                        player: ticket.player,
-                        zone: ticket.zone,
-                    };
-                    let welcome = Welcome {
-                        version: PROTOCOL_VERSION,
-                        session: est.session,
-                        player: est.player,
-                        zone: est.zone,
-                        tick_rate_hz: ctx.welcome.tick_rate_hz,
-                        datagram_message_bytes_max: ctx.welcome.datagram_message_bytes_max,
-                        stream_message_bytes_max: ctx.welcome.stream_message_bytes_max,
-                        lane_limits: ctx.welcome.lane_limits,
-                    };
-                    push_message(&Message::Welcome(welcome), reply, scratch);
-                    *phase = Phase::Established(est);
-                    sink.established(est);
-                    Ok(())
-                }
-                Err(e) => {
-                    let code = e.close_code();
-                    let reason = match code {
-                        CloseCode::TicketExpired => "ticket expired",
-                        _ => "bad ticket",
-                    };
-                    push_message(&Message::Reject(wire::reject(code, reason)), reply, scratch);
-                    Err((code, CloseCause::Ticket(e)))
-                }
+                Err((refusal.code, refusal.cause))
             }
-        }
+        },
         Phase::Established(est) => {
             let Ok(ty) = wire::peek_type(message) else {
                 // The frame reader guarantees two bytes; keep the check anyway.
@@ -420,6 +386,7 @@ fn push_message(message: &Message<'_>, reply: &mut Vec<u8>, scratch: &mut Vec<u8
 mod tests {
     use std::time::Duration;
 
+    use lanegate_common::config::ZoneSet;
     use lanegate_common::frame::put_frame;
     use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
     use lanegate_common::lanes::{Lane, LaneTable};
@@ -454,6 +421,7 @@ mod tests {
     struct Fixture {
         lanes: LaneTable,
         keys: KeySet,
+        zones: ZoneSet,
         welcome: WelcomeParams,
     }
 
@@ -462,6 +430,7 @@ mod tests {
             Self {
                 lanes: LaneTable::new(&LaneTable::default_rules(), Lane::Bulk).unwrap(),
                 keys: KeySet::dev(),
+                zones: ZoneSet::default(),
                 welcome: WelcomeParams {
                     tick_rate_hz: 30,
                     datagram_message_bytes_max: 1100,
@@ -477,6 +446,7 @@ mod tests {
             SessionCtx {
                 lanes: &self.lanes,
                 keys: &self.keys,
+                zones: &self.zones,
                 unix_now_s: NOW_S,
                 clock_skew_s: 30,
                 welcome: &self.welcome,
