@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use lanegate_common::config::Config;
+use lanegate_common::config::{Config, ZoneSet};
 use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::link::BufClasses;
 
@@ -73,6 +73,9 @@ pub struct ShardConfig {
     /// The lane table outbound message types are classified with; the same
     /// as the gateway's.
     pub lanes: LaneTable,
+    /// The zones the gateway serves (`shards.zones`): a game can move a
+    /// player only into one of them.
+    pub zones: ZoneSet,
 }
 
 impl ShardConfig {
@@ -101,6 +104,7 @@ impl ShardConfig {
             tick_window_ticks: s.tick_window_ticks,
             cpu_ids,
             lanes,
+            zones: s.zones.clone(),
         }
     }
 

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use lanegate_common::config::ZoneSet;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
 use lanegate_common::link::{Body, BufClass, ToGateway};
@@ -185,6 +186,9 @@ pub enum MoveError {
     /// The player is not in any of this shard's zones.
     #[error("player {0} is not in this shard")]
     UnknownPlayer(PlayerId),
+    /// The gateway serves no such zone (`shards.zones`).
+    #[error("zone {0} is not one the gateway serves (shards.zones)")]
+    UnknownZone(ZoneId),
     /// This call already asked for as many zone changes as the outbox
     /// holds messages (`shards.outbox_slots_max`).
     #[error("too many zone changes in one call")]
@@ -245,6 +249,9 @@ impl Outbox<'_> {
             .ok_or(MoveError::UnknownPlayer(player))?;
         if m.zone == to {
             return Ok(());
+        }
+        if !self.out.zones.contains(to) {
+            return Err(MoveError::UnknownZone(to));
         }
         if self.out.moves.len() >= self.out.staged_max {
             return Err(MoveError::NoRoom);
@@ -360,10 +367,12 @@ pub(crate) struct Outbound {
     pub(crate) moves: Vec<(PlayerId, ZoneId)>,
     pub(crate) lost: [u64; Lane::COUNT],
     lanes: LaneTable,
+    /// Where players may be moved.
+    zones: ZoneSet,
 }
 
 impl Outbound {
-    pub(crate) fn new(pool: BufPool, staged_max: usize, lanes: LaneTable) -> Self {
+    pub(crate) fn new(pool: BufPool, staged_max: usize, lanes: LaneTable, zones: ZoneSet) -> Self {
         Self {
             pool,
             staged: std::array::from_fn(|_| Vec::with_capacity(staged_max.min(1024))),
@@ -371,6 +380,7 @@ impl Outbound {
             moves: Vec::with_capacity(staged_max.min(1024)),
             lost: [0; Lane::COUNT],
             lanes,
+            zones,
         }
     }
 
@@ -466,7 +476,7 @@ mod tests {
     fn outbound(staged_max: usize) -> Outbound {
         let classes = BufClasses::from_config(&GatewayConfig::default());
         let (pool, _returns) = pool(classes, 4, 1, 1).unwrap();
-        Outbound::new(pool, staged_max, LaneTable::default())
+        Outbound::new(pool, staged_max, LaneTable::default(), ZoneSet::default())
     }
 
     fn world() -> World {
@@ -489,6 +499,41 @@ mod tests {
             tick: 1,
             tick_interval: Duration::from_millis(10),
         }
+    }
+
+    #[test]
+    fn zone_changes_are_checked_and_undone_with_the_call() {
+        let w = world();
+        let mut out = outbound(2);
+        out.zones = ZoneSet::parse("1-9").unwrap();
+        let mark = out.mark();
+        let mut ob = outbox(&w, &mut out);
+        assert_eq!(
+            ob.move_player(PlayerId(7), ZoneId(2)),
+            Err(MoveError::UnknownPlayer(PlayerId(7)))
+        );
+        assert_eq!(
+            ob.move_player(PlayerId(1), ZoneId(10)),
+            Err(MoveError::UnknownZone(ZoneId(10)))
+        );
+        assert_eq!(
+            ob.move_player(PlayerId(1), ZoneId(9)),
+            Ok(()),
+            "already there"
+        );
+        assert_eq!(ob.move_player(PlayerId(1), ZoneId(2)), Ok(()));
+        assert_eq!(ob.move_player(PlayerId(2), ZoneId(3)), Ok(()));
+        assert_eq!(
+            ob.move_player(PlayerId(3), ZoneId(4)),
+            Err(MoveError::NoRoom)
+        );
+        assert_eq!(
+            out.moves,
+            vec![(PlayerId(1), ZoneId(2)), (PlayerId(2), ZoneId(3))]
+        );
+        // A panicking call's zone changes are undone with its sends.
+        out.truncate(mark);
+        assert!(out.moves.is_empty());
     }
 
     #[test]

@@ -136,7 +136,12 @@ impl<G: Game> Shard<G> {
             factory: Box::new(factory),
             game,
             world: World::new(cores),
-            out: Outbound::new(ends.pool, cfg.outbox_slots_max as usize, cfg.lanes.clone()),
+            out: Outbound::new(
+                ends.pool,
+                cfg.outbox_slots_max as usize,
+                cfg.lanes.clone(),
+                cfg.zones.clone(),
+            ),
             inbox: std::array::from_fn(|i| VecDeque::with_capacity(inbox_max[i].min(1024))),
             inbox_max,
             lane_budget: cfg.lane_budget_per_tick,

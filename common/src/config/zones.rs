@@ -136,6 +136,25 @@ impl ZoneSet {
             .sum()
     }
 
+    /// The zone after `zone` in id order, wrapping from the last to the
+    /// first: the set as a ring (a portal to "the next zone").
+    pub fn after(&self, zone: ZoneId) -> ZoneId {
+        let next = zone.0.checked_add(1).map(ZoneId);
+        if let Some(next) = next
+            && self.contains(next)
+        {
+            return next;
+        }
+        let i = self.ranges.partition_point(|&(_, hi)| hi <= zone.0);
+        let (lo, _) = self
+            .ranges
+            .get(i)
+            .or(self.ranges.first())
+            .copied()
+            .unwrap_or((0, 0));
+        ZoneId(lo)
+    }
+
     /// Always false: a zone set holds at least one zone.
     pub fn is_empty(&self) -> bool {
         false
@@ -224,6 +243,19 @@ mod tests {
 
     fn set(text: &str) -> ZoneSet {
         ZoneSet::parse(text).unwrap()
+    }
+
+    #[test]
+    fn after_walks_the_set_as_a_ring() {
+        let set = ZoneSet::parse("1-3,7,10-11").unwrap();
+        let walk: Vec<u32> = std::iter::successors(Some(ZoneId(1)), |&z| Some(set.after(z)))
+            .take(7)
+            .map(|z| z.0)
+            .collect();
+        assert_eq!(walk, vec![1, 2, 3, 7, 10, 11, 1]);
+        // From outside the set: the next zone above, or the first.
+        assert_eq!(set.after(ZoneId(5)), ZoneId(7));
+        assert_eq!(set.after(ZoneId(u32::MAX)), ZoneId(1));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `[game]` for Tag: the rules, in the same TOML file as the gateway's
-//! sections. Every field is optional; a typo is refused with its name and
+//! sections. The zones are the gateway's (`shards.zones`), which the game
+//! learns from `GameStart`: each zone's portal leads to the next zone of
+//! that set, the last one's back to the first. Every field is optional; a typo is refused with its name and
 //! line, a value out of range with its name and the fix.
 
 use lanegate_common::config::{GameConfig, GameConfigError};
@@ -9,9 +11,6 @@ use serde::Deserialize;
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TagConfig {
-    /// Zones `0..zones` form a ring: each zone's portal leads to the next,
-    /// the last one's back to zone 0. Default 4.
-    pub zones: u32,
     /// The side of a zone's square, in metres. Default 40: a few seconds
     /// to cross at `speed_mps`. At most 600 (positions travel in
     /// centimetres as `u16`).
@@ -33,7 +32,6 @@ pub struct TagConfig {
 impl Default for TagConfig {
     fn default() -> Self {
         Self {
-            zones: 4,
             arena_m: 40.0,
             speed_mps: 6.0,
             view_m: 15.0,
@@ -55,9 +53,6 @@ impl GameConfig for TagConfig {
                 message,
             })
         };
-        if self.zones == 0 {
-            return err("zones", "must be at least 1".to_owned());
-        }
         if !(self.arena_m.is_finite() && (10.0..=ARENA_M_MAX).contains(&self.arena_m)) {
             return err("arena_m", format!("must be 10 to {ARENA_M_MAX} metres"));
         }
@@ -101,7 +96,7 @@ mod tests {
         assert_eq!(TagConfig::default().validate(), Ok(()));
         let c: TagConfig = parse_game_config("[game]\narena_m = 80\n").unwrap();
         assert_eq!(c.arena_m, 80.0);
-        assert_eq!(c.zones, 4);
+        assert_eq!(c.speed_mps, 6.0);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use lanegate_common::config::ZoneSet;
 use lanegate_common::ids::{PlayerId, ZoneId};
 use lanegate_gateway::runtime::GameStart;
 use lanegate_shard::games::Echo;
@@ -42,6 +43,8 @@ struct Field {
 #[derive(Debug)]
 pub struct Tag {
     rules: TagConfig,
+    /// The gateway's zones: the portal ring.
+    zones: ZoneSet,
     fields: BTreeMap<ZoneId, Field>,
     /// Reused every tick: the neighbours of one player, and the bytes.
     view: Vec<(f32, Position)>,
@@ -51,11 +54,12 @@ pub struct Tag {
 
 impl Tag {
     /// Tag with `rules`, for the shard `start` names (every shard plays
-    /// the same rules; the gateway decides which zones it holds).
+    /// the same rules; the gateway decides which zones it holds), with a
+    /// portal ring over the gateway's zones.
     pub fn new(rules: &TagConfig, start: GameStart) -> Self {
-        let _ = start;
         Self {
             rules: rules.clone(),
+            zones: start.zones,
             fields: BTreeMap::new(),
             view: Vec::with_capacity(256),
             entries: Vec::with_capacity(NEIGHBOURS_MAX + 1),
@@ -73,7 +77,7 @@ impl Tag {
     }
 
     fn next_zone(&self, zone: ZoneId) -> ZoneId {
-        ZoneId(zone.0.wrapping_add(1) % self.rules.zones)
+        self.zones.after(zone)
     }
 
     fn cooldown_ticks(&self, out: &Outbox<'_>) -> u64 {
@@ -300,7 +304,11 @@ mod tests {
     fn the_portal_ring_wraps() {
         let tag = Tag::new(
             &TagConfig::default(),
-            GameStart::new(lanegate_common::ids::ShardId(0), 1),
+            GameStart::new(
+                lanegate_common::ids::ShardId(0),
+                1,
+                ZoneSet::parse("0-3").unwrap(),
+            ),
         );
         assert_eq!(tag.next_zone(ZoneId(2)), ZoneId(3));
         assert_eq!(tag.next_zone(ZoneId(3)), ZoneId(0));

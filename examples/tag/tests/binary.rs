@@ -26,7 +26,10 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn config_check_reads_the_game_table() {
-    let good = file("good.toml", "[game]\narena_m = 80\nzones = 6\n");
+    let good = file(
+        "good.toml",
+        "[shards]\nzones = \"0-5\"\n[game]\narena_m = 80\n",
+    );
     let out = tag_server(&["config", "check", good.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 

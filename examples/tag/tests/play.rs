@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A small, fast arena: a portal run takes well under a second.
 const FILE: &str = "[gateway]\nlisten = \"127.0.0.1:0\"\ncores = [0]\n\
-                    [shards]\ncores = [0, 1]\n\
+                    [shards]\ncores = [0, 1]\nzones = \"0-3\"\n\
                     [observability]\nmetrics_listen = \"off\"\n\
                     [game]\narena_m = 10\nspeed_mps = 12\nview_m = 4\n";
 

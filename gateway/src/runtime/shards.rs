@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use lanegate_common::ids::ShardId;
+use lanegate_common::config::ZoneSet;
+use lanegate_common::ids::{ShardId, ZoneId};
+use lanegate_shard::directory::default_shard;
 use lanegate_shard::fence::FenceBoard;
 use lanegate_shard::health::StallEvent;
 use lanegate_shard::wiring::ShardEnds;
@@ -56,17 +58,34 @@ pub fn hosts(plan: &Plan) -> Vec<Option<usize>> {
 pub struct GameStart {
     /// The shard that runs it.
     pub shard: ShardId,
-    /// How many shards the gateway runs (zones are placed on
-    /// `zone % shard_count` unless moved).
+    /// How many shards the gateway runs.
     pub shard_count: u16,
+    /// Every zone the gateway serves (`shards.zones`): where players can
+    /// be, and where a game may move them.
+    pub zones: ZoneSet,
 }
 
 impl GameStart {
-    /// The start of a game for `shard` of `shard_count`, as the runtime
-    /// makes it (for tests of a game, and hosts that run shards
-    /// themselves).
-    pub fn new(shard: ShardId, shard_count: u16) -> Self {
-        Self { shard, shard_count }
+    /// The start of a game for `shard` of `shard_count`, the gateway
+    /// serving `zones`, as the runtime makes it (for tests of a game, and
+    /// hosts that run shards themselves).
+    pub fn new(shard: ShardId, shard_count: u16, zones: ZoneSet) -> Self {
+        Self {
+            shard,
+            shard_count,
+            zones,
+        }
+    }
+
+    /// The zones placed on this shard at start (the directory's default
+    /// placement, `zone % shard_count`).
+    /// Zones move later (rebalancing, failover), and a player can be
+    /// moved into any zone, so a game creates zone state on `on_join`
+    /// rather than only for these.
+    pub fn own_zones(&self) -> impl Iterator<Item = ZoneId> + '_ {
+        self.zones
+            .iter()
+            .filter(move |&z| default_shard(z, self.shard_count) == self.shard)
     }
 }
 
@@ -140,10 +159,7 @@ impl Placement<'_> {
         let shard_count = u16::try_from(ends.len()).unwrap_or(u16::MAX);
         for (i, e) in ends.into_iter().enumerate() {
             let games = Arc::clone(&games);
-            let start = GameStart {
-                shard: e.shard,
-                shard_count,
-            };
+            let start = GameStart::new(e.shard, shard_count, self.cfg.zones.clone());
             let shard = Shard::new(e, self.cfg, move || games.make(start.clone()));
             let cpu = self.cfg.cpu_ids.get(i).copied();
             match self.hosts.get(i).copied().flatten() {
