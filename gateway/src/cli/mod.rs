@@ -37,10 +37,10 @@ use lanegate_shard::Game;
 use crate::load;
 use crate::runtime::{GameStart, Gateway, Plan};
 
-pub mod args;
+mod args;
 mod bots;
 mod config;
-pub mod doctor;
+mod doctor;
 mod error;
 mod logs;
 mod notify;
