@@ -45,13 +45,14 @@ const SOURCES: [(&str, &[(&str, &str)]); 6] = [
     ),
 ];
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "gateway",
     "tickets",
     "lanes",
     "admission",
     "shards",
     "observability",
+    "overload",
 ];
 
 #[test]

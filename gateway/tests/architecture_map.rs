@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-const CRATES: [&str; 7] = [
-    "common", "udp", "shard", "gateway", "client", "bots", "benches",
+const CRATES: [&str; 8] = [
+    "common", "udp", "shard", "control", "gateway", "client", "bots", "benches",
 ];
 
 fn root() -> PathBuf {

@@ -20,7 +20,8 @@
 //!
 //! One file per section, each holding its struct, its defaults and its
 //! validation: [`GatewayConfig`], [`TicketsConfig`], [`LanesConfig`],
-//! [`AdmissionConfig`], [`ShardsConfig`], [`ObservabilityConfig`], and
+//! [`AdmissionConfig`], [`ShardsConfig`], [`ObservabilityConfig`],
+//! [`OverloadConfig`], and
 //! [`GameSection`], the game's own `[game]` table ([`GameConfig`]). Limits are
 //! named with their unit last (`_max`, `_ms`, `_us`, `_bytes`, `_per_s`),
 //! and each default documents the assumption behind it, once, in its field's
@@ -37,6 +38,7 @@ mod game;
 mod gateway;
 mod lanes;
 mod observability;
+mod overload;
 mod serde_forms;
 mod shards;
 mod span;
@@ -51,6 +53,7 @@ pub use gateway::{
 };
 pub use lanes::{LaneLimit, LaneLimits, LanesConfig};
 pub use observability::{LogFormat, ObservabilityConfig};
+pub use overload::{LevelPercents, OverloadConfig, PRESSURE_PERCENT_LIMIT};
 pub use shards::{
     BufCount, GameKind, InboxSlots, LaneBudgets, LaneFillPercents, ShardsConfig, TICK_RATE_HZ_LIMIT,
 };
@@ -79,6 +82,8 @@ pub struct Config {
     pub shards: ShardsConfig,
     /// `[observability]`: metrics and logs.
     pub observability: ObservabilityConfig,
+    /// `[overload]`: when the degradation ladder steps up and down.
+    pub overload: OverloadConfig,
     /// `[game]`: the game's own table, opaque here (see [`GameConfig`]).
     #[serde(skip_serializing)]
     pub game: GameSection,
@@ -126,6 +131,7 @@ impl Config {
         self.tickets.validate()?;
         self.lanes.validate()?;
         self.admission.validate()?;
+        self.overload.validate()?;
         let plan = self.core_plan(host);
         let pools = plan.gateway.len() + plan.shards.len();
         self.shards.validate(&self.gateway, pools, host)

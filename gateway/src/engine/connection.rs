@@ -25,6 +25,7 @@ impl<A: Admission> Engine<A> {
         buf: &mut Vec<u8>,
         links: &mut GatewayPort,
     ) {
+        self.counters.handshakes += 1;
         if self.draining || self.endpoint.open_connections() >= self.slots.len() {
             self.counters.refused += 1;
             let transmit = self.endpoint.refuse(incoming, buf);
@@ -161,7 +162,8 @@ impl<A: Admission> Engine<A> {
         let code = if frame_size.is_none_or(|size| size < peer_params::DATAGRAM_FRAME_SIZE_MIN) {
             self.counters.datagrams_required += 1;
             Some(CloseCode::DatagramsRequired)
-        } else if slot.overflow {
+        } else if slot.overflow || links.shedding().refuse_sessions {
+            // Over connections_max, or the ladder protects this core.
             self.counters.server_full += 1;
             Some(CloseCode::ServerFull)
         } else if draining {

@@ -44,6 +44,9 @@ pub struct Counters {
     pub refused: u64,
     /// New connections whose first packet admission dropped.
     pub handshakes_ignored: u64,
+    /// New connections' first Initials that reached the engine (accepted,
+    /// refused or ignored): the handshake rate the degradation ladder reads.
+    pub handshakes: u64,
     /// Connections the admission hook closed.
     pub admission_closes: u64,
     /// Connections lost (peer close, idle timeout, transport error).

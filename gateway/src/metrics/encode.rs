@@ -136,6 +136,11 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.stream_messages_out,
     ),
     (
+        "lanegate_overload_transitions",
+        "Steps of the core's degradation ladder, up and down.",
+        |s| s.overload.transitions,
+    ),
+    (
         "lanegate_link_joins_refused",
         "Session joins the shard links refused: the shard's control backlog was full.",
         |s| s.link_drops.joins_refused,
@@ -345,6 +350,26 @@ impl Collector for SampleCollector {
         )?;
         gauge(
             &mut enc,
+            "lanegate_overload_level",
+            "The core's degradation level: 0 normal, 1 shed bulk, 2 defer normal, 3 thin high, 4 protect.",
+            None,
+            cores
+                .iter()
+                .map(|(c, snap)| (core(c), u64::from(snap.overload.level)))
+                .collect(),
+        )?;
+        gauge(
+            &mut enc,
+            "lanegate_overload_stuck",
+            "1 while the core's level above normal has been held past overload.stuck_after_ms: scale out or drain.",
+            None,
+            cores
+                .iter()
+                .map(|(c, snap)| (core(c), u64::from(snap.overload.stuck)))
+                .collect(),
+        )?;
+        gauge(
+            &mut enc,
             "lanegate_sessions_open",
             "Sessions established and open.",
             None,
@@ -391,7 +416,7 @@ impl Collector for SampleCollector {
             &mut enc,
             "lanegate_link_dropped",
             "Game messages the links to the shards dropped, by lane and reason \
-             (ring_full, backlog, hold_full, pool_empty, too_large, shard_lost); each drop is counted once.",
+             (ring_full, backlog, hold_full, pool_empty, too_large, shard_lost, shed); each drop is counted once.",
             cores.iter().flat_map(|(c, snap)| {
                 DropReason::ALL.into_iter().flat_map(move |reason| {
                     Lane::ALL.into_iter().map(move |lane| {
@@ -402,6 +427,17 @@ impl Collector for SampleCollector {
                         ];
                         (labels, snap.link_drops.get(reason, lane))
                     })
+                })
+            }),
+        )?;
+        counter(
+            &mut enc,
+            "lanegate_link_shed_out",
+            "Game messages from the shards the degradation ladder shed before delivery, by lane.",
+            cores.iter().flat_map(|(c, snap)| {
+                Lane::ALL.into_iter().map(move |lane| {
+                    let labels = vec![("core", c.clone()), ("lane", lane.name().to_owned())];
+                    (labels, snap.link_drops.shed_out[lane.index()])
                 })
             }),
         )?;
@@ -620,6 +656,12 @@ mod tests {
         core.link_drops.add(DropReason::Backlog, Lane::High, 2);
         core.link_drops.add(DropReason::RingFull, Lane::High, 1);
         core.link_drops.fenced_dropped = 5;
+        core.link_drops.shed_out[Lane::Bulk.index()] = 4;
+        core.overload = crate::metrics::OverloadReading {
+            level: 2,
+            transitions: 3,
+            stuck: false,
+        };
         core.engine.sessions_rehomed = 6;
         core.engine.shard_unavailable = 1;
         Sample {
@@ -673,6 +715,10 @@ mod tests {
             "lanegate_link_dropped_total{core=\"0\",lane=\"high\",reason=\"backlog\"} 2",
             "lanegate_link_dropped_total{core=\"0\",lane=\"critical\",reason=\"ring_full\"} 0",
             "lanegate_link_joins_refused_total{core=\"0\"} 0",
+            "lanegate_overload_level{core=\"0\"} 2",
+            "lanegate_overload_stuck{core=\"0\"} 0",
+            "lanegate_overload_transitions_total{core=\"0\"} 3",
+            "lanegate_link_shed_out_total{core=\"0\",lane=\"bulk\"} 4",
             "lanegate_tickets_refused_total{core=\"0\",reason=\"expired\"} 1",
             "lanegate_core_info{core=\"0\",backend=\"io_uring\"} 1",
             "lanegate_build_info{version=\"0.1.0\"} 1",

@@ -69,6 +69,20 @@ pub struct CoreSnapshot {
     pub recv_transient: u64,
     /// The IO backend the core runs on.
     pub backend: BackendKind,
+    /// Where the core stands on the degradation ladder.
+    pub overload: OverloadReading,
+}
+
+/// A core's degradation ladder, as metrics read it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OverloadReading {
+    /// The level, 0 (normal) to 4 (protect).
+    pub level: u8,
+    /// Steps taken, up and down, since start.
+    pub transitions: u64,
+    /// Whether the level above normal has been held past
+    /// `overload.stuck_after_ms`.
+    pub stuck: bool,
 }
 
 impl CoreSnapshot {
@@ -83,13 +97,18 @@ impl CoreSnapshot {
             tx_blocked: 0,
             recv_transient: 0,
             backend,
+            overload: OverloadReading::default(),
         }
     }
 
     /// Messages lost between this core and the shards on `lane`, every
     /// reason together.
     pub fn ring_dropped(&self, lane: Lane) -> u64 {
-        self.link_drops.per_lane()[lane.index()]
+        // What the ladder shed is reported as its level, not as a fault.
+        let shed = self
+            .link_drops
+            .get(lanegate_shard::port::DropReason::Shed, lane);
+        self.link_drops.per_lane()[lane.index()] - shed
     }
 }
 

@@ -24,7 +24,17 @@ pub fn verdict(s: &Sample) -> Vec<String> {
             Some(c) if s.now.saturating_duration_since(c.latest.at) > CORE_STALE_AFTER => {
                 reasons.push(format!("core {i} not publishing"));
             }
-            Some(_) => {}
+            Some(c) => {
+                let o = c.latest.overload;
+                if o.stuck {
+                    reasons.push(format!(
+                        "core {i} stuck at overload level {}: add capacity or drain",
+                        o.level
+                    ));
+                } else if o.level > 0 {
+                    reasons.push(format!("core {i} at overload level {}", o.level));
+                }
+            }
         }
     }
     for h in &s.shards {
@@ -78,7 +88,7 @@ pub fn render(s: &Sample, out: &mut String) -> fmt::Result {
     writeln!(out)?;
     writeln!(
         out,
-        "core  backend   conns  sessions   udp in/s  to shard/s  out/s     admission drops c/h/n/b  ring drops c/h/n/b"
+        "core  backend   conns  sessions   udp in/s  to shard/s  out/s     admission drops c/h/n/b  ring drops c/h/n/b  level"
     )?;
     for (i, core) in s.cores.iter().enumerate() {
         let Some(c) = core else {
@@ -90,7 +100,7 @@ pub fn render(s: &Sample, out: &mut String) -> fmt::Result {
             |f: &dyn Fn(Lane) -> u64| Lane::ALL.map(|lane| f(lane).to_string()).join("/");
         writeln!(
             out,
-            "{i:<4}  {:<8}  {:<5}  {:<9}  {:<8}  {:<10}  {:<8}  {:<23}  {}",
+            "{i:<4}  {:<8}  {:<5}  {:<9}  {:<8}  {:<10}  {:<8}  {:<23}  {:<18}  {}",
             l.backend.name(),
             l.engine.connections_open,
             l.engine.sessions_open,
@@ -99,6 +109,7 @@ pub fn render(s: &Sample, out: &mut String) -> fmt::Result {
             rate(c, |x| x.engine.datagrams_out + x.engine.stream_messages_out),
             per_lane(&|lane| l.engine.admit_dropped[lane.index()]),
             per_lane(&|lane| l.ring_dropped(lane)),
+            l.overload.level,
         )?;
     }
     writeln!(out)?;
@@ -273,6 +284,20 @@ mod tests {
         assert_eq!(
             verdict(&s),
             ["core 0 not publishing", "core 1 not publishing yet"]
+        );
+    }
+
+    #[test]
+    fn an_overload_level_degrades_and_a_stuck_one_says_what_to_do() {
+        let mut s = healthy();
+        let c = s.cores[0].as_mut().unwrap();
+        c.latest.overload.level = 2;
+        assert_eq!(verdict(&s), ["core 0 at overload level 2"]);
+        let c = s.cores[0].as_mut().unwrap();
+        c.latest.overload.stuck = true;
+        assert_eq!(
+            verdict(&s),
+            ["core 0 stuck at overload level 2: add capacity or drain"]
         );
     }
 

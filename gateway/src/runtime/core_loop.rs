@@ -28,8 +28,9 @@ use lanegate_udp::{
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
+use super::overload::{self, CoreLoad};
 use super::{Ready, RuntimeError};
-use crate::metrics::{CorePublisher, CoreSnapshot};
+use crate::metrics::{CorePublisher, CoreSnapshot, OverloadReading};
 
 /// Bytes reserved per GSO segment in the transmit buffer: an Ethernet MTU.
 const SEGMENT_BYTES: usize = 1500;
@@ -125,6 +126,10 @@ struct Core {
     recv_transient: u64,
     /// The last turn stopped sending at [`TRANSMITS_PER_TURN_MAX`].
     tx_more: bool,
+    /// This core's load, sampled for the degradation ladder.
+    load: CoreLoad,
+    /// Whether the current level was reported stuck.
+    stuck_reported: bool,
     metrics: CorePublisher,
 }
 
@@ -226,6 +231,8 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_blocked: 0,
         recv_transient: 0,
         tx_more: false,
+        load: CoreLoad::new(&config.overload, Instant::now()),
+        stuck_reported: false,
         metrics,
     };
     Ok((core, backend, addr))
@@ -278,7 +285,8 @@ impl Core {
     }
 
     fn turn(&mut self, drain_deadline: Option<Instant>) -> Result<(), RuntimeError> {
-        let now = Instant::now();
+        let started = Instant::now();
+        let now = started;
         let mut wait = self.ring_poll;
         // One look at the engine's timer heap per turn: timers set while
         // this turn's packets are handled are in the future, and the next
@@ -378,7 +386,42 @@ impl Core {
         if self.metrics.due(now) {
             self.publish(now);
         }
-        self.send(now)
+        let sent = self.send(now);
+        // How late this turn woke against the wake-up it asked for (zero
+        // when packets woke it early), and how long it worked.
+        let done = Instant::now();
+        let lag = now.saturating_duration_since(started + wait);
+        self.load.turn(now, lag, done);
+        if self.load.due(done) {
+            self.sample_load(done);
+        }
+        sent
+    }
+
+    /// Gives the degradation ladder its sample and applies its step.
+    fn sample_load(&mut self, now: Instant) {
+        let fill = self.links.ring_fill_percent();
+        let handshakes = self.engine.counters().handshakes;
+        if let Some(step) = self.load.sample(now, fill, handshakes) {
+            self.stuck_reported = false;
+            if step.to > step.from {
+                warn!(core = self.index, "overload: {step}");
+            } else {
+                info!(core = self.index, "overload: {step}");
+            }
+            self.links.set_shedding(overload::shedding(step.to));
+        }
+        if let Some(held) = self.load.stuck(now)
+            && !self.stuck_reported
+        {
+            self.stuck_reported = true;
+            warn!(
+                core = self.index,
+                level = %self.load.level(),
+                held_s = held.as_secs(),
+                "overload: the level cannot be left; add capacity or drain this host"
+            );
+        }
     }
 
     /// Whether a ring into this core (or into a shard it hosts) holds
@@ -477,6 +520,11 @@ impl Core {
             tx_blocked: self.tx_blocked,
             recv_transient: self.recv_transient,
             backend: self.io.kind(),
+            overload: OverloadReading {
+                level: self.load.level().number(),
+                transitions: self.load.transitions(),
+                stuck: self.stuck_reported,
+            },
         });
     }
 }

@@ -36,6 +36,7 @@
 //! `docs/ARCHITECTURE.md` ("Threads and cores", "The running gateway").
 
 mod core_loop;
+mod overload;
 mod plan;
 mod shards;
 

@@ -28,6 +28,12 @@ pub enum PortError {
         /// The shard.
         shard: ShardId,
     },
+    /// The degradation ladder sheds the message's lane.
+    #[error("the {lane} lane is shed under load; message dropped")]
+    Shed {
+        /// The message's lane.
+        lane: Lane,
+    },
     /// Every shard is failed over: no shard can take the player.
     #[error("no shard is available (shard {shard} was failed over); join refused")]
     Unavailable {
@@ -52,17 +58,20 @@ pub enum DropReason {
     TooLarge,
     /// Every shard is failed over; none can take the message.
     ShardLost,
+    /// The degradation ladder sheds the lane.
+    Shed,
 }
 
 impl DropReason {
     /// Every reason, in a fixed order (the index of [`LinkDrops`]).
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::RingFull,
         DropReason::Backlog,
         DropReason::HoldFull,
         DropReason::PoolEmpty,
         DropReason::TooLarge,
         DropReason::ShardLost,
+        DropReason::Shed,
     ];
 
     /// Number of reasons.
@@ -77,6 +86,7 @@ impl DropReason {
             DropReason::PoolEmpty => "pool_empty",
             DropReason::TooLarge => "too_large",
             DropReason::ShardLost => "shard_lost",
+            DropReason::Shed => "shed",
         }
     }
 
@@ -98,6 +108,9 @@ pub struct LinkDrops {
     /// Entries a failed-over shard sent after its fence, dropped unread: a
     /// stuck game that woke up late.
     pub fenced_dropped: u64,
+    /// Game messages from the shards that the degradation ladder shed
+    /// before delivery, per lane.
+    pub shed_out: [u64; Lane::COUNT],
 }
 
 impl LinkDrops {

@@ -45,8 +45,10 @@ use crate::pool::{BufPool, PayloadError};
 use crate::wiring::{CoreEnds, CoreToShard};
 
 mod drops;
+mod shedding;
 
 pub use self::drops::{DropReason, LinkDrops, PortError};
+pub use self::shedding::Shedding;
 
 /// One gateway core's view of the shards.
 #[derive(Debug)]
@@ -68,6 +70,8 @@ pub struct GatewayPort {
     fences_seen: u64,
     /// Per shard: fenced in this port's routing ([`GatewayPort::fence`]).
     fenced: Vec<bool>,
+    /// What the degradation ladder sheds now.
+    shedding: Shedding,
 }
 
 #[derive(Debug)]
@@ -107,6 +111,7 @@ impl GatewayPort {
             drops: LinkDrops::default(),
             bell: ends.bell,
             fenced: vec![false; usize::from(shard_count)],
+            shedding: Shedding::default(),
             fences_seen: 0,
             fences: ends.fences,
         }
@@ -170,6 +175,32 @@ impl GatewayPort {
             .get(usize::from(shard.0))
             .copied()
             .unwrap_or(true)
+    }
+
+    /// Applies the degradation ladder's current level: from now on, game
+    /// messages of the lanes it sheds are dropped both ways (counted as
+    /// [`DropReason::Shed`] and [`LinkDrops::shed_out`]).
+    pub fn set_shedding(&mut self, shedding: Shedding) {
+        self.shedding = shedding;
+    }
+
+    /// What the links shed now; [`Shedding::refuse_sessions`] tells the
+    /// engine to refuse new sessions.
+    pub fn shedding(&self) -> Shedding {
+        self.shedding
+    }
+
+    /// How full the fullest ring to or from a shard is, in percent of its
+    /// slots: a load signal for the ladder (reads the other side's index:
+    /// once per sample, not per message).
+    pub fn ring_fill_percent(&mut self) -> u32 {
+        let mut fullest = 0;
+        for link in &mut self.shards {
+            let slots = link.ring.tx.capacity().max(1);
+            let used = link.ring.tx.len().max(link.ring.rx.len());
+            fullest = fullest.max(used * 100 / slots);
+        }
+        u32::try_from(fullest).unwrap_or(u32::MAX)
     }
 
     /// Whether some shard is not fenced, so a player can be placed.
@@ -283,6 +314,10 @@ impl GatewayPort {
         ty: u16,
         payload: &[u8],
     ) -> Result<(), PortError> {
+        if self.shedding.sheds(lane) {
+            self.drops.count(DropReason::Shed, lane);
+            return Err(PortError::Shed { lane });
+        }
         let payload = self.pool.payload(payload).inspect_err(|e| {
             let reason = match e {
                 PayloadError::Exhausted { .. } => DropReason::PoolEmpty,
@@ -405,7 +440,11 @@ impl GatewayPort {
                         let _ = self.push_to(to, ToShard::Zone(ZoneControl::Import(handoff)));
                     }
                     entry => {
-                        deliver(shard, &entry);
+                        let shed = entry.lane().filter(|&l| self.shedding.sheds(l));
+                        match shed {
+                            Some(lane) => self.drops.shed_out[lane.index()] += 1,
+                            None => deliver(shard, &entry),
+                        }
                         if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } =
                             entry
                         {
