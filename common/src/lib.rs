@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod degradation;
 pub mod frame;
 pub mod ids;
 pub mod lanes;

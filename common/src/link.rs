@@ -439,6 +439,10 @@ pub struct ShardHealth {
     /// Messages dropped because their sender had left the zone they were
     /// sent in (a zone change, or a close) before the game got to them.
     pub stale_dropped: u64,
+    /// The shard's degradation level, 0 to 4.
+    pub level: u8,
+    /// Outbound `bulk` messages the shard shed because of its level.
+    pub shed_out: u64,
     /// Whether the watchdog sees the shard late past the stall limit: a tick
     /// running that long, or no tick started that long after one was due.
     pub stalled: bool,

@@ -14,63 +14,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use lanegate_common::config::{OverloadConfig, PRESSURE_PERCENT_LIMIT};
-
-/// How degraded a core or shard is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// Everything flows.
-    #[default]
-    Normal = 0,
-    /// `bulk` is shed, inbound and outbound.
-    ShedBulk = 1,
-    /// `normal` waits in a bounded queue and is shed past it.
-    DeferNormal = 2,
-    /// `high` is thinned: the game lowers its update rates.
-    ThinHigh = 3,
-    /// New sessions are refused.
-    Protect = 4,
-}
-
-impl Level {
-    /// Every level, lowest first.
-    pub const ALL: [Level; 5] = [
-        Level::Normal,
-        Level::ShedBulk,
-        Level::DeferNormal,
-        Level::ThinHigh,
-        Level::Protect,
-    ];
-
-    /// The level's number, 0 to 4.
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
-    /// Its name, as logs and metrics write it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Normal => "normal",
-            Level::ShedBulk => "shed_bulk",
-            Level::DeferNormal => "defer_normal",
-            Level::ThinHigh => "thin_high",
-            Level::Protect => "protect",
-        }
-    }
-
-    fn up(self) -> Level {
-        Level::ALL[(self as usize + 1).min(4)]
-    }
-
-    fn down(self) -> Level {
-        Level::ALL[(self as usize).saturating_sub(1)]
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.number(), self.name())
-    }
-}
+pub use lanegate_common::degradation::Level;
 
 /// Which signal a pressure comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use lanegate_common::config::ZoneSet;
+use lanegate_common::degradation::Level;
 use lanegate_common::ids::{CoreId, PlayerId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
 use lanegate_common::link::{Body, BufClass, ToGateway};
@@ -201,12 +202,21 @@ pub struct Outbox<'a> {
     pub(crate) out: &'a mut Outbound,
     pub(crate) tick: u64,
     pub(crate) tick_interval: Duration,
+    pub(crate) level: Level,
 }
 
 impl Outbox<'_> {
     /// The number of the current tick (the first is 1).
     pub fn tick(&self) -> u64 {
         self.tick
+    }
+
+    /// The shard's degradation level this tick: from
+    /// [`Level::ThinHigh`] on, a game should lower what it sends in `high`
+    /// (update every other tick, a smaller area of interest); below it, the
+    /// runtime sheds `bulk` and defers `normal` by itself.
+    pub fn level(&self) -> Level {
+        self.level
     }
 
     /// Time between two ticks.
@@ -498,6 +508,7 @@ mod tests {
             out,
             tick: 1,
             tick_interval: Duration::from_millis(10),
+            level: Level::Normal,
         }
     }
 

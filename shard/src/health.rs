@@ -26,7 +26,7 @@ use lanegate_common::link::ShardHealth;
 use crate::failover::{Decision, Heartbeat, StallPolicy, Supervisor};
 use crate::fence::FenceBoard;
 
-const WORDS: usize = 17;
+const WORDS: usize = 18;
 
 /// Where one shard publishes its health and its liveness.
 #[derive(Debug)]
@@ -356,8 +356,9 @@ fn encode(h: &ShardHealth) -> [u64; WORDS] {
         l2,
         l3,
         lo_hi(h.restarts, h.zones),
-        lo_hi(h.players, 0),
+        lo_hi(h.players, u32::from(h.level)),
         h.stale_dropped,
+        h.shed_out,
     ]
 }
 
@@ -367,7 +368,7 @@ fn decode(w: [u64; WORDS]) -> ShardHealth {
     let (d0, d1) = split(w[4]);
     let (d2, d3) = split(w[5]);
     let (restarts, zones) = split(w[14]);
-    let (players, _) = split(w[15]);
+    let (players, level) = split(w[15]);
     ShardHealth {
         shard: ShardId(0),
         ticks: w[0],
@@ -381,6 +382,8 @@ fn decode(w: [u64; WORDS]) -> ShardHealth {
         outbound_lost: [w[10], w[11], w[12], w[13]],
         restarts,
         stale_dropped: w[16],
+        level: u8::try_from(level).unwrap_or(u8::MAX),
+        shed_out: w[17],
         stalled: false,
         stalls: 0,
         fenced: false,
@@ -412,6 +415,8 @@ mod tests {
             outbound_lost: [10, 11, 12, u64::MAX],
             restarts: 2,
             stale_dropped: 13,
+            level: 3,
+            shed_out: 14,
             stalled: false,
             stalls: 0,
             fenced: false,

@@ -161,6 +161,7 @@ pub mod fence;
 pub mod game;
 pub mod games;
 pub mod health;
+pub mod levels;
 pub mod pool;
 pub mod port;
 pub mod ring;

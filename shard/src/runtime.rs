@@ -28,6 +28,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use lanegate_common::degradation::Level;
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::{
@@ -39,6 +40,7 @@ use crate::clock::Clock;
 use crate::config::ShardConfig;
 use crate::game::{Game, Incoming, Outbound, Outbox};
 use crate::health::{HealthSlot, TickStats};
+use crate::levels::LevelBoard;
 use crate::wiring::{ShardEnds, ShardToCore};
 use crate::world::{Member, World};
 
@@ -91,6 +93,12 @@ pub struct Shard<G> {
     /// Messages dropped per lane because their sender had left the zone
     /// they were sent in (moved to another, or closed) before their turn.
     stale_dropped: [u64; Lane::COUNT],
+    /// Every shard's degradation level; this one reads its own each tick.
+    levels: Arc<LevelBoard>,
+    /// This shard's level for the current tick or pass.
+    level: Level,
+    /// Outbound `bulk` messages shed because of the level.
+    shed_out: u64,
 }
 
 struct CoreLink {
@@ -157,6 +165,9 @@ impl<G: Game> Shard<G> {
             bell: ends.bell,
             moving: Vec::with_capacity((cfg.outbox_slots_max as usize).min(1024)),
             stale_dropped: [0; Lane::COUNT],
+            levels: ends.levels,
+            level: Level::Normal,
+            shed_out: 0,
         }
     }
 
@@ -202,6 +213,7 @@ impl<G: Game> Shard<G> {
     /// Runs one tick, reading the time from `clock` at its start and end.
     pub fn run_tick(&mut self, clock: &impl Clock) -> TickReport {
         let start = clock.now();
+        self.level = self.levels.get(self.id);
         self.health.tick_started(start);
         let restarts_before = self.restarts;
         self.tick += 1;
@@ -235,6 +247,7 @@ impl<G: Game> Shard<G> {
     /// for the next tick. Watched by the stall watchdog like a tick.
     pub fn run_messages(&mut self, clock: &impl Clock) {
         self.health.tick_started(clock.now());
+        self.level = self.levels.get(self.id);
         self.intake();
         self.handle_messages();
         self.finish_drains();
@@ -267,6 +280,8 @@ impl<G: Game> Shard<G> {
             outbound_lost,
             restarts: self.restarts,
             stale_dropped: self.stale_dropped.iter().sum(),
+            level: self.level.number(),
+            shed_out: self.shed_out,
             stalled: false,
             stalls: 0,
             fenced: false,
@@ -365,7 +380,15 @@ impl<G: Game> Shard<G> {
     fn handle_messages(&mut self) {
         for lane in Lane::ALL {
             let i = lane.index();
-            for _ in 0..self.lane_budget[i] {
+            // Loaded (level 2 and up): normal waits in its inbox, which is
+            // bounded (`inbox_slots_max`; past it, messages are shed and
+            // counted), and a quarter of its budget goes to the game.
+            let budget = if lane == Lane::Normal && self.level >= Level::DeferNormal {
+                (self.lane_budget[i] / 4).max(1)
+            } else {
+                self.lane_budget[i]
+            };
+            for _ in 0..budget {
                 let Some(s) = self.inbox[i].pop_front() else {
                     break;
                 };
@@ -513,6 +536,18 @@ impl<G: Game> Shard<G> {
         }
         for lane in Lane::ALL {
             let staged = &mut self.out.staged[lane.index()];
+            if lane == Lane::Bulk && self.level >= Level::ShedBulk {
+                // Loaded: what the game sent in bulk goes no further.
+                for (_, entry) in staged.drain(..) {
+                    self.shed_out += 1;
+                    if let ToGateway::Unicast { body, .. } | ToGateway::Broadcast { body, .. } =
+                        entry
+                    {
+                        self.out.pool.recycle(body.payload);
+                    }
+                }
+                continue;
+            }
             for (core, entry) in staged.drain(..) {
                 let Some(link) = self.cores.get_mut(usize::from(core.0)) else {
                     continue;
@@ -554,6 +589,7 @@ impl<G: Game> Shard<G> {
             out,
             tick,
             tick_interval,
+            level,
             ..
         } = self;
         catch_unwind(AssertUnwindSafe(|| {
@@ -562,6 +598,7 @@ impl<G: Game> Shard<G> {
                 out,
                 tick: *tick,
                 tick_interval: *tick_interval,
+                level: *level,
             };
             f(game, &mut outbox);
         }))

@@ -22,6 +22,7 @@ use lanegate_common::wake::Doorbell;
 use crate::config::ShardConfig;
 use crate::fence::FenceBoard;
 use crate::health::HealthSlot;
+use crate::levels::LevelBoard;
 use crate::pool::{BufPool, BufReturn, pool};
 use crate::ring::{RingError, RingRx, RingTx, ring};
 
@@ -38,6 +39,9 @@ pub struct CoreEnds {
     pub bell: Arc<Doorbell>,
     /// Which shards are failed over (shared by every core and the watchdog).
     pub fences: Arc<FenceBoard>,
+    /// Each shard's degradation level (shared by every core, every shard
+    /// and the gateway's control thread).
+    pub levels: Arc<LevelBoard>,
 }
 
 /// A gateway core's ends towards one shard.
@@ -64,6 +68,8 @@ pub struct ShardEnds {
     pub health: Arc<HealthSlot>,
     /// Rung by the gateway cores when they push to this shard.
     pub bell: Arc<Doorbell>,
+    /// Each shard's degradation level; this shard reads its own.
+    pub levels: Arc<LevelBoard>,
 }
 
 /// A shard's ends towards one gateway core.
@@ -86,6 +92,9 @@ pub struct Links {
     pub shards: Vec<ShardEnds>,
     /// Which shards are failed over: the watchdog fences, the cores read.
     pub fences: Arc<FenceBoard>,
+    /// Each shard's degradation level: the gateway's control thread sets
+    /// them, the cores and the shards read.
+    pub levels: Arc<LevelBoard>,
 }
 
 /// Allocates every ring, pool and health slot. `epoch` is the origin of the
@@ -130,6 +139,7 @@ pub fn build(
     let core_bells: Vec<Arc<Doorbell>> = (0..cores).map(|_| Arc::new(Doorbell::new())).collect();
     let shard_bells: Vec<Arc<Doorbell>> = (0..shards).map(|_| Arc::new(Doorbell::new())).collect();
     let fences = FenceBoard::new(shards, core_bells.clone());
+    let levels = LevelBoard::new(shards);
     for c in 0..usize::from(cores) {
         for s in 0..usize::from(shards) {
             let (in_tx, in_rx) = ring::<ToShard>(slots, fill)?;
@@ -165,6 +175,7 @@ pub fn build(
             shards,
             bell,
             fences: Arc::clone(&fences),
+            levels: Arc::clone(&levels),
         })
         .collect();
     let shards = shard_pool_list
@@ -178,12 +189,14 @@ pub fn build(
             cores,
             health: HealthSlot::new(ShardId(s), epoch),
             bell,
+            levels: Arc::clone(&levels),
         })
         .collect();
     Ok(Links {
         cores,
         shards,
         fences,
+        levels,
     })
 }
 

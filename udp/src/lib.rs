@@ -84,6 +84,7 @@
 pub mod affinity;
 #[cfg(target_os = "linux")]
 mod cmsg;
+pub mod cpu;
 pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]

@@ -37,8 +37,8 @@ pub struct OverloadConfig {
     /// as stuck (log, metric, status): the host needs capacity or a drain,
     /// not more waiting. Default 60000.
     pub stuck_after_ms: u64,
-    /// Loop lag (how late a turn starts against when it meant to) that
-    /// counts as 100 % pressure, in µs. Default 2000: two milliseconds of
+    /// Loop lag (how late turns start against when they meant to, the
+    /// mean over a sample) that counts as 100 % pressure, in µs. Default 2000: two milliseconds of
     /// added latency on every packet is a core that cannot keep up.
     pub lag_full_us: u64,
     /// Kernel receive drops per second on a core's socket that count as

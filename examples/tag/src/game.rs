@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use lanegate_common::config::ZoneSet;
+use lanegate_common::degradation::Level;
 use lanegate_common::ids::{PlayerId, ZoneId};
 use lanegate_gateway::runtime::GameStart;
 use lanegate_shard::games::Echo;
@@ -234,10 +235,15 @@ impl Game for Tag {
 
     fn on_tick(&mut self, out: &mut Outbox<'_>) {
         let dt_s = out.tick_interval().as_secs_f32();
+        // A loaded shard (level 3, thin `high`): positions every other
+        // tick; the game itself still runs every tick.
+        let thin = out.level() >= Level::ThinHigh && out.tick() % 2 == 1;
         let zones: Vec<ZoneId> = self.fields.keys().copied().collect();
         for zone in zones {
             self.step(out, zone, dt_s);
-            self.send_positions(out, zone);
+            if !thin {
+                self.send_positions(out, zone);
+            }
         }
     }
 }

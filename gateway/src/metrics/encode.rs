@@ -471,6 +471,19 @@ fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
     )?;
     counter(
         enc,
+        "lanegate_shard_shed_out",
+        "Outbound bulk messages the shard shed because of its degradation level.",
+        per_shard(|h| h.shed_out),
+    )?;
+    gauge(
+        enc,
+        "lanegate_shard_overload_level",
+        "The shard's degradation level: 0 normal, 1 shed bulk, 2 defer normal, 3 thin high.",
+        None,
+        per_shard(|h| u64::from(h.level)).collect(),
+    )?;
+    counter(
+        enc,
         "lanegate_shard_stale_dropped",
         "Messages dropped because their sender had left the zone they were sent in (zone change or close).",
         per_shard(|h| h.stale_dropped),
@@ -685,6 +698,8 @@ mod tests {
                 restarts: 2,
                 fenced: true,
                 heartbeat_age_us: 2_500_000,
+                level: 2,
+                shed_out: 7,
                 ..ShardHealth::default()
             }],
             draining: false,
@@ -739,6 +754,8 @@ mod tests {
             "lanegate_shards_available 0",
             "lanegate_shard_heartbeat_age_seconds{shard=\"0\"} 2.5",
             "lanegate_link_fenced_dropped_total{core=\"0\"} 5",
+            "lanegate_shard_overload_level{shard=\"0\"} 2",
+            "lanegate_shard_shed_out_total{shard=\"0\"} 7",
             "lanegate_failover_sessions_rehomed_total{core=\"0\"} 6",
             "lanegate_shard_unavailable_total{core=\"0\"} 1",
         ] {

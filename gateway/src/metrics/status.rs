@@ -43,6 +43,9 @@ pub fn verdict(s: &Sample) -> Vec<String> {
         } else if h.stalled {
             reasons.push(format!("shard {} stalled", h.shard));
         }
+        if h.level > 0 {
+            reasons.push(format!("shard {} at overload level {}", h.shard, h.level));
+        }
         if h.tick_p99_us > s.tick_budget_us {
             reasons.push(format!(
                 "shard {} tick p99 {} over budget {}",

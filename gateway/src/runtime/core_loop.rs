@@ -19,7 +19,7 @@ use crate::steer::SteerEnds;
 use lanegate_common::config::Config;
 use lanegate_common::wake::Doorbell;
 use lanegate_shard::ShardConfig;
-use lanegate_shard::port::GatewayPort;
+use lanegate_shard::port::{GatewayPort, Shedding};
 use lanegate_shard::wiring::CoreEnds;
 use lanegate_shard::worker::HostedShard;
 use lanegate_udp::{
@@ -28,7 +28,7 @@ use lanegate_udp::{
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
-use super::overload::{self, CoreLoad};
+use super::overload::CoreLoad;
 use super::{Ready, RuntimeError};
 use crate::metrics::{CorePublisher, CoreSnapshot, OverloadReading};
 
@@ -402,14 +402,15 @@ impl Core {
     fn sample_load(&mut self, now: Instant) {
         let fill = self.links.ring_fill_percent();
         let handshakes = self.engine.counters().handshakes;
-        if let Some(step) = self.load.sample(now, fill, handshakes) {
+        let cpu = lanegate_udp::cpu::thread_cpu_time();
+        if let Some(step) = self.load.sample(now, cpu, fill, handshakes) {
             self.stuck_reported = false;
             if step.to > step.from {
                 warn!(core = self.index, "overload: {step}");
             } else {
                 info!(core = self.index, "overload: {step}");
             }
-            self.links.set_shedding(overload::shedding(step.to));
+            self.links.set_shedding(Shedding::for_core(step.to));
         }
         if let Some(held) = self.load.stuck(now)
             && !self.stuck_reported

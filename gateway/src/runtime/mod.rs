@@ -38,6 +38,7 @@
 mod core_loop;
 mod overload;
 mod plan;
+mod shard_load;
 mod shards;
 
 use std::net::{SocketAddr, TcpListener};
@@ -50,6 +51,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lanegate_common::config::{Config, GameKind};
 use lanegate_common::ids::CoreId;
 use lanegate_shard::games::{Arena, Demo, Echo};
+use lanegate_shard::levels::LevelBoard;
 use lanegate_shard::wiring::{self, CoreEnds};
 use lanegate_shard::worker::{HostedShard, ShardThreads};
 use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketOptions, SysError};
@@ -62,6 +64,7 @@ use crate::metrics::{CorePublisher, CoreSlot, Sources};
 use crate::steer;
 
 pub use self::plan::Plan;
+use self::shard_load::{ShardLimits, ShardLoadThread};
 pub use self::shards::{GameFactory, GameStart};
 
 /// How long stopped shard threads get to finish their tick before they are
@@ -126,6 +129,8 @@ pub struct Gateway {
     stop: Arc<AtomicBool>,
     cores: Vec<CoreThread>,
     shards: ShardThreads,
+    /// Runs each shard's degradation ladder.
+    shard_load: Option<ShardLoadThread>,
     metrics: Option<MetricsServer>,
 }
 
@@ -146,7 +151,7 @@ impl Gateway {
         let metrics_listener = bind_metrics(&config)?;
         let (identity, server) = tls(&config)?;
         let cores = plan.cores.gateway.len().max(1);
-        let (links, tier) = start_shards(plan, games, cores)?;
+        let (links, tier, levels) = start_shards(plan, games, cores)?;
         let sockets = match bind_cores(&config, cores) {
             Ok(sockets) => sockets,
             Err(e) => {
@@ -169,8 +174,21 @@ impl Gateway {
             stop,
             cores: Vec::new(),
             shards: tier.threads,
+            shard_load: None,
             metrics: None,
         };
+        let limits = ShardLimits::new(&shards::shard_config(plan), cores);
+        let slots = gateway.shards.health_slots().to_vec();
+        match ShardLoadThread::spawn(slots, levels, &config.overload, limits) {
+            Ok(thread) => gateway.shard_load = Some(thread),
+            Err(source) => {
+                let _ = gateway.join();
+                return Err(RuntimeError::Io {
+                    what: "starting the shard load thread",
+                    source,
+                });
+            }
+        }
         let served = spawn_cores(
             &shared,
             sockets,
@@ -287,6 +305,9 @@ impl Gateway {
                 }
             }
         }
+        if let Some(thread) = self.shard_load {
+            thread.stop();
+        }
         let stuck = self.shards.stop(SHARD_STOP_GRACE);
         if !stuck.is_empty() {
             warn!(
@@ -344,7 +365,7 @@ fn start_shards<F: GameFactory>(
     plan: &Plan,
     games: F,
     cores: usize,
-) -> Result<(Vec<CoreEnds>, shards::ShardTier), RuntimeError> {
+) -> Result<(Vec<CoreEnds>, shards::ShardTier, Arc<LevelBoard>), RuntimeError> {
     let shard_cfg = shards::shard_config(plan);
     let gateway_count = u16::try_from(cores)
         .map_err(|_| RuntimeError::Shards("too many gateway cores".to_owned()))?;
@@ -360,7 +381,7 @@ fn start_shards<F: GameFactory>(
         cores,
         links.fences,
     )?;
-    Ok((links.cores, tier))
+    Ok((links.cores, tier, links.levels))
 }
 
 /// Step 4: one `SO_REUSEPORT` socket per gateway core.

@@ -31,6 +31,7 @@ use lanegate_gateway::engine::{AdmitAll, Engine, EngineParams};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::clock::{Clock, VirtualClock};
 use lanegate_shard::game::Game;
+use lanegate_shard::levels::LevelBoard;
 use lanegate_shard::port::GatewayPort;
 use lanegate_shard::runtime::Shard;
 use lanegate_shard::wiring;
@@ -104,6 +105,9 @@ pub struct Sim<G> {
     net: Net,
     log: GameLog,
     pub trace: Vec<Trace>,
+    /// Each shard's degradation level (the gateway's control thread sets
+    /// it in production; a test sets it by hand).
+    pub levels: Arc<LevelBoard>,
     /// Read the shards' rings at most this often (zero: whenever the
     /// simulation steps), as a busy core reads them only between batches of
     /// packets; and when the next read is due.
@@ -132,6 +136,7 @@ impl<G: Game + 'static> Sim<G> {
         params.seed = Some(seed);
         let engine = Engine::new(params, server, AdmitAll, now, UNIX_NOW).unwrap();
         let mut wired = wiring::build(&cfg, 1, shards, now).unwrap();
+        let levels = Arc::clone(&wired.levels);
         let links = GatewayPort::new(wired.cores.remove(0), &cfg);
         let log = GameLog::default();
         let shards = wired
@@ -163,6 +168,7 @@ impl<G: Game + 'static> Sim<G> {
             net: Net::new(seed, conditions),
             log,
             trace: Vec::new(),
+            levels,
             link_poll: (Duration::ZERO, now),
             traced: Vec::new(),
             buf: Vec::with_capacity(2048),

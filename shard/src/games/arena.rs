@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use lanegate_common::degradation::Level;
 use lanegate_common::ids::{PlayerId, ZoneId};
 
 use crate::game::{Game, Incoming, Msg, Outbox};
@@ -421,6 +422,12 @@ impl Game for Arena {
     fn on_tick(&mut self, out: &mut Outbox<'_>) {
         let dt_us = i64::try_from(out.tick_interval().as_micros()).unwrap_or(0);
         self.step(dt_us);
+        // A loaded shard (level 3, thin `high`): positions every other
+        // tick. Movement is still simulated every tick; clients
+        // interpolate across the gap.
+        if out.level() >= Level::ThinHigh && out.tick() % 2 == 1 {
+            return;
+        }
         // Taken out and put back so the scratch buffers can be borrowed
         // alongside; nothing is allocated.
         let zones = std::mem::take(&mut self.zones);

@@ -41,6 +41,7 @@ use crate::config::ShardConfig;
 use crate::directory::{MovePlan, default_shard};
 use crate::failover::rehome;
 use crate::fence::FenceBoard;
+use crate::levels::LevelBoard;
 use crate::pool::{BufPool, PayloadError};
 use crate::wiring::{CoreEnds, CoreToShard};
 
@@ -70,8 +71,14 @@ pub struct GatewayPort {
     fences_seen: u64,
     /// Per shard: fenced in this port's routing ([`GatewayPort::fence`]).
     fenced: Vec<bool>,
-    /// What the degradation ladder sheds now.
+    /// What this core's degradation ladder sheds now.
     shedding: Shedding,
+    /// Each shard's level, set by the gateway's control thread.
+    levels: Arc<LevelBoard>,
+    /// The board's epoch when `shard_shedding` was last read from it.
+    levels_seen: u64,
+    /// Per shard: what its level sheds of what this core sends it.
+    shard_shedding: Vec<Shedding>,
 }
 
 #[derive(Debug)]
@@ -114,6 +121,9 @@ impl GatewayPort {
             shedding: Shedding::default(),
             fences_seen: 0,
             fences: ends.fences,
+            levels: ends.levels,
+            levels_seen: 0,
+            shard_shedding: vec![Shedding::default(); usize::from(shard_count)],
         }
     }
 
@@ -182,6 +192,21 @@ impl GatewayPort {
     /// [`DropReason::Shed`] and [`LinkDrops::shed_out`]).
     pub fn set_shedding(&mut self, shedding: Shedding) {
         self.shedding = shedding;
+    }
+
+    /// Reads the shards' levels if any changed (one atomic load when none
+    /// did): a loaded shard's `bulk` is shed here, before it costs a pool
+    /// buffer and a ring slot.
+    fn refresh_levels(&mut self) {
+        let epoch = self.levels.epoch();
+        if epoch == self.levels_seen {
+            return;
+        }
+        self.levels_seen = epoch;
+        for (s, shedding) in self.shard_shedding.iter_mut().enumerate() {
+            let shard = ShardId(u16::try_from(s).unwrap_or(u16::MAX));
+            *shedding = Shedding::for_shard(self.levels.get(shard));
+        }
     }
 
     /// What the links shed now; [`Shedding::refuse_sessions`] tells the
@@ -314,7 +339,12 @@ impl GatewayPort {
         ty: u16,
         payload: &[u8],
     ) -> Result<(), PortError> {
-        if self.shedding.sheds(lane) {
+        let shard = usize::from(self.shard_of(zone).0);
+        let shard_sheds = self
+            .shard_shedding
+            .get(shard)
+            .is_some_and(|s| s.sheds(lane));
+        if self.shedding.sheds(lane) || shard_sheds {
             self.drops.count(DropReason::Shed, lane);
             return Err(PortError::Shed { lane });
         }
@@ -420,6 +450,7 @@ impl GatewayPort {
     /// delivered; `ZoneImported` is, so the control plane can finish moves.
     pub fn poll(&mut self, max: usize, mut deliver: impl FnMut(ShardId, &ToGateway)) -> usize {
         self.pump();
+        self.refresh_levels();
         let mut read = 0;
         for s in 0..self.shards.len() {
             let shard = ShardId(u16::try_from(s).unwrap_or(u16::MAX));

@@ -2,6 +2,7 @@
 //! (towards the shards and back) and whether to refuse new sessions. The
 //! port applies it and counts every shed message with the other drops.
 
+use lanegate_common::degradation::Level;
 use lanegate_common::lanes::Lane;
 
 /// The links' part of a degradation level. The default sheds nothing.
@@ -16,6 +17,32 @@ pub struct Shedding {
 }
 
 impl Shedding {
+    /// What a gateway core at `level` sheds: `bulk` from level 1, `normal`
+    /// too from level 2 (a core has no queue of its own to defer it in),
+    /// and new sessions are refused at protect. `high` and `critical` are
+    /// never shed by a core's level.
+    pub fn for_core(level: Level) -> Self {
+        let from = match level {
+            Level::Normal => None,
+            Level::ShedBulk => Some(Lane::Bulk),
+            Level::DeferNormal | Level::ThinHigh | Level::Protect => Some(Lane::Normal),
+        };
+        Self {
+            from,
+            refuse_sessions: level == Level::Protect,
+        }
+    }
+
+    /// What the links shed of what they send a shard at `level`: `bulk`
+    /// from level 1. The shard defers `normal` itself (in its inbox) and the
+    /// game thins `high`, so neither is shed on the way.
+    pub fn for_shard(level: Level) -> Self {
+        Self {
+            from: (level >= Level::ShedBulk).then_some(Lane::Bulk),
+            refuse_sessions: false,
+        }
+    }
+
     /// Whether a message of `lane` is shed.
     #[inline]
     pub fn sheds(&self, lane: Lane) -> bool {

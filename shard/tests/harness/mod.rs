@@ -16,6 +16,7 @@ use lanegate_shard::clock::{Clock, VirtualClock};
 use lanegate_shard::config::ShardConfig;
 use lanegate_shard::directory::{MovePlan, ZoneDirectory};
 use lanegate_shard::game::{Game, Incoming, Msg, Outbox};
+use lanegate_shard::levels::LevelBoard;
 use lanegate_shard::port::{GatewayPort, PortError};
 use lanegate_shard::runtime::{Shard, TickReport};
 use lanegate_shard::wiring;
@@ -53,6 +54,8 @@ pub struct Harness<G> {
     pub cfg: ShardConfig,
     pub shards: Vec<Shard<G>>,
     pub ports: Vec<GatewayPort>,
+    /// Each shard's degradation level, as the gateway's control thread sets it.
+    pub levels: Arc<LevelBoard>,
     pub dir: ZoneDirectory,
     /// Per core, everything received so far.
     pub got: Vec<Vec<Got>>,
@@ -79,6 +82,7 @@ impl<G: Game + 'static> Harness<G> {
     ) -> Self {
         let shard_count = shards;
         let links = wiring::build(&cfg, cores, shards, clock.now()).expect("rings");
+        let levels = Arc::clone(&links.levels);
         let shards = links
             .shards
             .into_iter()
@@ -100,6 +104,7 @@ impl<G: Game + 'static> Harness<G> {
             shards,
             ports,
             got: vec![Vec::new(); usize::from(cores)],
+            levels,
             finished: Vec::new(),
         }
     }

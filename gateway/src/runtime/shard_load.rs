@@ -1,0 +1,226 @@
+//! The shards' side of the degradation ladder: one ladder per shard, run
+//! by a thread of its own off the datapath, so that one hot zone's shard
+//! degrades alone and the others play on.
+//!
+//! Every `overload.sample_ms` the thread reads each shard's published
+//! health (tick p99 against the tick budget; entries waiting in its rings
+//! and inboxes against their limits), hands it to that shard's
+//! `lanegate_control::Ladder`, and writes the level on the `LevelBoard`.
+//! The shard reads its level once per tick (level 1: its `bulk` replies go
+//! no further; 2: `normal` waits in its bounded inbox, a quarter of its
+//! budget a tick; 3: the game is told, through `Outbox::level`, to thin
+//! `high`); each gateway core reads the board once per turn and sheds the
+//! `bulk` it would send a loaded shard. [`ShardLoad`] is the sans-IO part.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lanegate_common::config::OverloadConfig;
+use lanegate_common::lanes::Lane;
+use lanegate_common::link::ShardHealth;
+use lanegate_control::{Ladder, Level, Signals, Transition};
+use lanegate_shard::ShardConfig;
+use lanegate_shard::health::HealthSlot;
+use lanegate_shard::levels::LevelBoard;
+use tracing::{info, warn};
+
+/// What a shard's health is measured against.
+#[derive(Clone, Copy, Debug)]
+pub struct ShardLimits {
+    /// The tick budget, µs.
+    pub tick_budget_us: u32,
+    /// Slots in all of a shard's inbound rings together.
+    pub ring_slots: u64,
+    /// Each lane's inbox limit.
+    pub inbox_slots_max: [u32; Lane::COUNT],
+}
+
+impl ShardLimits {
+    /// From the shard runtime's limits, for `cores` gateway cores.
+    pub fn new(cfg: &ShardConfig, cores: usize) -> Self {
+        Self {
+            tick_budget_us: cfg.tick_budget_us,
+            ring_slots: u64::from(cfg.ring_slots_max) * cores as u64,
+            inbox_slots_max: cfg.inbox_slots_max,
+        }
+    }
+}
+
+/// One shard's load, as its ladder sees it.
+#[derive(Debug)]
+pub struct ShardLoad {
+    ladder: Ladder,
+    limits: ShardLimits,
+}
+
+impl ShardLoad {
+    /// A shard at level normal from `now`.
+    pub fn new(cfg: &OverloadConfig, limits: ShardLimits, now: Instant) -> Self {
+        Self {
+            ladder: Ladder::new(cfg, now),
+            limits,
+        }
+    }
+
+    /// The ladder's signals from a health snapshot: tick p99 against the
+    /// budget, and the fuller of the rings and the inboxes.
+    pub fn signals(&self, h: &ShardHealth) -> Signals {
+        let percent = |used: u64, of: u64| {
+            u32::try_from(used.saturating_mul(100) / of.max(1)).unwrap_or(u32::MAX)
+        };
+        let inbox = (0..Lane::COUNT)
+            .map(|l| {
+                percent(
+                    u64::from(h.inbox_depth[l]),
+                    u64::from(self.limits.inbox_slots_max[l]),
+                )
+            })
+            .max()
+            .unwrap_or(0);
+        let ring = percent(u64::from(h.ring_depth), self.limits.ring_slots);
+        Signals {
+            tick_percent: percent(
+                u64::from(h.tick_p99_us),
+                u64::from(self.limits.tick_budget_us),
+            ),
+            ring_fill_percent: ring.max(inbox),
+            ..Signals::default()
+        }
+    }
+
+    /// One sample at `now`: returns the step it caused to the published
+    /// level, if any. Protect is a gateway core's level (it refuses
+    /// sessions); a shard's published level stops at thinning `high`, so
+    /// the ladder's step to protect and back changes nothing here.
+    pub fn sample(&mut self, now: Instant, h: &ShardHealth) -> Option<Transition> {
+        let before = self.level();
+        let step = self.ladder.update(now, &self.signals(h))?;
+        let after = self.level();
+        (after != before).then_some(Transition {
+            from: before,
+            to: after,
+            ..step
+        })
+    }
+
+    /// The level to publish: at most [`Level::ThinHigh`].
+    pub fn level(&self) -> Level {
+        self.ladder.level().min(Level::ThinHigh)
+    }
+
+    /// How long a level above normal has been held, once past
+    /// `overload.stuck_after_ms`.
+    pub fn stuck(&self, now: Instant) -> Option<Duration> {
+        self.ladder.stuck(now)
+    }
+}
+
+/// The thread that runs every shard's ladder.
+#[derive(Debug)]
+pub struct ShardLoadThread {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+impl ShardLoadThread {
+    /// Starts sampling `slots` (one per shard, in shard order) into
+    /// `board`.
+    pub fn spawn(
+        slots: Vec<Arc<HealthSlot>>,
+        board: Arc<LevelBoard>,
+        cfg: &OverloadConfig,
+        limits: ShardLimits,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let every = Duration::from_millis(cfg.sample_ms);
+        let now = Instant::now();
+        let mut loads: Vec<ShardLoad> = slots
+            .iter()
+            .map(|_| ShardLoad::new(cfg, limits, now))
+            .collect();
+        let quit = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("lanegate-shard-load".to_owned())
+            .spawn(move || {
+                let mut stuck_reported = vec![false; slots.len()];
+                while !quit.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(every);
+                    let now = Instant::now();
+                    for (i, (slot, load)) in slots.iter().zip(&mut loads).enumerate() {
+                        let h = slot.read();
+                        if let Some(step) = load.sample(now, &h) {
+                            stuck_reported[i] = false;
+                            if step.to > step.from {
+                                warn!(shard = %slot.shard(), "overload: {step}");
+                            } else {
+                                info!(shard = %slot.shard(), "overload: {step}");
+                            }
+                            board.set(slot.shard(), load.level());
+                        }
+                        if let Some(held) = load.stuck(now)
+                            && !stuck_reported[i]
+                        {
+                            stuck_reported[i] = true;
+                            warn!(
+                                shard = %slot.shard(),
+                                level = %load.level(),
+                                held_s = held.as_secs(),
+                                "overload: the shard's level cannot be left; move zones off it or add capacity"
+                            );
+                        }
+                    }
+                }
+            })?;
+        Ok(Self { stop, handle })
+    }
+
+    /// Stops the thread and waits for it (at most one sample period).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
+        let _ = self.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ShardLimits {
+        ShardLimits {
+            tick_budget_us: 20_000,
+            ring_slots: 4096,
+            inbox_slots_max: [8192, 8192, 4096, 1024],
+        }
+    }
+
+    #[test]
+    fn a_slow_tick_or_a_full_inbox_raises_the_shard_and_never_to_protect() {
+        let cfg = OverloadConfig::default();
+        let mut now = Instant::now();
+        let mut load = ShardLoad::new(&cfg, limits(), now);
+        let slow = ShardHealth {
+            tick_p99_us: 30_000,
+            ..ShardHealth::default()
+        };
+        assert_eq!(load.signals(&slow).tick_percent, 150);
+        for _ in 0..10 {
+            now += Duration::from_millis(200);
+            load.sample(now, &slow);
+        }
+        assert_eq!(load.level(), Level::ThinHigh, "a shard stops below protect");
+        let flooded = ShardHealth {
+            inbox_depth: [0, 0, 0, 1000],
+            ..ShardHealth::default()
+        };
+        assert_eq!(load.signals(&flooded).ring_fill_percent, 97);
+        let calm = ShardHealth::default();
+        for _ in 0..100 {
+            now += Duration::from_millis(200);
+            load.sample(now, &calm);
+        }
+        assert_eq!(load.level(), Level::Normal);
+    }
+}
