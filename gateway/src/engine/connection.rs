@@ -240,6 +240,7 @@ impl<A: Admission> Engine<A> {
             conn: conn_slot(idx),
             now,
         };
+        let was_established = session.established().is_some();
         let mut result = Ok(());
         let mut ended = None;
         let mut recv = conn.recv_stream(id);
@@ -265,12 +266,19 @@ impl<A: Admission> Engine<A> {
             }
             let _ = chunks.finalize();
         }
+        let welcomed = match session.established() {
+            Some(est) if !was_established => Some(est.player),
+            _ => None,
+        };
         if result.is_ok()
             && let Some(reset) = ended
         {
             result = session.on_stream_end(stream, reset);
         }
         self.flush_reply(idx);
+        if let Some(player) = welcomed {
+            self.replace_older(idx, player, now, links);
+        }
         if let Err(close) = result {
             self.finish_close(idx, now, close, links);
         }
@@ -379,6 +387,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,
+            CloseCause::Replaced => c.sessions_replaced += 1,
             _ => {}
         }
         if let Some(left) = close.left {

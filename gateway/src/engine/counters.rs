@@ -38,6 +38,9 @@ pub struct Counters {
     /// Connections closed because the client offered no datagrams, or a
     /// `max_datagram_frame_size` below 1200.
     pub datagrams_required: u64,
+    /// Sessions closed with `SESSION_REPLACED`: a newer session of the same
+    /// player was welcomed, on this core or (told by the shard) another.
+    pub sessions_replaced: u64,
     /// Connections closed with `SERVER_FULL`.
     pub server_full: u64,
     /// Connections refused at QUIC level (draining, or no slot at all).

@@ -22,6 +22,8 @@
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
 //!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
+//! - `replace.rs`: one session per player, the older closed with
+//!   `SESSION_REPLACED`;
 //! - `session/`, `timers.rs`, `cid.rs`, `tls.rs`, `admit/`: the session
 //!   state machine, the timer heap, connection ids that name the core, the
 //!   TLS identity, and admission (the [`Admission`] interface and the
@@ -40,6 +42,7 @@ mod failover;
 mod outbound;
 mod params;
 pub mod peer_params;
+mod replace;
 mod router;
 pub mod session;
 pub mod timers;
@@ -105,6 +108,10 @@ pub struct Engine<A: Admission> {
     /// re-joined on their new zone's shard at its end (slot, session,
     /// player, new zone). At most one per slot per poll.
     zone_changes: Vec<(usize, SessionId, PlayerId, ZoneId)>,
+    /// Sessions a shard said were replaced by a newer session of their
+    /// player (`replace.rs`), read during [`Engine::poll_shards`] and closed
+    /// at its end. At most one per slot per poll.
+    replaced: Vec<SessionId>,
     draining: bool,
     /// Wall-clock at `unix_base.0`, to turn `Instant`s into Unix seconds for
     /// ticket lifetimes.
@@ -215,6 +222,7 @@ impl<A: Admission> Engine<A> {
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
             zone_changes: Vec::with_capacity(slot_count),
+            replaced: Vec::with_capacity(slot_count),
             draining: false,
             unix_base: (now, unix_now_s),
             admission,

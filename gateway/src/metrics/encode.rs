@@ -121,6 +121,11 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.sessions_opened,
     ),
     (
+        "lanegate_sessions_replaced",
+        "Sessions closed with SESSION_REPLACED: a newer session of the same player was welcomed.",
+        |s| s.engine.sessions_replaced,
+    ),
+    (
         "lanegate_messages_to_shard",
         "Game messages forwarded to shards.",
         |s| s.engine.messages_to_shard,
@@ -622,6 +627,7 @@ mod tests {
         core.link_drops.fenced_dropped = 5;
         core.engine.sessions_rehomed = 6;
         core.engine.shard_unavailable = 1;
+        core.engine.sessions_replaced = 4;
         Sample {
             now,
             cores: vec![
@@ -695,6 +701,7 @@ mod tests {
             "lanegate_link_fenced_dropped_total{core=\"0\"} 5",
             "lanegate_failover_sessions_rehomed_total{core=\"0\"} 6",
             "lanegate_shard_unavailable_total{core=\"0\"} 1",
+            "lanegate_sessions_replaced_total{core=\"0\"} 4",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

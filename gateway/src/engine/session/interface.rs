@@ -109,6 +109,9 @@ pub enum CloseCause {
     ShardUnavailable,
     /// The connection was lost (peer close, idle timeout, transport error).
     ConnectionLost,
+    /// A newer session of the same player was welcomed
+    /// (`SESSION_REPLACED`).
+    Replaced,
 }
 
 /// The connection must close with `code`.
