@@ -190,7 +190,11 @@ fn p03_reject_precedes_exactly_version_ticket_and_zone_refusals() {
     w.clients[silent].auto_hello = false;
     w.run_for(Duration::from_secs(6));
     // ... ABUSE and SERVER_DRAINING after Welcome.
-    let abused = w.connect_welcomed(&ticket(10));
+    // (From an address of its own: the ABUSE close bans its address, §8.)
+    let abuser = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    let abused = w.connect_with(&ticket(10), ConnectOpts::from_ip(abuser));
+    w.settle();
+    assert!(w.clients[abused].welcomed());
     w.engine.admission_mut().decision = AdmitDecision::Close(CloseCode::Abuse);
     w.clients[abused].send_datagram(&[0x1f, 0xff, 1]);
     w.settle();

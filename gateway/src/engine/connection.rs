@@ -12,6 +12,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
 
+use super::admit::BanKey;
 use super::peer_params;
 use super::router::Router;
 use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
@@ -25,6 +26,15 @@ impl<A: Admission> Engine<A> {
         buf: &mut Vec<u8>,
         links: &mut GatewayPort,
     ) {
+        // A banned address gets nothing: no state, no reply (`admit/ban.rs`).
+        if self
+            .bans
+            .check(BanKey::address(incoming.remote_address().ip()), now)
+        {
+            self.counters.handshakes_banned += 1;
+            self.endpoint.ignore(incoming);
+            return;
+        }
         if self.draining || self.endpoint.open_connections() >= self.slots.len() {
             self.counters.refused += 1;
             let transmit = self.endpoint.refuse(incoming, buf);
@@ -210,6 +220,7 @@ impl<A: Admission> Engine<A> {
             params,
             admission,
             counters,
+            bans,
             ..
         } = self;
         let slot = &mut slots[idx];
@@ -232,6 +243,8 @@ impl<A: Admission> Engine<A> {
             welcome: &params.welcome,
             session: slot.id,
             shard_available: links.has_live_shard(),
+            bans,
+            now,
         };
         let mut router = Router {
             admission,
@@ -308,6 +321,7 @@ impl<A: Admission> Engine<A> {
             params,
             admission,
             counters,
+            bans,
             ..
         } = self;
         let slot = &mut slots[idx];
@@ -323,6 +337,8 @@ impl<A: Admission> Engine<A> {
             welcome: &params.welcome,
             session: slot.id,
             shard_available: links.has_live_shard(),
+            bans,
+            now,
         };
         let mut closed = None;
         while let Some(datagram) = conn.datagrams().recv() {
@@ -373,7 +389,7 @@ impl<A: Admission> Engine<A> {
         self.mark_dirty(idx);
     }
 
-    fn account_close(&mut self, idx: usize, _now: Instant, close: &Close, links: &mut GatewayPort) {
+    fn account_close(&mut self, idx: usize, now: Instant, close: &Close, links: &mut GatewayPort) {
         let c = &mut self.counters;
         if close.code == CloseCode::ProtocolViolation {
             c.protocol_violations += 1;
@@ -388,7 +404,22 @@ impl<A: Admission> Engine<A> {
             CloseCause::Admission => c.admission_closes += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,
             CloseCause::Replaced => c.sessions_replaced += 1,
+            CloseCause::Banned => c.hellos_banned += 1,
             _ => {}
+        }
+        // An ABUSE close bans its address and player (`admit/ban.rs`); a
+        // refusal of a banned player does not extend its ban.
+        if close.code == CloseCode::Abuse && close.cause != CloseCause::Banned && self.bans.is_on()
+        {
+            if let Some(remote) = self.slots[idx].conn.as_ref().map(|c| c.remote_address()) {
+                self.bans.ban(BanKey::address(remote.ip()), now);
+            }
+            if let Some(left) = close.left {
+                self.bans.ban(BanKey::player(left.player), now);
+            }
+            let bans = self.bans.counters();
+            c.bans_added = bans.added;
+            c.bans_evicted = bans.evicted;
         }
         if let Some(left) = close.left {
             c.sessions_open = c.sessions_open.saturating_sub(1);

@@ -47,6 +47,17 @@ pub struct Counters {
     pub refused: u64,
     /// New connections whose first packet admission dropped.
     pub handshakes_ignored: u64,
+    /// New connections whose first packet was dropped because their
+    /// address is banned after an `ABUSE` close.
+    pub handshakes_banned: u64,
+    /// `Hello`s refused with `ABUSE` because their player is banned.
+    pub hellos_banned: u64,
+    /// Bans added (or extended) after `ABUSE` closes, addresses and
+    /// players (`admission.abuse_ban_ms`).
+    pub bans_added: u64,
+    /// Bans forgotten before their end because `admission.bans_max` were
+    /// held.
+    pub bans_evicted: u64,
     /// Connections the admission hook closed.
     pub admission_closes: u64,
     /// Connections lost (peer close, idle timeout, transport error).

@@ -59,6 +59,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
+use self::admit::BanList;
 pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
@@ -117,6 +118,8 @@ pub struct Engine<A: Admission> {
     /// ticket lifetimes.
     unix_base: (Instant, u64),
     admission: A,
+    /// Addresses and players banned after an `ABUSE` close.
+    bans: BanList,
     counters: Counters,
     /// The slots a failed-over shard served (`failover.rs`): one per slot,
     /// allocated here.
@@ -170,6 +173,7 @@ impl<A: Admission> Engine<A> {
     ) -> Result<Self, EngineError> {
         let core = params.core;
         let seed = params.seed;
+        let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
         }
@@ -226,6 +230,7 @@ impl<A: Admission> Engine<A> {
             draining: false,
             unix_base: (now, unix_now_s),
             admission,
+            bans: BanList::new(abuse_ban, bans_max),
             counters: Counters::default(),
             failover_scratch: Vec::with_capacity(slot_count),
         })
@@ -371,6 +376,11 @@ impl<A: Admission> Engine<A> {
     /// What the engine has counted.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The bans after abuse (`admit/ban.rs`).
+    pub fn bans(&self) -> &BanList {
+        &self.bans
     }
 
     /// The admission hook.

@@ -63,6 +63,11 @@ pub struct EngineParams {
     /// Control-stream bytes buffered per connection beyond what QUIC takes
     /// (flow control); more outbound stream messages are dropped (counted).
     pub stream_out_bytes_max: usize,
+    /// How long an `ABUSE` close bans its address and player
+    /// (`admission.abuse_ban_ms`; zero: never).
+    pub abuse_ban: Duration,
+    /// Bans held at once (`admission.bans_max`).
+    pub bans_max: usize,
     /// Seed for the endpoint's and the connection ids' randomness (tests);
     /// `None` seeds from the OS.
     pub seed: Option<u64>,
@@ -108,6 +113,8 @@ impl EngineParams {
             keys,
             zones: config.shards.zones.clone(),
             stream_out_bytes_max: gw.stream_message_bytes_max.saturating_mul(4),
+            abuse_ban: Duration::from_millis(config.admission.abuse_ban_ms),
+            bans_max: usize::try_from(config.admission.bans_max).unwrap_or(usize::MAX),
             seed: None,
         })
     }

@@ -126,6 +126,16 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.sessions_replaced,
     ),
     (
+        "lanegate_bans_added",
+        "Bans of an address or a player added (or extended) after an ABUSE close.",
+        |s| s.engine.bans_added,
+    ),
+    (
+        "lanegate_bans_evicted",
+        "Bans forgotten before their end because admission.bans_max were held.",
+        |s| s.engine.bans_evicted,
+    ),
+    (
         "lanegate_messages_to_shard",
         "Game messages forwarded to shards.",
         |s| s.engine.messages_to_shard,
@@ -197,21 +207,23 @@ type ReasonCounter = (
 const REASON_COUNTERS: &[ReasonCounter] = &[
     (
         "lanegate_tickets_refused",
-        "Hellos refused for their ticket, its zone, or the protocol version.",
+        "Hellos refused for their ticket, its zone, the protocol version, or a ban on their player.",
         &[
             ("bad", |s| s.engine.tickets_bad),
             ("expired", |s| s.engine.tickets_expired),
             ("version", |s| s.engine.unsupported_versions),
             ("unknown_zone", |s| s.engine.unknown_zones),
+            ("banned", |s| s.engine.hellos_banned),
         ],
     ),
     (
         "lanegate_handshakes_refused",
         "New connections turned away: refused at QUIC level (draining or no slot), \
-         ignored by the per-IP handshake limit, or closed with SERVER_FULL.",
+         ignored by the per-IP handshake limit or for a banned address, or closed with SERVER_FULL.",
         &[
             ("refused", |s| s.engine.refused),
             ("rate_limited", |s| s.engine.handshakes_ignored),
+            ("banned", |s| s.engine.handshakes_banned),
             ("server_full", |s| s.engine.server_full),
         ],
     ),
@@ -628,6 +640,8 @@ mod tests {
         core.engine.sessions_rehomed = 6;
         core.engine.shard_unavailable = 1;
         core.engine.sessions_replaced = 4;
+        core.engine.handshakes_banned = 5;
+        core.engine.bans_added = 2;
         Sample {
             now,
             cores: vec![
@@ -702,6 +716,8 @@ mod tests {
             "lanegate_failover_sessions_rehomed_total{core=\"0\"} 6",
             "lanegate_shard_unavailable_total{core=\"0\"} 1",
             "lanegate_sessions_replaced_total{core=\"0\"} 4",
+            "lanegate_handshakes_refused_total{core=\"0\",reason=\"banned\"} 5",
+            "lanegate_bans_added_total{core=\"0\"} 2",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

@@ -46,6 +46,9 @@
 //!   indexed by the engine's connection slot. It neither allocates nor
 //!   hashes per message.
 //! - `handshake`: [`HandshakeLimiter`], the per source address buckets.
+//! - `ban`: [`BanList`], the addresses and players banned after an `ABUSE`
+//!   close (`admission.abuse_ban_ms`), which the engine itself consults
+//!   before the hook: on a new connection's first packet and at `Hello`.
 //! - `gcra`: governor's GCRA arithmetic over `TatTable`, a preallocated array
 //!   of theoretical arrival times (TATs) indexed by slot, instead of
 //!   governor's hash-map state stores. The owner keeps a handle to the array
@@ -54,6 +57,7 @@
 //!   ours, `SetClock`, holds a value that the limiter sets to the engine's
 //!   `now` just before each check.
 
+mod ban;
 mod clock;
 mod conn;
 mod gcra;
@@ -66,6 +70,7 @@ use std::time::Instant;
 use lanegate_common::lanes::Lane;
 
 pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use ban::{BanCounters, BanKey, BanList};
 pub use conn::{AdmissionTable, AdmitTotals, ConnCounters};
 pub use handshake::{HANDSHAKE_SET_WAYS, HandshakeCounters, HandshakeLimiter};
 
