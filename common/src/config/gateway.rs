@@ -60,6 +60,13 @@ pub struct GatewayConfig {
     /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
     /// spoofed flood fills it, untracked addresses share one bucket.
     pub handshake_ips_tracked_max: usize,
+    /// UDP source ports every datagram from which is dropped before QUIC
+    /// reads it: no connection starts, nothing is answered. Default
+    /// `[0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211]`: port 0 and the services (echo, chargen,
+    /// DNS, portmap, NTP, NetBIOS, SNMP, LDAP, IKE, SSDP, WS-Discovery, mDNS,
+    /// LLMNR, memcached) whose spoofed packets reflection attacks send,
+    /// after s2n-quic's default limiter. No game client sends from them.
+    pub blocked_source_ports: Vec<u16>,
     /// Time from the end of the QUIC handshake to the client's `Hello`
     /// before the connection is closed with HELLO_TIMEOUT, in ms. Default
     /// 5000: a client sends `Hello` in its first round trip, so this only
@@ -164,6 +171,9 @@ impl Default for GatewayConfig {
             handshakes_per_ip_per_s: 10,
             handshake_burst: 20,
             handshake_ips_tracked_max: 65_536,
+            blocked_source_ports: vec![
+                0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
+            ],
             hello_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
             drain_timeout_ms: 10_000,

@@ -45,6 +45,9 @@ pub struct Counters {
     pub server_full: u64,
     /// Connections refused at QUIC level (draining, or no slot at all).
     pub refused: u64,
+    /// UDP datagrams dropped unread because their source port is in
+    /// `gateway.blocked_source_ports`.
+    pub blocked_source_port: u64,
     /// New connections whose first packet admission dropped.
     pub handshakes_ignored: u64,
     /// New connections whose first packet was dropped because their

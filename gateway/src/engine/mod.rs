@@ -59,8 +59,8 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-use self::admit::BanList;
 pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+use self::admit::{BanList, BlockedPorts};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
@@ -120,6 +120,8 @@ pub struct Engine<A: Admission> {
     admission: A,
     /// Addresses and players banned after an `ABUSE` close.
     bans: BanList,
+    /// Source ports whose datagrams are dropped unread.
+    blocked_ports: BlockedPorts,
     counters: Counters,
     /// The slots a failed-over shard served (`failover.rs`): one per slot,
     /// allocated here.
@@ -174,6 +176,7 @@ impl<A: Admission> Engine<A> {
         let core = params.core;
         let seed = params.seed;
         let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
+        let blocked_ports = BlockedPorts::new(&params.blocked_source_ports);
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
         }
@@ -231,6 +234,7 @@ impl<A: Admission> Engine<A> {
             unix_base: (now, unix_now_s),
             admission,
             bans: BanList::new(abuse_ban, bans_max),
+            blocked_ports,
             counters: Counters::default(),
             failover_scratch: Vec::with_capacity(slot_count),
         })
@@ -248,6 +252,12 @@ impl<A: Admission> Engine<A> {
         links: &mut GatewayPort,
     ) {
         self.counters.udp_in += 1;
+        // Reflection-prone source ports: dropped before QUIC can answer
+        // (`admit/ports.rs`).
+        if self.blocked_ports.contains(remote.port()) {
+            self.counters.blocked_source_port += 1;
+            return;
+        }
         self.rx.reserve(data.len());
         self.rx.extend_from_slice(data);
         let packet = self.rx.split();

@@ -126,6 +126,11 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.sessions_replaced,
     ),
     (
+        "lanegate_blocked_source_port_dropped",
+        "UDP datagrams dropped unread because their source port is in gateway.blocked_source_ports.",
+        |s| s.engine.blocked_source_port,
+    ),
+    (
         "lanegate_bans_added",
         "Bans of an address or a player added (or extended) after an ABUSE close.",
         |s| s.engine.bans_added,
@@ -642,6 +647,7 @@ mod tests {
         core.engine.sessions_replaced = 4;
         core.engine.handshakes_banned = 5;
         core.engine.bans_added = 2;
+        core.engine.blocked_source_port = 3;
         Sample {
             now,
             cores: vec![
@@ -718,6 +724,7 @@ mod tests {
             "lanegate_sessions_replaced_total{core=\"0\"} 4",
             "lanegate_handshakes_refused_total{core=\"0\",reason=\"banned\"} 5",
             "lanegate_bans_added_total{core=\"0\"} 2",
+            "lanegate_blocked_source_port_dropped_total{core=\"0\"} 3",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

@@ -46,6 +46,8 @@
 //!   indexed by the engine's connection slot. It neither allocates nor
 //!   hashes per message.
 //! - `handshake`: [`HandshakeLimiter`], the per source address buckets.
+//! - `ports`: [`BlockedPorts`], the reflection-prone source ports whose
+//!   datagrams the engine drops before QUIC reads them.
 //! - `ban`: [`BanList`], the addresses and players banned after an `ABUSE`
 //!   close (`admission.abuse_ban_ms`), which the engine itself consults
 //!   before the hook: on a new connection's first packet and at `Hello`.
@@ -63,6 +65,7 @@ mod conn;
 mod gcra;
 mod handshake;
 mod policy;
+mod ports;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -70,6 +73,7 @@ use std::time::Instant;
 use lanegate_common::lanes::Lane;
 
 pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::ports::BlockedPorts;
 pub use ban::{BanCounters, BanKey, BanList};
 pub use conn::{AdmissionTable, AdmitTotals, ConnCounters};
 pub use handshake::{HANDSHAKE_SET_WAYS, HandshakeCounters, HandshakeLimiter};
