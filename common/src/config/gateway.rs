@@ -60,6 +60,13 @@ pub struct GatewayConfig {
     /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
     /// spoofed flood fills it, untracked addresses share one bucket.
     pub handshake_ips_tracked_max: usize,
+    /// Handshakes from addresses not yet validated, per gateway core and
+    /// second, above which new connections are answered with a QUIC Retry
+    /// (address validation) until the rate falls below half of this for a
+    /// second, after at least 5 s; 0 = Retry always. Default 1000: ten
+    /// times a busy core's reconnect rate, so players pay the extra round
+    /// trip only during a flood, and a flood allocates nothing.
+    pub retry_above_handshakes_per_s: u32,
     /// UDP source ports every datagram from which is dropped before QUIC
     /// reads it: no connection starts, nothing is answered. Default
     /// `[0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211]`: port 0 and the services (echo, chargen,
@@ -171,6 +178,7 @@ impl Default for GatewayConfig {
             handshakes_per_ip_per_s: 10,
             handshake_burst: 20,
             handshake_ips_tracked_max: 65_536,
+            retry_above_handshakes_per_s: 1000,
             blocked_source_ports: vec![
                 0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
             ],

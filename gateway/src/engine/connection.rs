@@ -41,6 +41,22 @@ impl<A: Admission> Engine<A> {
             self.queue_response(transmit, std::mem::take(buf));
             return;
         }
+        // Under a flood of unvalidated handshakes, prove the address first
+        // (`admit/retry.rs`): a stateless Retry, no connection, no charge
+        // to the address's handshake budget.
+        if !incoming.remote_address_validated() && self.retry.retry(now) {
+            self.counters.retry_engaged = self.retry.engaged();
+            match self.endpoint.retry(incoming, buf) {
+                Ok(transmit) => {
+                    self.counters.retries_sent += 1;
+                    self.queue_response(transmit, std::mem::take(buf));
+                }
+                // Cannot happen for an unvalidated address (quinn:
+                // unvalidated implies `may_retry`); forget it if it does.
+                Err(error) => self.endpoint.ignore(error.into_incoming()),
+            }
+            return;
+        }
         if !self
             .admission
             .admit_handshake(now, incoming.remote_address())

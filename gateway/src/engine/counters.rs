@@ -48,6 +48,11 @@ pub struct Counters {
     /// UDP datagrams dropped unread because their source port is in
     /// `gateway.blocked_source_ports`.
     pub blocked_source_port: u64,
+    /// QUIC Retry packets sent: new connections from unvalidated addresses
+    /// while Retry was on.
+    pub retries_sent: u64,
+    /// Times Retry was switched on (`gateway.retry_above_handshakes_per_s`).
+    pub retry_engaged: u64,
     /// New connections whose first packet admission dropped.
     pub handshakes_ignored: u64,
     /// New connections whose first packet was dropped because their

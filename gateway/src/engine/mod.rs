@@ -60,7 +60,7 @@ use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
 pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
-use self::admit::{BanList, BlockedPorts};
+use self::admit::{BanList, BlockedPorts, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
@@ -122,6 +122,8 @@ pub struct Engine<A: Admission> {
     bans: BanList,
     /// Source ports whose datagrams are dropped unread.
     blocked_ports: BlockedPorts,
+    /// When new connections get a Retry.
+    retry: RetryPolicy,
     counters: Counters,
     /// The slots a failed-over shard served (`failover.rs`): one per slot,
     /// allocated here.
@@ -177,6 +179,7 @@ impl<A: Admission> Engine<A> {
         let seed = params.seed;
         let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
         let blocked_ports = BlockedPorts::new(&params.blocked_source_ports);
+        let retry_above = params.retry_above_handshakes_per_s;
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
         }
@@ -235,6 +238,7 @@ impl<A: Admission> Engine<A> {
             admission,
             bans: BanList::new(abuse_ban, bans_max),
             blocked_ports,
+            retry: RetryPolicy::new(retry_above, now),
             counters: Counters::default(),
             failover_scratch: Vec::with_capacity(slot_count),
         })

@@ -63,6 +63,9 @@ pub struct EngineParams {
     /// Control-stream bytes buffered per connection beyond what QUIC takes
     /// (flow control); more outbound stream messages are dropped (counted).
     pub stream_out_bytes_max: usize,
+    /// Unvalidated handshakes per second above which new connections get a
+    /// Retry (`gateway.retry_above_handshakes_per_s`; 0: always).
+    pub retry_above_handshakes_per_s: u32,
     /// UDP source ports whose datagrams are dropped unread
     /// (`gateway.blocked_source_ports`).
     pub blocked_source_ports: Vec<u16>,
@@ -116,6 +119,7 @@ impl EngineParams {
             keys,
             zones: config.shards.zones.clone(),
             stream_out_bytes_max: gw.stream_message_bytes_max.saturating_mul(4),
+            retry_above_handshakes_per_s: gw.retry_above_handshakes_per_s,
             blocked_source_ports: gw.blocked_source_ports.clone(),
             abuse_ban: Duration::from_millis(config.admission.abuse_ban_ms),
             bans_max: usize::try_from(config.admission.bans_max).unwrap_or(usize::MAX),

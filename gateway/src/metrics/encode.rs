@@ -126,6 +126,16 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.sessions_replaced,
     ),
     (
+        "lanegate_quic_retries_sent",
+        "QUIC Retry packets sent to unvalidated addresses while Retry was on.",
+        |s| s.engine.retries_sent,
+    ),
+    (
+        "lanegate_retry_engaged",
+        "Times Retry was switched on: unvalidated handshakes passed gateway.retry_above_handshakes_per_s.",
+        |s| s.engine.retry_engaged,
+    ),
+    (
         "lanegate_blocked_source_port_dropped",
         "UDP datagrams dropped unread because their source port is in gateway.blocked_source_ports.",
         |s| s.engine.blocked_source_port,
@@ -648,6 +658,7 @@ mod tests {
         core.engine.handshakes_banned = 5;
         core.engine.bans_added = 2;
         core.engine.blocked_source_port = 3;
+        core.engine.retries_sent = 11;
         Sample {
             now,
             cores: vec![
@@ -725,6 +736,7 @@ mod tests {
             "lanegate_handshakes_refused_total{core=\"0\",reason=\"banned\"} 5",
             "lanegate_bans_added_total{core=\"0\"} 2",
             "lanegate_blocked_source_port_dropped_total{core=\"0\"} 3",
+            "lanegate_quic_retries_sent_total{core=\"0\"} 11",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

@@ -46,6 +46,8 @@
 //!   indexed by the engine's connection slot. It neither allocates nor
 //!   hashes per message.
 //! - `handshake`: [`HandshakeLimiter`], the per source address buckets.
+//! - `retry`: [`RetryPolicy`], when the engine answers new connections with
+//!   a QUIC Retry (under a flood of handshakes from unvalidated addresses).
 //! - `ports`: [`BlockedPorts`], the reflection-prone source ports whose
 //!   datagrams the engine drops before QUIC reads them.
 //! - `ban`: [`BanList`], the addresses and players banned after an `ABUSE`
@@ -66,6 +68,7 @@ mod gcra;
 mod handshake;
 mod policy;
 mod ports;
+mod retry;
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -74,6 +77,7 @@ use lanegate_common::lanes::Lane;
 
 pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot};
 pub use self::ports::BlockedPorts;
+pub use self::retry::{RETRY_HOLD, RetryPolicy};
 pub use ban::{BanCounters, BanKey, BanList};
 pub use conn::{AdmissionTable, AdmitTotals, ConnCounters};
 pub use handshake::{HANDSHAKE_SET_WAYS, HandshakeCounters, HandshakeLimiter};
