@@ -60,6 +60,19 @@ pub struct GatewayConfig {
     /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
     /// spoofed flood fills it, untracked addresses share one bucket.
     pub handshake_ips_tracked_max: usize,
+    /// Connections one source address (an IPv6 address: its /64) may have
+    /// open at once on one gateway core; one more is refused by QUIC
+    /// (CONNECTION_REFUSED). Default 256: a carrier NAT or a LAN party puts
+    /// many players behind one address, yet one address cannot fill a
+    /// core's table.
+    pub connections_per_ip_max: u32,
+    /// Connections whose client address is not yet validated (handshake
+    /// not finished, no Retry token), per gateway process and split
+    /// across cores like `connections_max`; past it, new unvalidated
+    /// handshakes get a QUIC Retry. Default 1000: a tenth of
+    /// `connections_max`, so a spoofed flood cannot take the table from
+    /// validated players. Above `connections_max` it limits nothing.
+    pub unvalidated_connections_max: u32,
     /// Handshakes from addresses not yet validated, per gateway core and
     /// second, above which new connections are answered with a QUIC Retry
     /// (address validation) until the rate falls below half of this for a
@@ -178,6 +191,8 @@ impl Default for GatewayConfig {
             handshakes_per_ip_per_s: 10,
             handshake_burst: 20,
             handshake_ips_tracked_max: 65_536,
+            connections_per_ip_max: 256,
+            unvalidated_connections_max: 1000,
             retry_above_handshakes_per_s: 1000,
             blocked_source_ports: vec![
                 0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
@@ -233,6 +248,14 @@ impl GatewayConfig {
             }
         }
         non_zero("gateway.connections_max", self.connections_max.into())?;
+        non_zero(
+            "gateway.connections_per_ip_max",
+            self.connections_per_ip_max.into(),
+        )?;
+        non_zero(
+            "gateway.unvalidated_connections_max",
+            self.unvalidated_connections_max.into(),
+        )?;
         non_zero(
             "gateway.handshakes_per_ip_per_s",
             self.handshakes_per_ip_per_s.into(),

@@ -12,7 +12,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
 
-use super::admit::BanKey;
+use super::admit::{BanKey, HandshakeDecision};
 use super::peer_params;
 use super::router::Router;
 use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
@@ -41,32 +41,56 @@ impl<A: Admission> Engine<A> {
             self.queue_response(transmit, std::mem::take(buf));
             return;
         }
-        // Under a flood of unvalidated handshakes, prove the address first
+        let remote = incoming.remote_address();
+        // One address cannot fill the table (`admit/per_ip.rs`).
+        if !self.ip_conns.has_room(remote.ip()) {
+            self.counters.refused_per_ip += 1;
+            let transmit = self.endpoint.refuse(incoming, buf);
+            self.queue_response(transmit, std::mem::take(buf));
+            return;
+        }
+        let validated = incoming.remote_address_validated();
+        // Under a flood of unvalidated handshakes, or with the room for
+        // unvalidated connections taken, prove the address first
         // (`admit/retry.rs`): a stateless Retry, no connection, no charge
         // to the address's handshake budget.
-        if !incoming.remote_address_validated() && self.retry.retry(now) {
+        let decision = if validated {
+            self.admission.handshake(now, remote, true)
+        } else if self.retry.retry(now) {
             self.counters.retry_engaged = self.retry.engaged();
-            match self.endpoint.retry(incoming, buf) {
-                Ok(transmit) => {
-                    self.counters.retries_sent += 1;
-                    self.queue_response(transmit, std::mem::take(buf));
-                }
-                // Cannot happen for an unvalidated address (quinn:
-                // unvalidated implies `may_retry`); forget it if it does.
-                Err(error) => self.endpoint.ignore(error.into_incoming()),
+            HandshakeDecision::Retry
+        } else if self.unvalidated >= self.params.unvalidated_connections_max {
+            self.counters.unvalidated_full += 1;
+            HandshakeDecision::Retry
+        } else {
+            let decision = self.admission.handshake(now, remote, false);
+            if decision != HandshakeDecision::Accept {
+                self.counters.handshakes_ignored += 1;
             }
-            return;
-        }
-        if !self
-            .admission
-            .admit_handshake(now, incoming.remote_address())
-        {
-            self.counters.handshakes_ignored += 1;
-            self.endpoint.ignore(incoming);
-            return;
+            decision
+        };
+        match decision {
+            HandshakeDecision::Accept => {}
+            HandshakeDecision::Retry if !validated => {
+                match self.endpoint.retry(incoming, buf) {
+                    Ok(transmit) => {
+                        self.counters.retries_sent += 1;
+                        self.queue_response(transmit, std::mem::take(buf));
+                    }
+                    // Cannot happen for an unvalidated address (quinn:
+                    // unvalidated implies `may_retry`); forget it if it does.
+                    Err(error) => self.endpoint.ignore(error.into_incoming()),
+                }
+                return;
+            }
+            // A validated address cannot be sent another Retry.
+            HandshakeDecision::Retry | HandshakeDecision::Ignore => {
+                self.endpoint.ignore(incoming);
+                return;
+            }
         }
         match self.endpoint.accept(incoming, now, buf, None) {
-            Ok((ch, conn)) => self.on_accepted(now, ch, conn, links),
+            Ok((ch, conn)) => self.on_accepted(now, ch, conn, (remote.ip(), validated), links),
             Err(error) => {
                 if let Some(transmit) = error.response {
                     self.queue_response(transmit, std::mem::take(buf));
@@ -80,6 +104,7 @@ impl<A: Admission> Engine<A> {
         now: Instant,
         ch: ConnectionHandle,
         conn: quinn_proto::Connection,
+        (ip, validated): (std::net::IpAddr, bool),
         links: &mut GatewayPort,
     ) {
         let sessions_max = self.params.connections_max;
@@ -107,6 +132,12 @@ impl<A: Admission> Engine<A> {
         slot.pending.clear();
         slot.close_after_flush = None;
         slot.overflow = in_use >= sessions_max;
+        slot.remote_ip = Some(ip);
+        slot.unvalidated = !validated;
+        self.ip_conns.opened(ip);
+        if !validated {
+            self.unvalidated += 1;
+        }
         slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
@@ -179,6 +210,10 @@ impl<A: Admission> Engine<A> {
         // stream before.
         let deadline = now + self.params.hello_timeout;
         let draining = self.draining;
+        // The handshake is done: the address is validated.
+        if std::mem::take(&mut self.slots[idx].unvalidated) {
+            self.unvalidated = self.unvalidated.saturating_sub(1);
+        }
         let slot = &mut self.slots[idx];
         let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
             return;
@@ -454,6 +489,12 @@ impl<A: Admission> Engine<A> {
             self.account_close(idx, now, &close, links);
         }
         let slot = &mut self.slots[idx];
+        if let Some(ip) = slot.remote_ip.take() {
+            self.ip_conns.closed(ip);
+        }
+        if std::mem::take(&mut slot.unvalidated) {
+            self.unvalidated = self.unvalidated.saturating_sub(1);
+        }
         slot.conn = None;
         slot.control = None;
         slot.pending.clear();

@@ -53,8 +53,16 @@ pub struct Counters {
     pub retries_sent: u64,
     /// Times Retry was switched on (`gateway.retry_above_handshakes_per_s`).
     pub retry_engaged: u64,
-    /// New connections whose first packet admission dropped.
+    /// New connections over admission's handshake limit
+    /// (`gateway.handshakes_per_ip_per_s`): answered with a Retry by the
+    /// gateway's policy (dropped by a policy that says `Ignore`).
     pub handshakes_ignored: u64,
+    /// New connections refused because their address had
+    /// `gateway.connections_per_ip_max` open.
+    pub refused_per_ip: u64,
+    /// New connections answered with a Retry because
+    /// `gateway.unvalidated_connections_max` were not yet validated.
+    pub unvalidated_full: u64,
     /// New connections whose first packet was dropped because their
     /// address is banned after an `ABUSE` close.
     pub handshakes_banned: u64,

@@ -59,8 +59,8 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
-use self::admit::{BanList, BlockedPorts, RetryPolicy};
+pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision};
+use self::admit::{BanList, BlockedPorts, IpConnections, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
@@ -124,6 +124,10 @@ pub struct Engine<A: Admission> {
     blocked_ports: BlockedPorts,
     /// When new connections get a Retry.
     retry: RetryPolicy,
+    /// Connections open per source address.
+    ip_conns: IpConnections,
+    /// Connections whose address is not validated yet (`Slot::unvalidated`).
+    unvalidated: usize,
     counters: Counters,
     /// The slots a failed-over shard served (`failover.rs`): one per slot,
     /// allocated here.
@@ -143,6 +147,12 @@ struct Slot {
     close_after_flush: Option<CloseCode>,
     /// Accepted beyond `connections_max`: closed with `SERVER_FULL`.
     overflow: bool,
+    /// The client's address, counted in `Engine::ip_conns` while the
+    /// connection is in the table.
+    remote_ip: Option<IpAddr>,
+    /// Accepted without a validated address, until its handshake completes
+    /// (counted in `Engine::unvalidated`).
+    unvalidated: bool,
     /// Stream bytes were handed to QUIC since the last drained poll: a close
     /// now waits for them to go out first.
     unsent: bool,
@@ -180,6 +190,7 @@ impl<A: Admission> Engine<A> {
         let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
         let blocked_ports = BlockedPorts::new(&params.blocked_source_ports);
         let retry_above = params.retry_above_handshakes_per_s;
+        let per_ip_max = params.connections_per_ip_max;
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
         }
@@ -214,6 +225,8 @@ impl<A: Admission> Engine<A> {
                 pending: Vec::new(),
                 close_after_flush: None,
                 overflow: false,
+                remote_ip: None,
+                unvalidated: false,
                 unsent: false,
                 queued: false,
             })
@@ -239,6 +252,8 @@ impl<A: Admission> Engine<A> {
             bans: BanList::new(abuse_ban, bans_max),
             blocked_ports,
             retry: RetryPolicy::new(retry_above, now),
+            ip_conns: IpConnections::new(per_ip_max, slot_count),
+            unvalidated: 0,
             counters: Counters::default(),
             failover_scratch: Vec::with_capacity(slot_count),
         })

@@ -131,6 +131,11 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.retries_sent,
     ),
     (
+        "lanegate_retries_unvalidated_full",
+        "Retries sent because gateway.unvalidated_connections_max connections were not yet validated.",
+        |s| s.engine.unvalidated_full,
+    ),
+    (
         "lanegate_retry_engaged",
         "Times Retry was switched on: unvalidated handshakes passed gateway.retry_above_handshakes_per_s.",
         |s| s.engine.retry_engaged,
@@ -234,11 +239,13 @@ const REASON_COUNTERS: &[ReasonCounter] = &[
     (
         "lanegate_handshakes_refused",
         "New connections turned away: refused at QUIC level (draining or no slot), \
-         ignored by the per-IP handshake limit or for a banned address, or closed with SERVER_FULL.",
+         over the per-IP handshake limit (sent a Retry), from a banned address, over the per-IP \
+         connection limit (refused), or closed with SERVER_FULL.",
         &[
             ("refused", |s| s.engine.refused),
             ("rate_limited", |s| s.engine.handshakes_ignored),
             ("banned", |s| s.engine.handshakes_banned),
+            ("per_ip", |s| s.engine.refused_per_ip),
             ("server_full", |s| s.engine.server_full),
         ],
     ),
