@@ -36,6 +36,9 @@ cores = [0]
 io_backend = "io_uring"
 handshakes_per_ip_per_s = 1000000
 handshake_burst = 1000000
+connections_per_ip_max = 1000000
+unvalidated_connections_max = 20000
+retry_above_handshakes_per_s = 4294967295
 connections_max = 20000
 
 [shards]

@@ -23,6 +23,8 @@ use lanegate_gateway::engine::admit::{AdmissionTable, HandshakeLimiter};
 const NO_ABUSE: AdmissionConfig = AdmissionConfig {
     abuse_window_ms: 10_000,
     abuse_drops_max: u32::MAX,
+    abuse_ban_ms: 0,
+    bans_max: 1,
 };
 
 fn table(conns: usize, now: Instant) -> AdmissionTable {

@@ -99,6 +99,7 @@ impl Closed {
             }
             CloseCode::HelloTimeout | CloseCode::ServerDraining => Retry::Now,
             CloseCode::Abuse => Retry::AfterSeconds(60),
+            CloseCode::SessionReplaced => Retry::OnlyIfAsked,
             _ => Retry::Backoff,
         }
     }
@@ -119,6 +120,11 @@ pub enum Retry {
     Backoff,
     /// Wait at least this long before reconnecting.
     AfterSeconds(u32),
+    /// `SESSION_REPLACED`: another client of the same player holds the
+    /// session now (a second device, or a reconnect of this one). Do not
+    /// reconnect on your own, or the two clients take the session from each
+    /// other in a loop; tell the player and reconnect only if they ask.
+    OnlyIfAsked,
 }
 
 /// Errors of the client session.
@@ -523,6 +529,7 @@ mod tests {
         assert_eq!(c(CloseCode::Abuse), Retry::AfterSeconds(60));
         assert_eq!(c(CloseCode::ShardUnavailable), Retry::Backoff);
         assert_eq!(c(CloseCode::UnknownZone), Retry::NewTicket);
+        assert_eq!(c(CloseCode::SessionReplaced), Retry::OnlyIfAsked);
         assert_eq!(
             Closed::from_raw(0xdead, b"?").code,
             CloseCode::InternalError,

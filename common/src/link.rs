@@ -386,6 +386,17 @@ pub enum ToGateway {
         /// The zone the player goes to.
         to: ZoneId,
     },
+    /// The shard took a `Join` for a player it already had on another
+    /// session: this older session, held by the core this entry goes to,
+    /// is replaced (`docs/protocol.md` §4, "One session per player"). The
+    /// core closes it with `SESSION_REPLACED` if it is still open. Never
+    /// dropped (a control entry).
+    SessionReplaced {
+        /// The older session, the one to close.
+        session: SessionId,
+        /// The player.
+        player: PlayerId,
+    },
     /// The old owner exported a moving zone; the coordinating core forwards
     /// it to the new owner as [`ZoneControl::Import`].
     ZoneExported(Box<ZoneHandoff>),

@@ -79,11 +79,14 @@ pub enum CloseCode {
     InternalError = 0x0b,
     /// The ticket's zone is not one this gateway serves (`shards.zones`).
     UnknownZone = 0x0c,
+    /// A newer session of the same player replaced this one (one session
+    /// per player, `docs/protocol.md` §4).
+    SessionReplaced = 0x0d,
 }
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 13] = [
+    pub const ALL: [CloseCode; 14] = [
         CloseCode::NoError,
         CloseCode::ProtocolViolation,
         CloseCode::UnsupportedVersion,
@@ -97,6 +100,7 @@ impl CloseCode {
         CloseCode::ServerFull,
         CloseCode::InternalError,
         CloseCode::UnknownZone,
+        CloseCode::SessionReplaced,
     ];
 
     /// The numeric code on the wire.
@@ -127,6 +131,7 @@ impl CloseCode {
             CloseCode::ServerFull => "SERVER_FULL",
             CloseCode::InternalError => "INTERNAL_ERROR",
             CloseCode::UnknownZone => "UNKNOWN_ZONE",
+            CloseCode::SessionReplaced => "SESSION_REPLACED",
         }
     }
 }

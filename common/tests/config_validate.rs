@@ -75,6 +75,15 @@ fn counts_and_rates_are_non_zero() {
             "[admission]\nabuse_drops_max = 0",
             "admission.abuse_drops_max",
         ),
+        (
+            "[gateway]\nconnections_per_ip_max = 0",
+            "gateway.connections_per_ip_max",
+        ),
+        (
+            "[gateway]\nunvalidated_connections_max = 0",
+            "gateway.unvalidated_connections_max",
+        ),
+        ("[admission]\nbans_max = 0", "admission.bans_max"),
         ("[shards]\ntick_budget_us = 0", "shards.tick_budget_us"),
         ("[shards]\nring_slots_max = 0", "shards.ring_slots_max"),
     ] {

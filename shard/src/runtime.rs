@@ -325,6 +325,19 @@ impl<G: Game> Shard<G> {
                 };
                 if let Some(old) = self.world.join(player, member) {
                     self.call(|g, out| g.on_leave(out, old.zone, player));
+                    // A new session of a joined player replaces the old
+                    // one: its core closes it (`docs/protocol.md` §4). A
+                    // re-join of the same session (a zone change, a
+                    // failover) replaces nothing.
+                    if old.session != session {
+                        self.control(
+                            old.core,
+                            ToGateway::SessionReplaced {
+                                session: old.session,
+                                player,
+                            },
+                        );
+                    }
                 }
                 self.call(|g, out| g.on_join(out, zone, player));
             }
@@ -752,5 +765,43 @@ mod tests {
             "the old session's message and leave were dropped"
         );
         assert_eq!(shard.publish_health().players, 1);
+    }
+
+    #[test]
+    fn a_second_session_of_a_player_tells_the_old_sessions_core() {
+        let cfg = ShardConfig::test_default();
+        let clock = VirtualClock::new();
+        let mut links = build(&cfg, 2, 1, Instant::now()).unwrap();
+        let log = Log::default();
+        let game = log.clone();
+        let mut shard = Shard::new(links.shards.remove(0), &cfg, move || game.clone());
+        let join = |session, zone| ToShard::Join {
+            session: SessionId(session),
+            player: PlayerId(1),
+            zone: ZoneId(zone),
+        };
+        // Session 10 on core 0; a re-join of the same session (a zone
+        // change) replaces nothing.
+        links.cores[0].shards[0].tx.push(join(10, 0)).unwrap();
+        links.cores[0].shards[0].tx.push(join(10, 2)).unwrap();
+        shard.run_tick(&clock);
+        assert_eq!(links.cores[0].shards[0].rx.pop(), None);
+        // The player's new session 11 arrives through core 1: core 0 is
+        // told to close session 10, core 1 hears nothing.
+        links.cores[1].shards[0].tx.push(join(11, 1)).unwrap();
+        shard.run_tick(&clock);
+        assert_eq!(
+            links.cores[0].shards[0].rx.pop(),
+            Some(ToGateway::SessionReplaced {
+                session: SessionId(10),
+                player: PlayerId(1),
+            })
+        );
+        assert_eq!(links.cores[0].shards[0].rx.pop(), None);
+        assert_eq!(links.cores[1].shards[0].rx.pop(), None);
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["join 1 0", "leave 1 0", "join 1 2", "leave 1 2", "join 1 1"]
+        );
     }
 }

@@ -69,6 +69,8 @@ impl Pipeline {
         let no_abuse = AdmissionConfig {
             abuse_window_ms: 10_000,
             abuse_drops_max: u32::MAX,
+            abuse_ban_ms: 0,
+            bans_max: 1,
         };
         let mut admission = AdmissionTable::new(&LaneLimits::default(), &no_abuse, CONNS, now)
             .expect("default limits are valid");

@@ -60,6 +60,33 @@ pub struct GatewayConfig {
     /// within one burst period, at 24 bytes each (1.5 MiB per core); when a
     /// spoofed flood fills it, untracked addresses share one bucket.
     pub handshake_ips_tracked_max: usize,
+    /// Connections one source address (an IPv6 address: its /64) may have
+    /// open at once on one gateway core; one more is refused by QUIC
+    /// (CONNECTION_REFUSED). Default 256: a carrier NAT or a LAN party puts
+    /// many players behind one address, yet one address cannot fill a
+    /// core's table.
+    pub connections_per_ip_max: u32,
+    /// Connections whose client address is not yet validated (handshake
+    /// not finished, no Retry token), per gateway process and split
+    /// across cores like `connections_max`; past it, new unvalidated
+    /// handshakes get a QUIC Retry. Default 1000: a tenth of
+    /// `connections_max`, so a spoofed flood cannot take the table from
+    /// validated players. Above `connections_max` it limits nothing.
+    pub unvalidated_connections_max: u32,
+    /// Handshakes from addresses not yet validated, per gateway core and
+    /// second, above which new connections are answered with a QUIC Retry
+    /// (address validation) until the rate falls below half of this for a
+    /// second, after at least 5 s; 0 = Retry always. Default 1000: ten
+    /// times a busy core's reconnect rate, so players pay the extra round
+    /// trip only during a flood, and a flood allocates nothing.
+    pub retry_above_handshakes_per_s: u32,
+    /// UDP source ports every datagram from which is dropped before QUIC
+    /// reads it: no connection starts, nothing is answered. Default
+    /// `[0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211]`: port 0 and the services (echo, chargen,
+    /// DNS, portmap, NTP, NetBIOS, SNMP, LDAP, IKE, SSDP, WS-Discovery, mDNS,
+    /// LLMNR, memcached) whose spoofed packets reflection attacks send,
+    /// after s2n-quic's default limiter. No game client sends from them.
+    pub blocked_source_ports: Vec<u16>,
     /// Time from the end of the QUIC handshake to the client's `Hello`
     /// before the connection is closed with HELLO_TIMEOUT, in ms. Default
     /// 5000: a client sends `Hello` in its first round trip, so this only
@@ -164,6 +191,12 @@ impl Default for GatewayConfig {
             handshakes_per_ip_per_s: 10,
             handshake_burst: 20,
             handshake_ips_tracked_max: 65_536,
+            connections_per_ip_max: 256,
+            unvalidated_connections_max: 1000,
+            retry_above_handshakes_per_s: 1000,
+            blocked_source_ports: vec![
+                0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
+            ],
             hello_timeout_ms: 5_000,
             idle_timeout_ms: 10_000,
             drain_timeout_ms: 10_000,
@@ -215,6 +248,14 @@ impl GatewayConfig {
             }
         }
         non_zero("gateway.connections_max", self.connections_max.into())?;
+        non_zero(
+            "gateway.connections_per_ip_max",
+            self.connections_per_ip_max.into(),
+        )?;
+        non_zero(
+            "gateway.unvalidated_connections_max",
+            self.unvalidated_connections_max.into(),
+        )?;
         non_zero(
             "gateway.handshakes_per_ip_per_s",
             self.handshakes_per_ip_per_s.into(),

@@ -12,6 +12,7 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
 
+use super::admit::{BanKey, HandshakeDecision};
 use super::peer_params;
 use super::router::Router;
 use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
@@ -26,22 +27,76 @@ impl<A: Admission> Engine<A> {
         links: &mut GatewayPort,
     ) {
         self.counters.handshakes += 1;
+        // A banned address gets nothing: no state, no reply (`admit/ban.rs`).
+        if self
+            .bans
+            .check(BanKey::address(incoming.remote_address().ip()), now)
+        {
+            self.counters.handshakes_banned += 1;
+            self.endpoint.ignore(incoming);
+            return;
+        }
         if self.draining || self.endpoint.open_connections() >= self.slots.len() {
             self.counters.refused += 1;
             let transmit = self.endpoint.refuse(incoming, buf);
             self.queue_response(transmit, std::mem::take(buf));
             return;
         }
-        if !self
-            .admission
-            .admit_handshake(now, incoming.remote_address())
-        {
-            self.counters.handshakes_ignored += 1;
-            self.endpoint.ignore(incoming);
+        let remote = incoming.remote_address();
+        // One address cannot fill the table (`admit/per_ip.rs`).
+        if !self.ip_conns.has_room(remote.ip()) {
+            self.counters.refused_per_ip += 1;
+            let transmit = self.endpoint.refuse(incoming, buf);
+            self.queue_response(transmit, std::mem::take(buf));
             return;
         }
+        let validated = incoming.remote_address_validated();
+        // Under a flood of unvalidated handshakes, or with the room for
+        // unvalidated connections taken, prove the address first
+        // (`admit/retry.rs`): a stateless Retry, no connection, no charge
+        // to the address's handshake budget.
+        let decision = if validated {
+            self.admission.handshake(now, remote, true)
+        } else if self.retry.retry(now) {
+            self.counters.retry_engaged = self.retry.engaged();
+            HandshakeDecision::Retry
+        } else if links.shedding().refuse_sessions {
+            // The degradation ladder protects this core: an address proves
+            // itself before it costs any state (it is then refused with
+            // SERVER_FULL at handshake completion, as every newcomer is).
+            HandshakeDecision::Retry
+        } else if self.unvalidated >= self.params.unvalidated_connections_max {
+            self.counters.unvalidated_full += 1;
+            HandshakeDecision::Retry
+        } else {
+            let decision = self.admission.handshake(now, remote, false);
+            if decision != HandshakeDecision::Accept {
+                self.counters.handshakes_ignored += 1;
+            }
+            decision
+        };
+        match decision {
+            HandshakeDecision::Accept => {}
+            HandshakeDecision::Retry if !validated => {
+                match self.endpoint.retry(incoming, buf) {
+                    Ok(transmit) => {
+                        self.counters.retries_sent += 1;
+                        self.queue_response(transmit, std::mem::take(buf));
+                    }
+                    // Cannot happen for an unvalidated address (quinn:
+                    // unvalidated implies `may_retry`); forget it if it does.
+                    Err(error) => self.endpoint.ignore(error.into_incoming()),
+                }
+                return;
+            }
+            // A validated address cannot be sent another Retry.
+            HandshakeDecision::Retry | HandshakeDecision::Ignore => {
+                self.endpoint.ignore(incoming);
+                return;
+            }
+        }
         match self.endpoint.accept(incoming, now, buf, None) {
-            Ok((ch, conn)) => self.on_accepted(now, ch, conn, links),
+            Ok((ch, conn)) => self.on_accepted(now, ch, conn, (remote.ip(), validated), links),
             Err(error) => {
                 if let Some(transmit) = error.response {
                     self.queue_response(transmit, std::mem::take(buf));
@@ -55,6 +110,7 @@ impl<A: Admission> Engine<A> {
         now: Instant,
         ch: ConnectionHandle,
         conn: quinn_proto::Connection,
+        (ip, validated): (std::net::IpAddr, bool),
         links: &mut GatewayPort,
     ) {
         let sessions_max = self.params.connections_max;
@@ -82,6 +138,12 @@ impl<A: Admission> Engine<A> {
         slot.pending.clear();
         slot.close_after_flush = None;
         slot.overflow = in_use >= sessions_max;
+        slot.remote_ip = Some(ip);
+        slot.unvalidated = !validated;
+        self.ip_conns.opened(ip);
+        if !validated {
+            self.unvalidated += 1;
+        }
         slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
@@ -154,6 +216,10 @@ impl<A: Admission> Engine<A> {
         // stream before.
         let deadline = now + self.params.hello_timeout;
         let draining = self.draining;
+        // The handshake is done: the address is validated.
+        if std::mem::take(&mut self.slots[idx].unvalidated) {
+            self.unvalidated = self.unvalidated.saturating_sub(1);
+        }
         let slot = &mut self.slots[idx];
         let (Some(conn), Some(session)) = (slot.conn.as_mut(), slot.session.as_mut()) else {
             return;
@@ -212,6 +278,7 @@ impl<A: Admission> Engine<A> {
             params,
             admission,
             counters,
+            bans,
             ..
         } = self;
         let slot = &mut slots[idx];
@@ -234,6 +301,8 @@ impl<A: Admission> Engine<A> {
             welcome: &params.welcome,
             session: slot.id,
             shard_available: links.has_live_shard(),
+            bans,
+            now,
         };
         let mut router = Router {
             admission,
@@ -242,6 +311,7 @@ impl<A: Admission> Engine<A> {
             conn: conn_slot(idx),
             now,
         };
+        let was_established = session.established().is_some();
         let mut result = Ok(());
         let mut ended = None;
         let mut recv = conn.recv_stream(id);
@@ -267,12 +337,19 @@ impl<A: Admission> Engine<A> {
             }
             let _ = chunks.finalize();
         }
+        let welcomed = match session.established() {
+            Some(est) if !was_established => Some(est.player),
+            _ => None,
+        };
         if result.is_ok()
             && let Some(reset) = ended
         {
             result = session.on_stream_end(stream, reset);
         }
         self.flush_reply(idx);
+        if let Some(player) = welcomed {
+            self.replace_older(idx, player, now, links);
+        }
         if let Err(close) = result {
             self.finish_close(idx, now, close, links);
         }
@@ -302,6 +379,7 @@ impl<A: Admission> Engine<A> {
             params,
             admission,
             counters,
+            bans,
             ..
         } = self;
         let slot = &mut slots[idx];
@@ -317,6 +395,8 @@ impl<A: Admission> Engine<A> {
             welcome: &params.welcome,
             session: slot.id,
             shard_available: links.has_live_shard(),
+            bans,
+            now,
         };
         let mut closed = None;
         while let Some(datagram) = conn.datagrams().recv() {
@@ -367,7 +447,7 @@ impl<A: Admission> Engine<A> {
         self.mark_dirty(idx);
     }
 
-    fn account_close(&mut self, idx: usize, _now: Instant, close: &Close, links: &mut GatewayPort) {
+    fn account_close(&mut self, idx: usize, now: Instant, close: &Close, links: &mut GatewayPort) {
         let c = &mut self.counters;
         if close.code == CloseCode::ProtocolViolation {
             c.protocol_violations += 1;
@@ -381,7 +461,23 @@ impl<A: Admission> Engine<A> {
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,
+            CloseCause::Replaced => c.sessions_replaced += 1,
+            CloseCause::Banned => c.hellos_banned += 1,
             _ => {}
+        }
+        // An ABUSE close bans its address and player (`admit/ban.rs`); a
+        // refusal of a banned player does not extend its ban.
+        if close.code == CloseCode::Abuse && close.cause != CloseCause::Banned && self.bans.is_on()
+        {
+            if let Some(remote) = self.slots[idx].conn.as_ref().map(|c| c.remote_address()) {
+                self.bans.ban(BanKey::address(remote.ip()), now);
+            }
+            if let Some(left) = close.left {
+                self.bans.ban(BanKey::player(left.player), now);
+            }
+            let bans = self.bans.counters();
+            c.bans_added = bans.added;
+            c.bans_evicted = bans.evicted;
         }
         if let Some(left) = close.left {
             c.sessions_open = c.sessions_open.saturating_sub(1);
@@ -400,6 +496,12 @@ impl<A: Admission> Engine<A> {
             self.account_close(idx, now, &close, links);
         }
         let slot = &mut self.slots[idx];
+        if let Some(ip) = slot.remote_ip.take() {
+            self.ip_conns.closed(ip);
+        }
+        if std::mem::take(&mut slot.unvalidated) {
+            self.unvalidated = self.unvalidated.saturating_sub(1);
+        }
         slot.conn = None;
         slot.control = None;
         slot.pending.clear();

@@ -38,15 +38,45 @@ pub struct Counters {
     /// Connections closed because the client offered no datagrams, or a
     /// `max_datagram_frame_size` below 1200.
     pub datagrams_required: u64,
+    /// Sessions closed with `SESSION_REPLACED`: a newer session of the same
+    /// player was welcomed, on this core or (told by the shard) another.
+    pub sessions_replaced: u64,
     /// Connections closed with `SERVER_FULL`.
     pub server_full: u64,
     /// Connections refused at QUIC level (draining, or no slot at all).
     pub refused: u64,
-    /// New connections whose first packet admission dropped.
+    /// UDP datagrams dropped unread because their source port is in
+    /// `gateway.blocked_source_ports`.
+    pub blocked_source_port: u64,
+    /// QUIC Retry packets sent: new connections from unvalidated addresses
+    /// while Retry was on.
+    pub retries_sent: u64,
+    /// Times Retry was switched on (`gateway.retry_above_handshakes_per_s`).
+    pub retry_engaged: u64,
+    /// New connections over admission's handshake limit
+    /// (`gateway.handshakes_per_ip_per_s`): answered with a Retry by the
+    /// gateway's policy (dropped by a policy that says `Ignore`).
     pub handshakes_ignored: u64,
     /// New connections' first Initials that reached the engine (accepted,
     /// refused or ignored): the handshake rate the degradation ladder reads.
     pub handshakes: u64,
+    /// New connections refused because their address had
+    /// `gateway.connections_per_ip_max` open.
+    pub refused_per_ip: u64,
+    /// New connections answered with a Retry because
+    /// `gateway.unvalidated_connections_max` were not yet validated.
+    pub unvalidated_full: u64,
+    /// New connections whose first packet was dropped because their
+    /// address is banned after an `ABUSE` close.
+    pub handshakes_banned: u64,
+    /// `Hello`s refused with `ABUSE` because their player is banned.
+    pub hellos_banned: u64,
+    /// Bans added (or extended) after `ABUSE` closes, addresses and
+    /// players (`admission.abuse_ban_ms`).
+    pub bans_added: u64,
+    /// Bans forgotten before their end because `admission.bans_max` were
+    /// held.
+    pub bans_evicted: u64,
     /// Connections the admission hook closed.
     pub admission_closes: u64,
     /// Connections lost (peer close, idle timeout, transport error).

@@ -22,6 +22,8 @@
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
 //!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
+//! - `replace.rs`: one session per player, the older closed with
+//!   `SESSION_REPLACED`;
 //! - `session/`, `timers.rs`, `cid.rs`, `tls.rs`, `admit/`: the session
 //!   state machine, the timer heap, connection ids that name the core, the
 //!   TLS identity, and admission (the [`Admission`] interface and the
@@ -40,6 +42,7 @@ mod failover;
 mod outbound;
 mod params;
 pub mod peer_params;
+mod replace;
 mod router;
 pub mod session;
 pub mod timers;
@@ -56,7 +59,8 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision};
+use self::admit::{BanList, BlockedPorts, IpConnections, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
@@ -105,11 +109,25 @@ pub struct Engine<A: Admission> {
     /// re-joined on their new zone's shard at its end (slot, session,
     /// player, new zone). At most one per slot per poll.
     zone_changes: Vec<(usize, SessionId, PlayerId, ZoneId)>,
+    /// Sessions a shard said were replaced by a newer session of their
+    /// player (`replace.rs`), read during [`Engine::poll_shards`] and closed
+    /// at its end. At most one per slot per poll.
+    replaced: Vec<SessionId>,
     draining: bool,
     /// Wall-clock at `unix_base.0`, to turn `Instant`s into Unix seconds for
     /// ticket lifetimes.
     unix_base: (Instant, u64),
     admission: A,
+    /// Addresses and players banned after an `ABUSE` close.
+    bans: BanList,
+    /// Source ports whose datagrams are dropped unread.
+    blocked_ports: BlockedPorts,
+    /// When new connections get a Retry.
+    retry: RetryPolicy,
+    /// Connections open per source address.
+    ip_conns: IpConnections,
+    /// Connections whose address is not validated yet (`Slot::unvalidated`).
+    unvalidated: usize,
     counters: Counters,
     /// The slots a failed-over shard served (`failover.rs`): one per slot,
     /// allocated here.
@@ -129,6 +147,12 @@ struct Slot {
     close_after_flush: Option<CloseCode>,
     /// Accepted beyond `connections_max`: closed with `SERVER_FULL`.
     overflow: bool,
+    /// The client's address, counted in `Engine::ip_conns` while the
+    /// connection is in the table.
+    remote_ip: Option<IpAddr>,
+    /// Accepted without a validated address, until its handshake completes
+    /// (counted in `Engine::unvalidated`).
+    unvalidated: bool,
     /// Stream bytes were handed to QUIC since the last drained poll: a close
     /// now waits for them to go out first.
     unsent: bool,
@@ -163,6 +187,10 @@ impl<A: Admission> Engine<A> {
     ) -> Result<Self, EngineError> {
         let core = params.core;
         let seed = params.seed;
+        let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
+        let blocked_ports = BlockedPorts::new(&params.blocked_source_ports);
+        let retry_above = params.retry_above_handshakes_per_s;
+        let per_ip_max = params.connections_per_ip_max;
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
         }
@@ -197,6 +225,8 @@ impl<A: Admission> Engine<A> {
                 pending: Vec::new(),
                 close_after_flush: None,
                 overflow: false,
+                remote_ip: None,
+                unvalidated: false,
                 unsent: false,
                 queued: false,
             })
@@ -215,9 +245,15 @@ impl<A: Admission> Engine<A> {
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
             zone_changes: Vec::with_capacity(slot_count),
+            replaced: Vec::with_capacity(slot_count),
             draining: false,
             unix_base: (now, unix_now_s),
             admission,
+            bans: BanList::new(abuse_ban, bans_max),
+            blocked_ports,
+            retry: RetryPolicy::new(retry_above, now),
+            ip_conns: IpConnections::new(per_ip_max, slot_count),
+            unvalidated: 0,
             counters: Counters::default(),
             failover_scratch: Vec::with_capacity(slot_count),
         })
@@ -235,6 +271,12 @@ impl<A: Admission> Engine<A> {
         links: &mut GatewayPort,
     ) {
         self.counters.udp_in += 1;
+        // Reflection-prone source ports: dropped before QUIC can answer
+        // (`admit/ports.rs`).
+        if self.blocked_ports.contains(remote.port()) {
+            self.counters.blocked_source_port += 1;
+            return;
+        }
         self.rx.reserve(data.len());
         self.rx.extend_from_slice(data);
         let packet = self.rx.split();
@@ -363,6 +405,11 @@ impl<A: Admission> Engine<A> {
     /// What the engine has counted.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The bans after abuse (`admit/ban.rs`).
+    pub fn bans(&self) -> &BanList {
+        &self.bans
     }
 
     /// The admission hook.

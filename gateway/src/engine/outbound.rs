@@ -35,6 +35,7 @@ impl<A: Admission> Engine<A> {
             self.notify_zone_changed(idx, zone);
         }
         self.zone_changes.clear();
+        self.close_replaced(now, links);
         read
     }
 
@@ -92,6 +93,7 @@ impl<A: Admission> Engine<A> {
                 }
                 None => self.counters.unknown_session += 1,
             },
+            ToGateway::SessionReplaced { session, .. } => self.note_replaced(*session),
             _ => self.counters.unhandled_from_shard += 1,
         }
     }

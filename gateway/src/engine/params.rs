@@ -63,6 +63,23 @@ pub struct EngineParams {
     /// Control-stream bytes buffered per connection beyond what QUIC takes
     /// (flow control); more outbound stream messages are dropped (counted).
     pub stream_out_bytes_max: usize,
+    /// Connections one source address may have open on this core
+    /// (`gateway.connections_per_ip_max`).
+    pub connections_per_ip_max: u32,
+    /// Connections with an address not yet validated this core holds at
+    /// most (its share of `gateway.unvalidated_connections_max`).
+    pub unvalidated_connections_max: usize,
+    /// Unvalidated handshakes per second above which new connections get a
+    /// Retry (`gateway.retry_above_handshakes_per_s`; 0: always).
+    pub retry_above_handshakes_per_s: u32,
+    /// UDP source ports whose datagrams are dropped unread
+    /// (`gateway.blocked_source_ports`).
+    pub blocked_source_ports: Vec<u16>,
+    /// How long an `ABUSE` close bans its address and player
+    /// (`admission.abuse_ban_ms`; zero: never).
+    pub abuse_ban: Duration,
+    /// Bans held at once (`admission.bans_max`).
+    pub bans_max: usize,
     /// Seed for the endpoint's and the connection ids' randomness (tests);
     /// `None` seeds from the OS.
     pub seed: Option<u64>,
@@ -108,6 +125,14 @@ impl EngineParams {
             keys,
             zones: config.shards.zones.clone(),
             stream_out_bytes_max: gw.stream_message_bytes_max.saturating_mul(4),
+            connections_per_ip_max: gw.connections_per_ip_max,
+            unvalidated_connections_max: usize::try_from(gw.unvalidated_connections_max)
+                .unwrap_or(usize::MAX)
+                .div_ceil(cores),
+            retry_above_handshakes_per_s: gw.retry_above_handshakes_per_s,
+            blocked_source_ports: gw.blocked_source_ports.clone(),
+            abuse_ban: Duration::from_millis(config.admission.abuse_ban_ms),
+            bans_max: usize::try_from(config.admission.bans_max).unwrap_or(usize::MAX),
             seed: None,
         })
     }

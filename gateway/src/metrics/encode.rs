@@ -121,6 +121,41 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.sessions_opened,
     ),
     (
+        "lanegate_sessions_replaced",
+        "Sessions closed with SESSION_REPLACED: a newer session of the same player was welcomed.",
+        |s| s.engine.sessions_replaced,
+    ),
+    (
+        "lanegate_quic_retries_sent",
+        "QUIC Retry packets sent to unvalidated addresses while Retry was on.",
+        |s| s.engine.retries_sent,
+    ),
+    (
+        "lanegate_retries_unvalidated_full",
+        "Retries sent because gateway.unvalidated_connections_max connections were not yet validated.",
+        |s| s.engine.unvalidated_full,
+    ),
+    (
+        "lanegate_retry_engaged",
+        "Times Retry was switched on: unvalidated handshakes passed gateway.retry_above_handshakes_per_s.",
+        |s| s.engine.retry_engaged,
+    ),
+    (
+        "lanegate_blocked_source_port_dropped",
+        "UDP datagrams dropped unread because their source port is in gateway.blocked_source_ports.",
+        |s| s.engine.blocked_source_port,
+    ),
+    (
+        "lanegate_bans_added",
+        "Bans of an address or a player added (or extended) after an ABUSE close.",
+        |s| s.engine.bans_added,
+    ),
+    (
+        "lanegate_bans_evicted",
+        "Bans forgotten before their end because admission.bans_max were held.",
+        |s| s.engine.bans_evicted,
+    ),
+    (
         "lanegate_messages_to_shard",
         "Game messages forwarded to shards.",
         |s| s.engine.messages_to_shard,
@@ -197,21 +232,25 @@ type ReasonCounter = (
 const REASON_COUNTERS: &[ReasonCounter] = &[
     (
         "lanegate_tickets_refused",
-        "Hellos refused for their ticket, its zone, or the protocol version.",
+        "Hellos refused for their ticket, its zone, the protocol version, or a ban on their player.",
         &[
             ("bad", |s| s.engine.tickets_bad),
             ("expired", |s| s.engine.tickets_expired),
             ("version", |s| s.engine.unsupported_versions),
             ("unknown_zone", |s| s.engine.unknown_zones),
+            ("banned", |s| s.engine.hellos_banned),
         ],
     ),
     (
         "lanegate_handshakes_refused",
         "New connections turned away: refused at QUIC level (draining or no slot), \
-         ignored by the per-IP handshake limit, or closed with SERVER_FULL.",
+         over the per-IP handshake limit (sent a Retry), from a banned address, over the per-IP \
+         connection limit (refused), or closed with SERVER_FULL.",
         &[
             ("refused", |s| s.engine.refused),
             ("rate_limited", |s| s.engine.handshakes_ignored),
+            ("banned", |s| s.engine.handshakes_banned),
+            ("per_ip", |s| s.engine.refused_per_ip),
             ("server_full", |s| s.engine.server_full),
         ],
     ),
@@ -677,6 +716,11 @@ mod tests {
         };
         core.engine.sessions_rehomed = 6;
         core.engine.shard_unavailable = 1;
+        core.engine.sessions_replaced = 4;
+        core.engine.handshakes_banned = 5;
+        core.engine.bans_added = 2;
+        core.engine.blocked_source_port = 3;
+        core.engine.retries_sent = 11;
         Sample {
             now,
             cores: vec![
@@ -758,6 +802,11 @@ mod tests {
             "lanegate_shard_shed_out_total{shard=\"0\"} 7",
             "lanegate_failover_sessions_rehomed_total{core=\"0\"} 6",
             "lanegate_shard_unavailable_total{core=\"0\"} 1",
+            "lanegate_sessions_replaced_total{core=\"0\"} 4",
+            "lanegate_handshakes_refused_total{core=\"0\",reason=\"banned\"} 5",
+            "lanegate_bans_added_total{core=\"0\"} 2",
+            "lanegate_blocked_source_port_dropped_total{core=\"0\"} 3",
+            "lanegate_quic_retries_sent_total{core=\"0\"} 11",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }

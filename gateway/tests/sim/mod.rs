@@ -11,6 +11,9 @@
 //!
 //! One gateway core; shards are ticked when due and, when message passes
 //! are on, given their messages between ticks, as the shard threads do.
+//! [`Sim::with_other_core`] wires a second gateway core's rings to the same
+//! shards and hands them to the test ([`Sim::other_core`]), which plays
+//! that core by pushing and reading entries itself.
 
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
@@ -34,7 +37,7 @@ use lanegate_shard::game::Game;
 use lanegate_shard::levels::LevelBoard;
 use lanegate_shard::port::GatewayPort;
 use lanegate_shard::runtime::Shard;
-use lanegate_shard::wiring;
+use lanegate_shard::wiring::{self, CoreEnds};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::support::{Client, ConnectOpts, SERVER, UNIX_NOW, shard_config};
@@ -97,6 +100,9 @@ pub struct Sim<G> {
     start: Instant,
     pub engine: Engine<AdmitAll>,
     pub links: GatewayPort,
+    /// A second gateway core's ends of the shard rings, played by the test
+    /// ([`Sim::with_other_core`]).
+    pub other_core: Option<CoreEnds>,
     shards: Vec<SimShard<G>>,
     tick: Duration,
     passes: bool,
@@ -128,6 +134,31 @@ impl<G: Game + 'static> Sim<G> {
         seed: u64,
         conditions: Conditions,
     ) -> Self {
+        Self::build(config, identity, shards, make, seed, conditions, 1)
+    }
+
+    /// As [`Sim::new`], with a second gateway core wired to the shards
+    /// (its ring ends in [`Sim::other_core`]) beside the simulated one.
+    pub fn with_other_core(
+        config: &Config,
+        identity: &Identity,
+        shards: u16,
+        make: impl Fn(ShardId) -> G + Clone + Send + 'static,
+        seed: u64,
+        conditions: Conditions,
+    ) -> Self {
+        Self::build(config, identity, shards, make, seed, conditions, 2)
+    }
+
+    fn build(
+        config: &Config,
+        identity: &Identity,
+        shards: u16,
+        make: impl Fn(ShardId) -> G + Clone + Send + 'static,
+        seed: u64,
+        conditions: Conditions,
+        cores: u16,
+    ) -> Self {
         let clock = VirtualClock::new();
         let now = clock.now();
         let cfg: ShardConfig = shard_config(config);
@@ -135,9 +166,10 @@ impl<G: Game + 'static> Sim<G> {
         let mut params = EngineParams::from_config(config, CoreId(1), 1, KeySet::dev()).unwrap();
         params.seed = Some(seed);
         let engine = Engine::new(params, server, AdmitAll, now, UNIX_NOW).unwrap();
-        let mut wired = wiring::build(&cfg, 1, shards, now).unwrap();
+        let mut wired = wiring::build(&cfg, cores, shards, now).unwrap();
         let levels = Arc::clone(&wired.levels);
         let links = GatewayPort::new(wired.cores.remove(0), &cfg);
+        let other_core = wired.cores.pop();
         let log = GameLog::default();
         let shards = wired
             .shards
@@ -160,6 +192,7 @@ impl<G: Game + 'static> Sim<G> {
             start: now,
             engine,
             links,
+            other_core,
             shards,
             tick: cfg.tick_interval(),
             passes: cfg.message_pass().is_some(),

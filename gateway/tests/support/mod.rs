@@ -207,6 +207,8 @@ pub struct ConnectOpts {
     pub datagram_frame_size: Option<usize>,
     /// The one ALPN protocol the client offers.
     pub alpn: &'static [u8],
+    /// The client's source port; `None` gives it one of its own.
+    pub port: Option<u16>,
 }
 
 impl Default for ConnectOpts {
@@ -217,6 +219,7 @@ impl Default for ConnectOpts {
             datagrams: true,
             datagram_frame_size: None,
             alpn: ALPN,
+            port: None,
         }
     }
 }
@@ -273,7 +276,7 @@ impl Client {
         ticket: &str,
         opts: ConnectOpts,
     ) -> Self {
-        let port = 50_000 + u16::try_from(index).unwrap();
+        let port = opts.port.unwrap_or(50_000 + u16::try_from(index).unwrap());
         let addr = SocketAddr::new(opts.ip, port);
         let seed = [u8::try_from(index).unwrap(); 32];
         let mut endpoint =

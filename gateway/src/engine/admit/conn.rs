@@ -339,6 +339,8 @@ mod tests {
     const NO_ABUSE: AdmissionConfig = AdmissionConfig {
         abuse_window_ms: 10_000,
         abuse_drops_max: u32::MAX,
+        abuse_ban_ms: 0,
+        bans_max: 1,
     };
 
     fn table(admission: &AdmissionConfig, slots: usize) -> (AdmissionTable, Instant) {

@@ -182,13 +182,13 @@ impl fmt::Debug for HandshakeLimiter {
 
 /// The key a source address is limited by (see [`HandshakeLimiter`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum IpKey {
+pub(super) enum IpKey {
     V4(u32),
     V6Prefix64(u64),
 }
 
 impl IpKey {
-    fn of(ip: IpAddr) -> Self {
+    pub(super) fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

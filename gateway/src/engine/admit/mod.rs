@@ -32,9 +32,13 @@
 //!    estimate above `abuse_drops_max` closes the connection with `ABUSE`
 //!    instead.
 //!
-//! A new connection's first packet is decided by [`HandshakeLimiter::check`]
-//! on its source address: one GCRA bucket per address (or IPv6 /64) in a
-//! fixed-size table, so spoofed addresses cannot make it grow.
+//! A new connection's first packet, when its address is not yet validated,
+//! is decided by [`HandshakeLimiter::check`] on its source address: one
+//! GCRA bucket per address (or IPv6 /64) in a fixed-size table, so spoofed
+//! addresses cannot make it grow. Over the limit it gets a Retry
+//! ([`HandshakeDecision::Retry`]), and a validated address (one that
+//! echoed a Retry token) is never charged, so forged Initials cannot spend
+//! the budget of the players behind an address.
 //!
 //! # Parts
 //!
@@ -46,6 +50,15 @@
 //!   indexed by the engine's connection slot. It neither allocates nor
 //!   hashes per message.
 //! - `handshake`: [`HandshakeLimiter`], the per source address buckets.
+//! - `per_ip`: [`IpConnections`], connections open per source address
+//!   (`gateway.connections_per_ip_max`).
+//! - `retry`: [`RetryPolicy`], when the engine answers new connections with
+//!   a QUIC Retry (under a flood of handshakes from unvalidated addresses).
+//! - `ports`: [`BlockedPorts`], the reflection-prone source ports whose
+//!   datagrams the engine drops before QUIC reads them.
+//! - `ban`: [`BanList`], the addresses and players banned after an `ABUSE`
+//!   close (`admission.abuse_ban_ms`), which the engine itself consults
+//!   before the hook: on a new connection's first packet and at `Hello`.
 //! - `gcra`: governor's GCRA arithmetic over `TatTable`, a preallocated array
 //!   of theoretical arrival times (TATs) indexed by slot, instead of
 //!   governor's hash-map state stores. The owner keeps a handle to the array
@@ -54,18 +67,26 @@
 //!   ours, `SetClock`, holds a value that the limiter sets to the engine's
 //!   `now` just before each check.
 
+mod ban;
 mod clock;
 mod conn;
 mod gcra;
 mod handshake;
+mod per_ip;
 mod policy;
+mod ports;
+mod retry;
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
 
-pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::per_ip::IpConnections;
+pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision};
+pub use self::ports::BlockedPorts;
+pub use self::retry::{RETRY_HOLD, RetryPolicy};
+pub use ban::{BanCounters, BanKey, BanList};
 pub use conn::{AdmissionTable, AdmitTotals, ConnCounters};
 pub use handshake::{HANDSHAKE_SET_WAYS, HandshakeCounters, HandshakeLimiter};
 
@@ -83,6 +104,23 @@ pub struct GovernorAdmission {
 impl Admission for GovernorAdmission {
     fn admit_handshake(&mut self, now: Instant, remote: SocketAddr) -> bool {
         self.handshakes.check(remote.ip(), now)
+    }
+
+    /// The per-address budget is spent only by addresses not yet validated,
+    /// and one over it gets a Retry, not silence: a flood of junk Initials
+    /// forging an address (a carrier NAT's) cannot lock out the players
+    /// behind it, who prove their address and come in one round trip later.
+    fn handshake(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        validated: bool,
+    ) -> HandshakeDecision {
+        if validated || self.handshakes.check(remote.ip(), now) {
+            HandshakeDecision::Accept
+        } else {
+            HandshakeDecision::Retry
+        }
     }
 
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision {

@@ -26,6 +26,18 @@ pub enum AdmitDecision {
     Close(CloseCode),
 }
 
+/// What admission decides for a new connection's first packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeDecision {
+    /// Accept it: the handshake starts.
+    Accept,
+    /// Answer with a stateless QUIC Retry (only for an address not yet
+    /// validated): the client comes back with a token that proves it.
+    Retry,
+    /// Drop it silently: no state, no reply.
+    Ignore,
+}
+
 /// The admission policy the engine consults for every inbound game message.
 ///
 /// Mechanism apart from policy: the engine classifies and routes, the hook
@@ -39,6 +51,23 @@ pub trait Admission {
     fn admit_handshake(&mut self, now: Instant, remote: SocketAddr) -> bool {
         let _ = (now, remote);
         true
+    }
+    /// What to do with a new connection from `remote` whose address is
+    /// `validated` (it echoed a Retry token) or not. By default a validated
+    /// address is accepted and any other is asked
+    /// [`Admission::admit_handshake`], `false` meaning
+    /// [`HandshakeDecision::Ignore`].
+    fn handshake(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        validated: bool,
+    ) -> HandshakeDecision {
+        if validated || self.admit_handshake(now, remote) {
+            HandshakeDecision::Accept
+        } else {
+            HandshakeDecision::Ignore
+        }
     }
     /// Whether the message of `lane` from `conn` may pass, at `now`.
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision;

@@ -13,6 +13,7 @@ use lanegate_common::ticket::TicketError;
 use lanegate_common::wire::{self, CloseCode, DecodeError, Message, PROTOCOL_VERSION, types};
 
 use super::interface::{CloseCause, Established, SessionCtx};
+use crate::engine::admit::BanKey;
 
 /// Why a `Hello` was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +84,15 @@ pub(super) fn check(message: &[u8], ctx: &SessionCtx<'_>) -> Result<Established,
             reject: Some("unknown zone"),
         });
     }
-    // 6. A shard to play on: none is left when every shard was failed over.
+    // 6. The player, not banned after an ABUSE close (of another session).
+    if ctx.bans.is_banned(BanKey::player(ticket.player), ctx.now) {
+        return Err(Refusal {
+            code: CloseCode::Abuse,
+            cause: CloseCause::Banned,
+            reject: Some("banned after abuse"),
+        });
+    }
+    // 7. A shard to play on: none is left when every shard was failed over.
     if !ctx.shard_available {
         return Err(Refusal {
             code: CloseCode::ShardUnavailable,
@@ -100,6 +109,8 @@ pub(super) fn check(message: &[u8], ctx: &SessionCtx<'_>) -> Result<Established,
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use lanegate_common::config::ZoneSet;
     use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
     use lanegate_common::lanes::{Lane, LaneTable};
@@ -108,6 +119,7 @@ mod tests {
 
     use super::super::interface::WelcomeParams;
     use super::*;
+    use crate::engine::admit::BanList;
 
     const NOW_S: u64 = 1_767_225_600;
 
@@ -116,6 +128,8 @@ mod tests {
         keys: KeySet,
         zones: ZoneSet,
         welcome: WelcomeParams,
+        bans: BanList,
+        now: Instant,
     }
 
     impl Fixture {
@@ -130,6 +144,8 @@ mod tests {
                     stream_message_bytes_max: 16384,
                     lane_limits: [LaneLimit::default(); 4],
                 },
+                bans: BanList::new(Duration::from_secs(60), 4),
+                now: Instant::now(),
             }
         }
 
@@ -143,6 +159,8 @@ mod tests {
                 welcome: &self.welcome,
                 session: SessionId(3),
                 shard_available: true,
+                bans: &self.bans,
+                now: self.now,
             };
             check(message, &ctx)
         }
@@ -235,6 +253,26 @@ mod tests {
             code(fx.check(&hello(1, expired.as_bytes()))),
             (CloseCode::TicketExpired, true)
         );
+    }
+
+    #[test]
+    fn a_banned_player_gets_abuse_with_a_reject_after_the_zone_check() {
+        let mut fx = Fixture::new();
+        fx.bans.ban(BanKey::player(PlayerId(5)), fx.now);
+        let good = ticket(&fx.keys, 4, NOW_S + 60);
+        assert_eq!(
+            code(fx.check(&hello(1, good.as_bytes()))),
+            (CloseCode::Abuse, true)
+        );
+        // The ticket and the zone are checked first.
+        let outside = ticket(&fx.keys, 40, NOW_S + 60);
+        assert_eq!(
+            code(fx.check(&hello(1, outside.as_bytes()))),
+            (CloseCode::UnknownZone, true)
+        );
+        // The ban ends after its time.
+        fx.now += Duration::from_secs(60);
+        assert!(fx.check(&hello(1, good.as_bytes())).is_ok());
     }
 
     #[test]

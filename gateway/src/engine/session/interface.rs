@@ -2,11 +2,15 @@
 //! one call, the ids of an established session, classified game messages
 //! and the [`SessionSink`] they go to, and how a session ends.
 
+use std::time::Instant;
+
 use lanegate_common::config::ZoneSet;
 use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::ticket::{KeySet, TicketError};
 use lanegate_common::wire::{CloseCode, LaneLimit, Transport, WELCOME_LANES};
+
+use crate::engine::admit::BanList;
 
 /// What `Welcome` announces besides the session's own ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +45,11 @@ pub struct SessionCtx<'a> {
     /// Whether some shard can take a player: when every shard was failed
     /// over, a verified `Hello` gets `Reject` with `SHARD_UNAVAILABLE`.
     pub shard_available: bool,
+    /// Players banned after an `ABUSE` close: their `Hello` gets `Reject`
+    /// with `ABUSE`.
+    pub bans: &'a BanList,
+    /// Now, on the engine's clock (for the bans).
+    pub now: Instant,
 }
 
 /// The ids of an established session.
@@ -109,6 +118,12 @@ pub enum CloseCause {
     ShardUnavailable,
     /// The connection was lost (peer close, idle timeout, transport error).
     ConnectionLost,
+    /// A newer session of the same player was welcomed
+    /// (`SESSION_REPLACED`).
+    Replaced,
+    /// The ticket's player is banned after an `ABUSE` close
+    /// (`admission.abuse_ban_ms`).
+    Banned,
 }
 
 /// The connection must close with `code`.

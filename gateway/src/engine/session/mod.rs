@@ -394,6 +394,7 @@ mod tests {
     use lanegate_common::wire::{Hello, LaneLimit, types};
 
     use super::*;
+    use crate::engine::admit::BanList;
 
     const NOW_S: u64 = 1_767_225_600;
 
@@ -423,6 +424,8 @@ mod tests {
         keys: KeySet,
         zones: ZoneSet,
         welcome: WelcomeParams,
+        bans: BanList,
+        now: Instant,
     }
 
     impl Fixture {
@@ -440,6 +443,8 @@ mod tests {
                         burst: 20,
                     }; 4],
                 },
+                bans: BanList::new(Duration::from_secs(60), 4),
+                now: Instant::now(),
             }
         }
         fn ctx(&self) -> SessionCtx<'_> {
@@ -452,6 +457,8 @@ mod tests {
                 welcome: &self.welcome,
                 session: SessionId(77),
                 shard_available: true,
+                bans: &self.bans,
+                now: self.now,
             }
         }
         fn ticket(&self, expires_at_s: u64) -> String {
