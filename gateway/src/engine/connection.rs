@@ -122,8 +122,18 @@ impl<A: Admission> Engine<A> {
     fn on_event(&mut self, idx: usize, now: Instant, event: Event, links: &mut GatewayPort) {
         match event {
             Event::Connected => self.on_connected(idx, now, links),
-            Event::ConnectionLost { .. } => {
-                self.counters.connections_lost += 1;
+            Event::ConnectionLost { reason } => {
+                // Timed out before the handshake completed: a flood of
+                // Initials, or a client that gave up; not a player's leave.
+                let handshaking = self.slots[idx]
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.phase() == super::session::Phase::Handshake);
+                if handshaking && reason == quinn_proto::ConnectionError::TimedOut {
+                    self.counters.handshake_timeouts += 1;
+                } else {
+                    self.counters.connections_lost += 1;
+                }
                 let close = self.slots[idx]
                     .session
                     .as_mut()

@@ -5,12 +5,21 @@
 
 use lanegate_common::lanes::Lane;
 
+use super::stateless::StatelessCounts;
+
 /// What the engine has seen, since it started. Plain numbers: the metrics
 /// layer reads and exports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// UDP datagrams handed to [`Engine::handle_datagram`](super::Engine::handle_datagram).
     pub udp_in: u64,
+    /// UDP datagrams the QUIC endpoint dropped without an event: headers
+    /// that do not parse, unknown connection ids, Initials too short or
+    /// undecryptable, short unsupported-version packets, resets held back
+    /// by quinn's minimum reset interval. Mostly garbage or a flood.
+    pub packets_undecodable: u64,
+    /// Stateless replies queued for sending, by kind (`stateless.rs`).
+    pub stateless_replies: StatelessCounts,
     /// QUIC DATAGRAM frames received from clients.
     pub datagrams_in: u64,
     /// Datagrams dropped because their session was not established (yet).
@@ -46,8 +55,12 @@ pub struct Counters {
     pub handshakes_ignored: u64,
     /// Connections the admission hook closed.
     pub admission_closes: u64,
-    /// Connections lost (peer close, idle timeout, transport error).
+    /// Connections lost (peer close, idle timeout, transport error), except
+    /// those counted in `handshake_timeouts`.
     pub connections_lost: u64,
+    /// Connections that timed out before their QUIC handshake completed (a
+    /// flood of Initials from spoofed addresses, or a client that gave up).
+    pub handshake_timeouts: u64,
     /// Connections currently in the table.
     pub connections_open: u64,
     /// Sessions established, in total.

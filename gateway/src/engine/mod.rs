@@ -20,6 +20,8 @@
 //! - `peer_params.rs`: the client's `max_datagram_frame_size`, which the
 //!   protocol requires to be at least 1200;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
+//! - `stateless.rs`: stateless replies (version negotiation, reset, Retry,
+//!   refusal) told apart by their header, so each kind is counted;
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
 //!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
 //! - `session/`, `timers.rs`, `cid.rs`, `tls.rs`, `admit/`: the session
@@ -42,6 +44,7 @@ mod params;
 pub mod peer_params;
 mod router;
 pub mod session;
+pub mod stateless;
 pub mod timers;
 pub mod tls;
 
@@ -257,7 +260,7 @@ impl<A: Admission> Engine<A> {
                 self.queue_response(transmit, buf);
                 return;
             }
-            None => {}
+            None => self.counters.packets_undecodable += 1,
         }
         buf.clear();
         self.spare_buffers.push(buf);
@@ -406,6 +409,10 @@ impl<A: Admission> Engine<A> {
 
     pub(super) fn queue_response(&mut self, transmit: Transmit, buf: Vec<u8>) {
         if self.responses.len() < RESPONSES_MAX {
+            if let Some(kind) = stateless::StatelessReply::of(&buf[..transmit.size.min(buf.len())])
+            {
+                self.counters.stateless_replies.count(kind);
+            }
             self.responses.push_back((transmit, buf));
         } else {
             self.counters.responses_dropped += 1;

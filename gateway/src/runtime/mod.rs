@@ -51,7 +51,7 @@ use lanegate_common::ids::CoreId;
 use lanegate_shard::games::{Arena, Demo, Echo};
 use lanegate_shard::wiring::{self, CoreEnds};
 use lanegate_shard::worker::{HostedShard, ShardThreads};
-use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketOptions, SysError};
+use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketDrops, SocketOptions, SysError};
 use tracing::{error, info, warn};
 
 use crate::engine::tls::{Identity, quic_server_config};
@@ -153,6 +153,7 @@ impl Gateway {
                 return Err(e);
             }
         };
+        let socket_drops = SocketDrops::new(sockets.iter().map(|s| s.inode).collect());
         let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
         let shared = CoreShared {
             plan,
@@ -185,6 +186,7 @@ impl Gateway {
             let sources = Sources {
                 cores: core_slots,
                 shards: gateway.shards.health_slots().to_vec(),
+                socket_drops,
                 draining: Arc::clone(&gateway.stop),
                 tick_budget_us: config.shards.tick_budget_us,
                 started: started.0,
