@@ -66,6 +66,7 @@ fn counts_and_rates_are_non_zero() {
             "[gateway]\nhello_timeout_ms = 0",
             "gateway.hello_timeout_ms",
         ),
+        ("[gateway]\nframe_stall_ms = 0", "gateway.frame_stall_ms"),
         ("[tickets]\nttl_max_s = 0", "tickets.ttl_max_s"),
         (
             "[admission]\nabuse_window_ms = 0",
@@ -92,6 +93,15 @@ fn hello_timeout_fits_idle_timeout() {
         invalid("[gateway]\nhello_timeout_ms = 20000"),
         "gateway.hello_timeout_ms: 20000 exceeds gateway.idle_timeout_ms (10000), so the idle \
          timeout would fire first; lower it or raise gateway.idle_timeout_ms"
+    );
+}
+
+#[test]
+fn frame_stall_fits_idle_timeout() {
+    assert_eq!(
+        invalid("[gateway]\nframe_stall_ms = 10001"),
+        "gateway.frame_stall_ms: 10001 exceeds gateway.idle_timeout_ms (10000), so a trickled \
+         frame would outlive an idle connection; lower it"
     );
 }
 

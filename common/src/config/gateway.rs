@@ -98,6 +98,13 @@ pub struct GatewayConfig {
     /// payload pools' large buffers hold this less the 2-byte type, and
     /// are preallocated (see `shards.pool_bytes_max`).
     pub stream_message_bytes_max: usize,
+    /// Longest a stream frame may stay incomplete, from when its first byte
+    /// is read to its last, in ms; past it the connection is closed with
+    /// ABUSE (a peer announcing a large frame and trickling it holds a
+    /// frame buffer per stream). Default 5000: a whole 16 KiB frame
+    /// arrives in that time at 32 kbit/s, far below any link a game runs
+    /// on. At most `idle_timeout_ms`.
+    pub frame_stall_ms: u64,
     /// PEM certificate chain for TLS. Set together with `key_file`. Default
     /// none: a self-signed certificate is made at start, which suits
     /// development and clients that pin the key, not public deployment.
@@ -171,6 +178,7 @@ impl Default for GatewayConfig {
             steer_slots_max: 256,
             datagram_message_bytes_max: 1100,
             stream_message_bytes_max: 16_384,
+            frame_stall_ms: 5_000,
             cert_file: None,
             key_file: None,
             state_dir: StateDir::Auto,
@@ -260,6 +268,16 @@ impl GatewayConfig {
     fn validate_timeouts(&self) -> Result<(), ConfigError> {
         non_zero("gateway.hello_timeout_ms", self.hello_timeout_ms)?;
         non_zero("gateway.idle_timeout_ms", self.idle_timeout_ms)?;
+        non_zero("gateway.frame_stall_ms", self.frame_stall_ms)?;
+        if self.frame_stall_ms > self.idle_timeout_ms {
+            return Err(ConfigError::invalid(
+                "gateway.frame_stall_ms",
+                format!(
+                    "{} exceeds gateway.idle_timeout_ms ({}), so a trickled frame would outlive an idle connection; lower it",
+                    self.frame_stall_ms, self.idle_timeout_ms
+                ),
+            ));
+        }
         if self.hello_timeout_ms > self.idle_timeout_ms {
             return Err(ConfigError::invalid(
                 "gateway.hello_timeout_ms",

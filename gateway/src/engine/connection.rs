@@ -81,6 +81,7 @@ impl<A: Admission> Engine<A> {
         slot.pending.clear();
         slot.close_after_flush = None;
         slot.overflow = in_use >= sessions_max;
+        slot.stall.clear();
         slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
@@ -275,10 +276,21 @@ impl<A: Admission> Engine<A> {
             }
             let _ = chunks.finalize();
         }
+        slot.stall.observe(now, session.frames_in_progress());
         if result.is_ok()
             && let Some(reset) = ended
         {
             result = session.on_stream_end(stream, reset);
+            // Stream churn counts toward ABUSE (`docs/protocol.md` §8).
+            if result.is_ok()
+                && matches!(stream, StreamRef::Uni(_))
+                && session.established().is_some()
+                && let Some(code) = router.stream_ended()
+            {
+                result = session
+                    .close(code, CloseCause::Admission)
+                    .map_or(Ok(()), Err);
+            }
         }
         self.flush_reply(idx);
         if let Err(close) = result {
@@ -336,16 +348,22 @@ impl<A: Admission> Engine<A> {
                 now,
             };
             router.counters.datagrams_in += 1;
-            match session.on_datagram(&datagram, &ctx, &mut router) {
-                Ok(DatagramOutcome::Delivered) => {}
-                Ok(DatagramOutcome::NotEstablished) => counters.datagrams_before_welcome += 1,
-                Ok(DatagramOutcome::Malformed) => counters.malformed_datagrams += 1,
-                Ok(DatagramOutcome::Oversize) => counters.oversize_datagrams += 1,
-                Ok(DatagramOutcome::Control) => counters.control_datagrams += 1,
+            let offence = match session.on_datagram(&datagram, &ctx, &mut router) {
+                Ok(DatagramOutcome::Delivered) => None,
+                Ok(DatagramOutcome::NotEstablished) => {
+                    router.counters.datagrams_before_welcome += 1;
+                    None
+                }
+                Ok(outcome) => router.datagram_offence(outcome),
                 Err(close) => {
                     closed = Some(close);
                     break;
                 }
+            };
+            // Dropped datagrams count toward ABUSE (`docs/protocol.md` §8).
+            if let Some(code) = offence {
+                closed = session.close(code, CloseCause::Admission);
+                break;
             }
         }
         if let Some(close) = closed {
@@ -388,6 +406,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::UnknownZone(_) => c.unknown_zones += 1,
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
+            CloseCause::FrameStall => c.frame_stalls += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,
             _ => {}
         }

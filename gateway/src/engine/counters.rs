@@ -30,6 +30,9 @@ pub struct Counters {
     pub oversize_datagrams: u64,
     /// Datagrams with a control-range type.
     pub control_datagrams: u64,
+    /// Client uni streams that ended (finished or reset): each counts
+    /// toward `ABUSE` as stream churn.
+    pub uni_streams_ended: u64,
     /// Connections closed for bad framing or undecodable stream messages.
     pub malformed_streams: u64,
     /// Connections closed with `PROTOCOL_VIOLATION` (any cause).
@@ -53,8 +56,11 @@ pub struct Counters {
     pub refused: u64,
     /// New connections whose first packet admission dropped.
     pub handshakes_ignored: u64,
-    /// Connections the admission hook closed.
+    /// Connections the admission hook closed (with `ABUSE`).
     pub admission_closes: u64,
+    /// Connections closed with `ABUSE` because a stream frame stayed
+    /// incomplete past `gateway.frame_stall_ms`.
+    pub frame_stalls: u64,
     /// Connections lost (peer close, idle timeout, transport error), except
     /// those counted in `handshake_timeouts`.
     pub connections_lost: u64,

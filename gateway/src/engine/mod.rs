@@ -20,6 +20,8 @@
 //! - `peer_params.rs`: the client's `max_datagram_frame_size`, which the
 //!   protocol requires to be at least 1200;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
+//! - `stall.rs`: how long each stream has been inside one frame, so a
+//!   frame announced and trickled closes with `ABUSE`;
 //! - `stateless.rs`: stateless replies (version negotiation, reset, Retry,
 //!   refusal) told apart by their header, so each kind is counted;
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
@@ -44,6 +46,7 @@ mod params;
 pub mod peer_params;
 mod router;
 pub mod session;
+mod stall;
 pub mod stateless;
 pub mod timers;
 pub mod tls;
@@ -59,11 +62,12 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, Offence};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
 use self::session::{CloseCause, Session};
+use self::stall::FrameStall;
 use self::timers::TimerQueue;
 
 /// Connection slots beyond `connections_max`, per core: a connection that
@@ -132,6 +136,8 @@ struct Slot {
     close_after_flush: Option<CloseCode>,
     /// Accepted beyond `connections_max`: closed with `SERVER_FULL`.
     overflow: bool,
+    /// How long each stream has been inside one frame.
+    stall: FrameStall,
     /// Stream bytes were handed to QUIC since the last drained poll: a close
     /// now waits for them to go out first.
     unsent: bool,
@@ -200,6 +206,7 @@ impl<A: Admission> Engine<A> {
                 pending: Vec::new(),
                 close_after_flush: None,
                 overflow: false,
+                stall: FrameStall::default(),
                 unsent: false,
                 queued: false,
             })
@@ -287,6 +294,16 @@ impl<A: Admission> Engine<A> {
                 && let Err(close) = session.on_timeout(now)
             {
                 self.finish_close(idx, now, close, links);
+            }
+            // A frame trickled past `gateway.frame_stall_ms` (stall.rs).
+            let slot = &mut self.slots[idx];
+            if slot.stall.expired(now, self.params.frame_stall)
+                && let Some(session) = slot.session.as_mut()
+            {
+                slot.stall.clear();
+                if let Some(close) = session.close(CloseCode::Abuse, CloseCause::FrameStall) {
+                    self.finish_close(idx, now, close, links);
+                }
             }
             self.process(idx, now, links);
             self.refresh_timer(idx);
@@ -392,7 +409,11 @@ impl<A: Admission> Engine<A> {
         let deadline = match slot.conn.as_mut() {
             Some(conn) => {
                 let hello = slot.session.as_ref().and_then(Session::deadline);
-                [conn.poll_timeout(), hello].into_iter().flatten().min()
+                let stall = slot.stall.deadline(self.params.frame_stall);
+                [conn.poll_timeout(), hello, stall]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             None => None,
         };

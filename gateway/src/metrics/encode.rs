@@ -117,6 +117,11 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.packets_undecodable,
     ),
     (
+        "lanegate_uni_streams_ended",
+        "Client uni streams that ended (finished or reset); each counts toward ABUSE as churn.",
+        |s| s.engine.uni_streams_ended,
+    ),
+    (
         "lanegate_quic_datagrams_in",
         "QUIC DATAGRAM frames received from clients.",
         |s| s.engine.datagrams_in,
@@ -223,6 +228,7 @@ const REASON_COUNTERS: &[ReasonCounter] = &[
             ("hello_timeout", |s| s.engine.hello_timeouts),
             ("datagrams_required", |s| s.engine.datagrams_required),
             ("abuse", |s| s.engine.admission_closes),
+            ("frame_stall", |s| s.engine.frame_stalls),
             ("protocol_violation", |s| s.engine.protocol_violations),
             ("malformed_stream", |s| s.engine.malformed_streams),
             ("lost", |s| s.engine.connections_lost),

@@ -32,6 +32,10 @@
 //!    estimate above `abuse_drops_max` closes the connection with `ABUSE`
 //!    instead.
 //!
+//! Input the engine drops itself ([`Offence`]: empty, control-type or
+//! oversize datagrams, ended streams) counts in the same window
+//! ([`AdmissionTable::offence`]), so a flood of it closes with `ABUSE` too.
+//!
 //! A new connection's first packet is decided by [`HandshakeLimiter::check`]
 //! on its source address: one GCRA bucket per address (or IPv6 /64) in a
 //! fixed-size table, so spoofed addresses cannot make it grow.
@@ -65,7 +69,7 @@ use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
 
-pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot};
+pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot, Offence};
 pub use conn::{AdmissionTable, AdmitTotals, ConnCounters};
 pub use handshake::{HANDSHAKE_SET_WAYS, HandshakeCounters, HandshakeLimiter};
 
@@ -87,6 +91,10 @@ impl Admission for GovernorAdmission {
 
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision {
         self.table.admit(conn.0 as usize, lane, now)
+    }
+
+    fn offence(&mut self, now: Instant, conn: ConnSlot, _offence: Offence) -> AdmitDecision {
+        self.table.offence(conn.0 as usize, now)
     }
 
     fn on_open(&mut self, now: Instant, conn: ConnSlot) {
