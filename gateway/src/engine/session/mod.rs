@@ -31,7 +31,7 @@ pub use self::interface::{
 
 /// Client unidirectional streams a session reads at once (the transport's
 /// `max_concurrent_uni_streams`).
-pub const UNI_STREAMS_MAX: usize = 4;
+pub const UNI_STREAMS_MAX: usize = lanegate_common::config::UNI_STREAMS_LIMIT as usize;
 
 /// Frame readers of a session: the control stream's, then one per uni stream.
 pub const FRAME_READERS: usize = 1 + UNI_STREAMS_MAX;
