@@ -91,6 +91,8 @@ pub struct FrameReader {
     /// Bytes of `buf` holding data not yet framed.
     len: usize,
     message_bytes_max: usize,
+    /// Frames completed since the reader was made.
+    frames: u64,
 }
 
 impl FrameReader {
@@ -108,6 +110,7 @@ impl FrameReader {
             buf: vec![0; cap],
             len: 0,
             message_bytes_max: message_bytes_max.max(2),
+            frames: 0,
         }
     }
 
@@ -129,6 +132,7 @@ impl FrameReader {
             let mut start = 0;
             while let Some((body, used)) = self.next_frame(start)? {
                 on_message(&self.buf[body..body + used]);
+                self.frames += 1;
                 start = body + used;
             }
             // Compact: move the unframed tail to the front.
@@ -161,6 +165,13 @@ impl FrameReader {
     /// Bytes buffered but not yet framed.
     pub fn buffered(&self) -> usize {
         self.len
+    }
+
+    /// Frames completed since the reader was made: with [`Self::buffered`],
+    /// tells a frame that makes no progress from a stream of frames that
+    /// each complete (`gateway.frame_stall_ms`).
+    pub fn frames(&self) -> u64 {
+        self.frames
     }
 
     /// `(body start, body length)` of the complete frame at `start`, if any.
@@ -212,6 +223,19 @@ mod tests {
         // Non-minimal 37 is still 37.
         assert_eq!(get_varint(&[0x40, 0x25]), Some((37, 2)));
         assert_eq!(get_varint(&[0x40]), None);
+    }
+
+    #[test]
+    fn frames_count_completed_messages_and_buffered_the_rest() {
+        let mut reader = FrameReader::new(16);
+        assert_eq!((reader.frames(), reader.buffered()), (0, 0));
+        // One whole frame and the first byte of the next.
+        reader.feed(&[0x02, 0x1f, 0xff, 0x03], |_| {}).unwrap();
+        assert_eq!((reader.frames(), reader.buffered()), (1, 1));
+        reader.feed(&[0x1f], |_| {}).unwrap();
+        assert_eq!((reader.frames(), reader.buffered()), (1, 2));
+        reader.feed(&[0xff, 0x07], |_| {}).unwrap();
+        assert_eq!((reader.frames(), reader.buffered()), (2, 0));
     }
 
     /// A largest message behind a non-minimal (8-byte) length prefix, fed

@@ -66,6 +66,7 @@ fn counts_and_rates_are_non_zero() {
             "[gateway]\nhello_timeout_ms = 0",
             "gateway.hello_timeout_ms",
         ),
+        ("[gateway]\nframe_stall_ms = 0", "gateway.frame_stall_ms"),
         ("[tickets]\nttl_max_s = 0", "tickets.ttl_max_s"),
         (
             "[admission]\nabuse_window_ms = 0",
@@ -101,6 +102,48 @@ fn hello_timeout_fits_idle_timeout() {
         invalid("[gateway]\nhello_timeout_ms = 20000"),
         "gateway.hello_timeout_ms: 20000 exceeds gateway.idle_timeout_ms (10000), so the idle \
          timeout would fire first; lower it or raise gateway.idle_timeout_ms"
+    );
+}
+
+#[test]
+fn peer_buffers_are_bounded_and_hold_a_largest_message() {
+    for (text, field) in [
+        (
+            "[gateway]\nconnection_receive_window_bytes = 16391",
+            "gateway.connection_receive_window_bytes",
+        ),
+        (
+            "[gateway]\nconnection_receive_window_bytes = 2000000000",
+            "gateway.connection_receive_window_bytes",
+        ),
+        (
+            "[gateway]\ndatagram_receive_buffer_bytes = 2199",
+            "gateway.datagram_receive_buffer_bytes",
+        ),
+        (
+            "[gateway]\ndatagram_receive_buffer_bytes = 2000000",
+            "gateway.datagram_receive_buffer_bytes",
+        ),
+        ("[gateway]\nuni_streams_max = 5", "gateway.uni_streams_max"),
+    ] {
+        assert!(
+            invalid(text).starts_with(&format!("{field}: ")),
+            "{text}: {}",
+            invalid(text)
+        );
+    }
+    assert!(
+        invalid("[gateway]\nconnection_receive_window_bytes = 16391").contains("raise it"),
+        "the error says the fix"
+    );
+}
+
+#[test]
+fn frame_stall_fits_idle_timeout() {
+    assert_eq!(
+        invalid("[gateway]\nframe_stall_ms = 10001"),
+        "gateway.frame_stall_ms: 10001 exceeds gateway.idle_timeout_ms (10000), so a trickled \
+         frame would outlive an idle connection; lower it"
     );
 }
 
@@ -366,7 +409,9 @@ fn datagram_pool_covers_every_connection() {
 fn huge_stream_messages_exceed_the_pool_budget() {
     // 16 MiB is within the stream limit itself, but 32 preallocated stream
     // buffers of that size are 512 MiB per pool.
-    let msg = invalid("[gateway]\nstream_message_bytes_max = 16777216");
+    let msg = invalid(
+        "[gateway]\nstream_message_bytes_max = 16777216\nconnection_receive_window_bytes = 33554432",
+    );
     assert_eq!(
         msg,
         "gateway.stream_message_bytes_max: 16777216 with shards.pool_stream_bufs_max = 32: each \
@@ -378,7 +423,8 @@ fn huge_stream_messages_exceed_the_pool_budget() {
     );
     // Fewer stream buffers fit the same budget.
     let c = Config::from_toml_str(
-        "[gateway]\nstream_message_bytes_max = 16777216\n[shards]\npool_stream_bufs_max = 3",
+        "[gateway]\nstream_message_bytes_max = 16777216\nconnection_receive_window_bytes = 33554432\n\
+         [shards]\npool_stream_bufs_max = 3",
     )
     .unwrap();
     c.validate(&TWO_CORES).unwrap();

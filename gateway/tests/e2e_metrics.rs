@@ -223,6 +223,12 @@ async fn metrics_count_what_a_client_did(backend: &str) {
         1.0
     );
     assert_eq!(v("lanegate_draining", &[]), 0.0);
+    // The kernel's drops of the core's socket, read from /proc/net/udp:
+    // a polite client loses nothing there.
+    if std::path::Path::new("/proc/net/udp").exists() {
+        assert_eq!(v("lanegate_udp_socket_drops_total", &[("core", "0")]), 0.0);
+    }
+    assert_eq!(v("lanegate_quic_packets_undecodable_total", &[]), 0.0);
     assert!(text.contains("lanegate_build_info{version=\""), "{text}");
     lint(&text);
     // Shards publish their health every few ticks (10 at 30 Hz), so the

@@ -85,6 +85,7 @@ pub mod affinity;
 #[cfg(target_os = "linux")]
 mod cmsg;
 pub mod cpu;
+pub mod drops;
 pub mod portable;
 pub mod socket;
 #[cfg(target_os = "linux")]
@@ -98,6 +99,7 @@ use std::time::Duration;
 use lanegate_common::config::{GatewayConfig, IoBackend};
 
 pub use affinity::pin_current_thread;
+pub use drops::SocketDrops;
 pub use socket::{BoundSocket, BufferGrant, SocketOptions, bind_group, bind_udp};
 pub use wake::{FdWaker, WakeFd};
 

@@ -70,6 +70,9 @@ pub struct BoundSocket {
     pub gro: bool,
     /// Most segments per GSO send (1: the kernel has no `UDP_SEGMENT`).
     pub max_gso_segments: usize,
+    /// The socket's inode, to read its kernel drops by
+    /// ([`crate::drops::SocketDrops`]); `None` without `/proc`.
+    pub inode: Option<u64>,
 }
 
 impl BoundSocket {
@@ -174,13 +177,16 @@ pub fn bind_udp(addr: SocketAddr, opts: &SocketOptions) -> Result<BoundSocket, S
         .map_err(err("getsockname"))?
         .as_socket()
         .ok_or_else(|| err("getsockname")(io::ErrorKind::InvalidData.into()))?;
+    let socket: UdpSocket = socket.into();
+    let inode = crate::drops::socket_inode(&socket);
     Ok(BoundSocket {
-        socket: socket.into(),
+        socket,
         local_addr,
         recv_buffer,
         send_buffer,
         gro,
         max_gso_segments,
+        inode,
     })
 }
 

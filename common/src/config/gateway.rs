@@ -11,6 +11,10 @@ pub use crate::wire::DATAGRAM_MESSAGE_BYTES_LIMIT;
 use super::error::non_zero;
 use super::{ConfigError, CoreSet, HostInfo, check_cores};
 
+/// The most unidirectional streams a client may have open
+/// (`gateway.uni_streams_max`): a session has a frame reader for each.
+pub const UNI_STREAMS_LIMIT: u32 = 4;
+
 /// The largest `gateway.stream_message_bytes_max` allowed: each connection
 /// may buffer one message of that size per stream, so it is bounded too
 /// (and fits `Welcome`'s `u32`).
@@ -44,7 +48,8 @@ pub struct GatewayConfig {
     /// Most concurrent QUIC connections per gateway process; one more is
     /// refused with SERVER_FULL. Default 10000: tuned for a regional edge
     /// of a few thousand concurrent players with headroom for reconnect
-    /// storms, at roughly 100 KiB of state and buffers per connection.
+    /// storms, at about 30 KB of state per established connection and at
+    /// most about 560 KiB for a hostile one (`docs/memory.md`).
     /// It also sizes the payload pools: `shards.pool_datagram_bufs_max`
     /// (`"auto"`) is one buffer per connection.
     pub connections_max: u32,
@@ -125,6 +130,33 @@ pub struct GatewayConfig {
     /// payload pools' large buffers hold this less the 2-byte type, and
     /// are preallocated (see `shards.pool_bytes_max`).
     pub stream_message_bytes_max: usize,
+    /// Longest a stream frame may stay incomplete, from when its first byte
+    /// is read to its last, in ms; past it the connection is closed with
+    /// ABUSE (a peer announcing a large frame and trickling it holds a
+    /// frame buffer per stream). Default 5000: a whole 16 KiB frame
+    /// arrives in that time at 32 kbit/s, far below any link a game runs
+    /// on. At most `idle_timeout_ms`.
+    pub frame_stall_ms: u64,
+    /// QUIC connection-level receive window: the most stream data a client
+    /// may have sent and the gateway not yet read, all streams together, in
+    /// bytes. Default 65536: a largest message in flight on the control
+    /// stream and on one lane stream at once; what a peer leaving gaps in
+    /// its streams can make the gateway hold, with the per-stream window
+    /// (twice `stream_message_bytes_max`). At least one largest frame
+    /// (`stream_message_bytes_max` + 8).
+    pub connection_receive_window_bytes: u64,
+    /// QUIC datagrams a connection buffers on receive before QUIC drops the
+    /// oldest, in bytes (QUIC counts each datagram's length plus about 32
+    /// bytes). Default 8800: eight largest datagrams, since the engine
+    /// drains them on every packet; a flood of tiny ones is dropped
+    /// there, not buffered. At least twice `datagram_message_bytes_max`.
+    pub datagram_receive_buffer_bytes: usize,
+    /// Unidirectional streams a client may have open at once (QUIC's
+    /// `max_concurrent_uni_streams`), each with a frame buffer of
+    /// `stream_message_bytes_max`. Default 4: one per lane. 0 to 4
+    /// ([`UNI_STREAMS_LIMIT`]); 0 for a game that sends nothing reliable
+    /// beyond the control stream.
+    pub uni_streams_max: u32,
     /// PEM certificate chain for TLS. Set together with `key_file`. Default
     /// none: a self-signed certificate is made at start, which suits
     /// development and clients that pin the key, not public deployment.
@@ -204,6 +236,10 @@ impl Default for GatewayConfig {
             steer_slots_max: 256,
             datagram_message_bytes_max: 1100,
             stream_message_bytes_max: 16_384,
+            frame_stall_ms: 5_000,
+            connection_receive_window_bytes: 65_536,
+            datagram_receive_buffer_bytes: 8_800,
+            uni_streams_max: 4,
             cert_file: None,
             key_file: None,
             state_dir: StateDir::Auto,
@@ -285,6 +321,7 @@ impl GatewayConfig {
         }
         self.validate_timeouts()?;
         self.validate_message_sizes()?;
+        self.validate_peer_buffers()?;
         match (&self.cert_file, &self.key_file) {
             (Some(_), None) => Err(ConfigError::invalid(
                 "gateway.cert_file",
@@ -301,6 +338,16 @@ impl GatewayConfig {
     fn validate_timeouts(&self) -> Result<(), ConfigError> {
         non_zero("gateway.hello_timeout_ms", self.hello_timeout_ms)?;
         non_zero("gateway.idle_timeout_ms", self.idle_timeout_ms)?;
+        non_zero("gateway.frame_stall_ms", self.frame_stall_ms)?;
+        if self.frame_stall_ms > self.idle_timeout_ms {
+            return Err(ConfigError::invalid(
+                "gateway.frame_stall_ms",
+                format!(
+                    "{} exceeds gateway.idle_timeout_ms ({}), so a trickled frame would outlive an idle connection; lower it",
+                    self.frame_stall_ms, self.idle_timeout_ms
+                ),
+            ));
+        }
         if self.hello_timeout_ms > self.idle_timeout_ms {
             return Err(ConfigError::invalid(
                 "gateway.hello_timeout_ms",
@@ -343,6 +390,49 @@ impl GatewayConfig {
                 "gateway.stream_message_bytes_max",
                 format!(
                     "{stream} exceeds {STREAM_MESSAGE_BYTES_LIMIT}; each connection may buffer a message this big, so send large data out of band"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a peer can make a connection buffer (docs/memory.md).
+    fn validate_peer_buffers(&self) -> Result<(), ConfigError> {
+        let frame = self.stream_message_bytes_max as u64 + 8;
+        let window = self.connection_receive_window_bytes;
+        if window < frame {
+            return Err(ConfigError::invalid(
+                "gateway.connection_receive_window_bytes",
+                format!(
+                    "{window} cannot hold one largest stream frame ({frame} bytes: gateway.stream_message_bytes_max and its length); raise it"
+                ),
+            ));
+        }
+        if window > 1 << 30 {
+            return Err(ConfigError::invalid(
+                "gateway.connection_receive_window_bytes",
+                format!(
+                    "{window} exceeds 1 GiB, which a peer could make each connection hold; lower it"
+                ),
+            ));
+        }
+        let dgram = self.datagram_message_bytes_max;
+        let buffer = self.datagram_receive_buffer_bytes;
+        if buffer < 2 * dgram || buffer > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "gateway.datagram_receive_buffer_bytes",
+                format!(
+                    "{buffer} is outside {}-1048576 (at least two largest datagrams, gateway.datagram_message_bytes_max {dgram})",
+                    2 * dgram
+                ),
+            ));
+        }
+        if self.uni_streams_max > UNI_STREAMS_LIMIT {
+            return Err(ConfigError::invalid(
+                "gateway.uni_streams_max",
+                format!(
+                    "{} exceeds {UNI_STREAMS_LIMIT}, the frame readers a session has; lower it",
+                    self.uni_streams_max
                 ),
             ));
         }

@@ -50,6 +50,7 @@ pub use error::ConfigError;
 pub use game::{GameConfig, GameConfigError, GameSection, NoGameConfig, parse_game_config};
 pub use gateway::{
     DATAGRAM_MESSAGE_BYTES_LIMIT, GatewayConfig, IoBackend, STREAM_MESSAGE_BYTES_LIMIT, StateDir,
+    UNI_STREAMS_LIMIT,
 };
 pub use lanes::{LaneLimit, LaneLimits, LanesConfig};
 pub use observability::{LogFormat, ObservabilityConfig};

@@ -144,6 +144,7 @@ impl<A: Admission> Engine<A> {
         if !validated {
             self.unvalidated += 1;
         }
+        slot.stall.clear();
         slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
@@ -185,8 +186,18 @@ impl<A: Admission> Engine<A> {
     fn on_event(&mut self, idx: usize, now: Instant, event: Event, links: &mut GatewayPort) {
         match event {
             Event::Connected => self.on_connected(idx, now, links),
-            Event::ConnectionLost { .. } => {
-                self.counters.connections_lost += 1;
+            Event::ConnectionLost { reason } => {
+                // Timed out before the handshake completed: a flood of
+                // Initials, or a client that gave up; not a player's leave.
+                let handshaking = self.slots[idx]
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.phase() == super::session::Phase::Handshake);
+                if handshaking && reason == quinn_proto::ConnectionError::TimedOut {
+                    self.counters.handshake_timeouts += 1;
+                } else {
+                    self.counters.connections_lost += 1;
+                }
                 let close = self.slots[idx]
                     .session
                     .as_mut()
@@ -341,10 +352,21 @@ impl<A: Admission> Engine<A> {
             Some(est) if !was_established => Some(est.player),
             _ => None,
         };
+        slot.stall.observe(now, session.frames_in_progress());
         if result.is_ok()
             && let Some(reset) = ended
         {
             result = session.on_stream_end(stream, reset);
+            // Stream churn counts toward ABUSE (`docs/protocol.md` §8).
+            if result.is_ok()
+                && matches!(stream, StreamRef::Uni(_))
+                && session.established().is_some()
+                && let Some(code) = router.stream_ended()
+            {
+                result = session
+                    .close(code, CloseCause::Admission)
+                    .map_or(Ok(()), Err);
+            }
         }
         self.flush_reply(idx);
         if let Some(player) = welcomed {
@@ -408,16 +430,22 @@ impl<A: Admission> Engine<A> {
                 now,
             };
             router.counters.datagrams_in += 1;
-            match session.on_datagram(&datagram, &ctx, &mut router) {
-                Ok(DatagramOutcome::Delivered) => {}
-                Ok(DatagramOutcome::NotEstablished) => counters.datagrams_before_welcome += 1,
-                Ok(DatagramOutcome::Malformed) => counters.malformed_datagrams += 1,
-                Ok(DatagramOutcome::Oversize) => counters.oversize_datagrams += 1,
-                Ok(DatagramOutcome::Control) => counters.control_datagrams += 1,
+            let offence = match session.on_datagram(&datagram, &ctx, &mut router) {
+                Ok(DatagramOutcome::Delivered) => None,
+                Ok(DatagramOutcome::NotEstablished) => {
+                    router.counters.datagrams_before_welcome += 1;
+                    None
+                }
+                Ok(outcome) => router.datagram_offence(outcome),
                 Err(close) => {
                     closed = Some(close);
                     break;
                 }
+            };
+            // Dropped datagrams count toward ABUSE (`docs/protocol.md` §8).
+            if let Some(code) = offence {
+                closed = session.close(code, CloseCause::Admission);
+                break;
             }
         }
         if let Some(close) = closed {
@@ -460,6 +488,7 @@ impl<A: Admission> Engine<A> {
             CloseCause::UnknownZone(_) => c.unknown_zones += 1,
             CloseCause::HelloTimeout => c.hello_timeouts += 1,
             CloseCause::Admission => c.admission_closes += 1,
+            CloseCause::FrameStall => c.frame_stalls += 1,
             CloseCause::ShardUnavailable => c.shard_unavailable += 1,
             CloseCause::Replaced => c.sessions_replaced += 1,
             CloseCause::Banned => c.hellos_banned += 1,

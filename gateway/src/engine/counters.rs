@@ -5,12 +5,21 @@
 
 use lanegate_common::lanes::Lane;
 
+use super::stateless::StatelessCounts;
+
 /// What the engine has seen, since it started. Plain numbers: the metrics
 /// layer reads and exports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// UDP datagrams handed to [`Engine::handle_datagram`](super::Engine::handle_datagram).
     pub udp_in: u64,
+    /// UDP datagrams the QUIC endpoint dropped without an event: headers
+    /// that do not parse, unknown connection ids, Initials too short or
+    /// undecryptable, short unsupported-version packets, resets held back
+    /// by quinn's minimum reset interval. Mostly garbage or a flood.
+    pub packets_undecodable: u64,
+    /// Stateless replies queued for sending, by kind (`stateless.rs`).
+    pub stateless_replies: StatelessCounts,
     /// QUIC DATAGRAM frames received from clients.
     pub datagrams_in: u64,
     /// Datagrams dropped because their session was not established (yet).
@@ -21,6 +30,9 @@ pub struct Counters {
     pub oversize_datagrams: u64,
     /// Datagrams with a control-range type.
     pub control_datagrams: u64,
+    /// Client uni streams that ended (finished or reset): each counts
+    /// toward `ABUSE` as stream churn.
+    pub uni_streams_ended: u64,
     /// Connections closed for bad framing or undecodable stream messages.
     pub malformed_streams: u64,
     /// Connections closed with `PROTOCOL_VIOLATION` (any cause).
@@ -77,10 +89,17 @@ pub struct Counters {
     /// Bans forgotten before their end because `admission.bans_max` were
     /// held.
     pub bans_evicted: u64,
-    /// Connections the admission hook closed.
+    /// Connections the admission hook closed (with `ABUSE`).
     pub admission_closes: u64,
-    /// Connections lost (peer close, idle timeout, transport error).
+    /// Connections closed with `ABUSE` because a stream frame stayed
+    /// incomplete past `gateway.frame_stall_ms`.
+    pub frame_stalls: u64,
+    /// Connections lost (peer close, idle timeout, transport error), except
+    /// those counted in `handshake_timeouts`.
     pub connections_lost: u64,
+    /// Connections that timed out before their QUIC handshake completed (a
+    /// flood of Initials from spoofed addresses, or a client that gave up).
+    pub handshake_timeouts: u64,
     /// Connections currently in the table.
     pub connections_open: u64,
     /// Sessions established, in total.

@@ -20,6 +20,10 @@
 //! - `peer_params.rs`: the client's `max_datagram_frame_size`, which the
 //!   protocol requires to be at least 1200;
 //! - `outbound.rs`: shards' messages to clients (datagrams, control stream);
+//! - `stall.rs`: how long each stream has been inside one frame, so a
+//!   frame announced and trickled closes with `ABUSE`;
+//! - `stateless.rs`: stateless replies (version negotiation, reset, Retry,
+//!   refusal) told apart by their header, so each kind is counted;
 //! - `failover.rs`: a failed-over shard's players re-joined elsewhere with
 //!   `ZONE_RESET`, or closed with `SHARD_UNAVAILABLE`;
 //! - `replace.rs`: one session per player, the older closed with
@@ -45,6 +49,8 @@ pub mod peer_params;
 mod replace;
 mod router;
 pub mod session;
+mod stall;
+pub mod stateless;
 pub mod timers;
 pub mod tls;
 
@@ -59,12 +65,13 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
-pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision};
+pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision, Offence};
 use self::admit::{BanList, BlockedPorts, IpConnections, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::params::{EngineError, EngineParams};
 use self::session::{CloseCause, Session};
+use self::stall::FrameStall;
 use self::timers::TimerQueue;
 
 /// Connection slots beyond `connections_max`, per core: a connection that
@@ -153,6 +160,8 @@ struct Slot {
     /// Accepted without a validated address, until its handshake completes
     /// (counted in `Engine::unvalidated`).
     unvalidated: bool,
+    /// How long each stream has been inside one frame.
+    stall: FrameStall,
     /// Stream bytes were handed to QUIC since the last drained poll: a close
     /// now waits for them to go out first.
     unsent: bool,
@@ -227,6 +236,7 @@ impl<A: Admission> Engine<A> {
                 overflow: false,
                 remote_ip: None,
                 unvalidated: false,
+                stall: FrameStall::default(),
                 unsent: false,
                 queued: false,
             })
@@ -299,7 +309,7 @@ impl<A: Admission> Engine<A> {
                 self.queue_response(transmit, buf);
                 return;
             }
-            None => {}
+            None => self.counters.packets_undecodable += 1,
         }
         buf.clear();
         self.spare_buffers.push(buf);
@@ -326,6 +336,16 @@ impl<A: Admission> Engine<A> {
                 && let Err(close) = session.on_timeout(now)
             {
                 self.finish_close(idx, now, close, links);
+            }
+            // A frame trickled past `gateway.frame_stall_ms` (stall.rs).
+            let slot = &mut self.slots[idx];
+            if slot.stall.expired(now, self.params.frame_stall)
+                && let Some(session) = slot.session.as_mut()
+            {
+                slot.stall.clear();
+                if let Some(close) = session.close(CloseCode::Abuse, CloseCause::FrameStall) {
+                    self.finish_close(idx, now, close, links);
+                }
             }
             self.process(idx, now, links);
             self.refresh_timer(idx);
@@ -436,7 +456,11 @@ impl<A: Admission> Engine<A> {
         let deadline = match slot.conn.as_mut() {
             Some(conn) => {
                 let hello = slot.session.as_ref().and_then(Session::deadline);
-                [conn.poll_timeout(), hello].into_iter().flatten().min()
+                let stall = slot.stall.deadline(self.params.frame_stall);
+                [conn.poll_timeout(), hello, stall]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             None => None,
         };
@@ -453,6 +477,10 @@ impl<A: Admission> Engine<A> {
 
     pub(super) fn queue_response(&mut self, transmit: Transmit, buf: Vec<u8>) {
         if self.responses.len() < RESPONSES_MAX {
+            if let Some(kind) = stateless::StatelessReply::of(&buf[..transmit.size.min(buf.len())])
+            {
+                self.counters.stateless_replies.count(kind);
+            }
             self.responses.push_back((transmit, buf));
         } else {
             self.counters.responses_dropped += 1;

@@ -50,6 +50,8 @@ pub struct EngineParams {
     pub connections_max: usize,
     /// From handshake end to `Hello` (`gateway.hello_timeout_ms`).
     pub hello_timeout: Duration,
+    /// Longest a stream frame may stay incomplete (`gateway.frame_stall_ms`).
+    pub frame_stall: Duration,
     /// Ticket clock-skew tolerance (`tickets.clock_skew_s`).
     pub clock_skew_s: u64,
     /// What `Welcome` announces.
@@ -119,6 +121,7 @@ impl EngineParams {
             core,
             connections_max,
             hello_timeout: Duration::from_millis(gw.hello_timeout_ms),
+            frame_stall: Duration::from_millis(gw.frame_stall_ms),
             clock_skew_s: config.tickets.clock_skew_s,
             welcome,
             lanes,

@@ -13,8 +13,8 @@ use lanegate_common::wire::CloseCode;
 use lanegate_shard::port::GatewayPort;
 
 use super::counters::Counters;
-use super::session::{Established, GameIn, SessionSink};
-use super::{Admission, AdmitDecision, ConnSlot};
+use super::session::{DatagramOutcome, Established, GameIn, SessionSink};
+use super::{Admission, AdmitDecision, ConnSlot, Offence};
 
 /// Routes a session's output: admission, then the shard links.
 pub(super) struct Router<'a, A> {
@@ -23,6 +23,44 @@ pub(super) struct Router<'a, A> {
     pub(super) counters: &'a mut Counters,
     pub(super) conn: ConnSlot,
     pub(super) now: Instant,
+}
+
+impl<A: Admission> Router<'_, A> {
+    /// Counts a datagram the session dropped and reports it to admission
+    /// as an [`Offence`]; the close code if admission closes.
+    pub(super) fn datagram_offence(&mut self, outcome: DatagramOutcome) -> Option<CloseCode> {
+        let c = &mut *self.counters;
+        let offence = match outcome {
+            DatagramOutcome::Malformed => {
+                c.malformed_datagrams += 1;
+                Offence::MalformedDatagram
+            }
+            DatagramOutcome::Oversize => {
+                c.oversize_datagrams += 1;
+                Offence::OversizeDatagram
+            }
+            DatagramOutcome::Control => {
+                c.control_datagrams += 1;
+                Offence::ControlDatagram
+            }
+            DatagramOutcome::Delivered | DatagramOutcome::NotEstablished => return None,
+        };
+        self.offence(offence)
+    }
+
+    /// Counts a client uni stream that ended and reports it to admission;
+    /// the close code if admission closes.
+    pub(super) fn stream_ended(&mut self) -> Option<CloseCode> {
+        self.counters.uni_streams_ended += 1;
+        self.offence(Offence::StreamEnded)
+    }
+
+    fn offence(&mut self, offence: Offence) -> Option<CloseCode> {
+        match self.admission.offence(self.now, self.conn, offence) {
+            AdmitDecision::Close(code) => Some(code),
+            AdmitDecision::Admit | AdmitDecision::Drop => None,
+        }
+    }
 }
 
 impl<A: Admission> SessionSink for Router<'_, A> {

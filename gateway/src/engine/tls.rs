@@ -23,9 +23,9 @@ use super::EngineError;
 /// The self-signed certificate and its key, in the state directory.
 pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
 
-/// Datagrams a connection buffers on receive before QUIC drops the oldest.
-/// The engine drains them on every packet, so a few cover one packet's
-/// worth of coalesced datagrams while a slow turn catches up.
+/// Datagrams a connection buffers on send before QUIC drops the oldest
+/// (the receive side is `gateway.datagram_receive_buffer_bytes`): a few
+/// cover a burst of replies while the congestion window opens.
 pub const DATAGRAM_RECV_BUFFER_MESSAGES: usize = 8;
 
 /// A certificate chain and its private key.
@@ -182,16 +182,15 @@ pub fn transport_config(gateway: &GatewayConfig) -> Result<TransportConfig, Engi
     // One bidirectional stream: the control stream (`docs/protocol.md` §4).
     // A second one is never legitimate, so QUIC itself refuses it.
     transport.max_concurrent_bidi_streams(VarInt::from_u32(1));
-    // Four unidirectional streams: one per lane, so reliable messages of
-    // different lanes do not block each other, and no more (each costs a
-    // frame buffer of `stream_message_bytes_max`).
-    transport.max_concurrent_uni_streams(VarInt::from_u32(4));
+    // Unidirectional streams: one per lane by default, so reliable messages
+    // of different lanes do not block each other, and no more (each costs a
+    // frame buffer of `stream_message_bytes_max`; at most the session's
+    // frame readers, checked at config load).
+    transport.max_concurrent_uni_streams(VarInt::from_u32(gateway.uni_streams_max));
     // Datagrams are required; buffer a few on receive (the engine drains
     // them on every packet). Advertising a buffer is what sends the
     // `max_datagram_frame_size` transport parameter.
-    transport.datagram_receive_buffer_size(Some(
-        DATAGRAM_RECV_BUFFER_MESSAGES * gateway.datagram_message_bytes_max,
-    ));
+    transport.datagram_receive_buffer_size(Some(gateway.datagram_receive_buffer_bytes));
     // The same on send: replies to a burst wait briefly for congestion
     // window, beyond that the oldest are dropped (stale game state).
     transport.datagram_send_buffer_size(
@@ -202,6 +201,21 @@ pub fn transport_config(gateway: &GatewayConfig) -> Result<TransportConfig, Engi
     let window =
         u32::try_from(gateway.stream_message_bytes_max.saturating_mul(2) + 16).unwrap_or(u32::MAX);
     transport.stream_receive_window(VarInt::from_u32(window));
+    // The connection's window over all streams together: without it
+    // (quinn's default is unlimited) a peer leaving gaps in every stream
+    // could make it hold every stream's window at once (`docs/memory.md`).
+    let connection = VarInt::from_u64(gateway.connection_receive_window_bytes).map_err(|_| {
+        EngineError::Config(
+            "gateway.connection_receive_window_bytes is beyond QUIC's varint range".to_owned(),
+        )
+    })?;
+    transport.receive_window(connection);
+    // Stream data sent and not yet acknowledged, all streams together:
+    // quinn's default (10 MB) is what a client that never acknowledges
+    // could make each connection hold. Four largest messages, as the
+    // control stream's backlog beyond it (`EngineParams::stream_out_bytes_max`):
+    // 64 KiB per round trip is 5 Mbit/s at 100 ms, far above a control stream.
+    transport.send_window(gateway.stream_message_bytes_max.saturating_mul(4) as u64);
     // Game clients send input many times a second; a keep-alive from the
     // server side only matters for silent clients, which the client pings.
     transport.keep_alive_interval(None::<Duration>);

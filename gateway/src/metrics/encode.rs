@@ -111,6 +111,17 @@ const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.udp_in,
     ),
     (
+        "lanegate_quic_packets_undecodable",
+        "UDP datagrams the QUIC endpoint dropped without an event: unparseable, unknown \
+         connection id, undecryptable or short Initial (garbage or a flood).",
+        |s| s.engine.packets_undecodable,
+    ),
+    (
+        "lanegate_uni_streams_ended",
+        "Client uni streams that ended (finished or reset); each counts toward ABUSE as churn.",
+        |s| s.engine.uni_streams_ended,
+    ),
+    (
         "lanegate_quic_datagrams_in",
         "QUIC DATAGRAM frames received from clients.",
         |s| s.engine.datagrams_in,
@@ -261,9 +272,24 @@ const REASON_COUNTERS: &[ReasonCounter] = &[
             ("hello_timeout", |s| s.engine.hello_timeouts),
             ("datagrams_required", |s| s.engine.datagrams_required),
             ("abuse", |s| s.engine.admission_closes),
+            ("frame_stall", |s| s.engine.frame_stalls),
             ("protocol_violation", |s| s.engine.protocol_violations),
             ("malformed_stream", |s| s.engine.malformed_streams),
             ("lost", |s| s.engine.connections_lost),
+            ("handshake_timeout", |s| s.engine.handshake_timeouts),
+        ],
+    ),
+    (
+        "lanegate_stateless_replies_sent",
+        "Packets the QUIC endpoint sent without a connection, by kind: version negotiation, \
+         stateless reset, Retry, refusal (CONNECTION_CLOSE in an Initial).",
+        &[
+            ("version_negotiation", |s| {
+                s.engine.stateless_replies.version_negotiation
+            }),
+            ("reset", |s| s.engine.stateless_replies.reset),
+            ("retry", |s| s.engine.stateless_replies.retry),
+            ("refusal", |s| s.engine.stateless_replies.refusal),
         ],
     ),
     (
@@ -479,6 +505,16 @@ impl Collector for SampleCollector {
                     (labels, snap.link_drops.shed_out[lane.index()])
                 })
             }),
+        )?;
+        counter(
+            &mut enc,
+            "lanegate_udp_socket_drops",
+            "Datagrams the kernel dropped for the core's socket (receive buffer full), \
+             from /proc/net/udp; absent where that table is not readable.",
+            s.socket_drops
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.map(|d| (core(&i.to_string()), d))),
         )?;
         encode_shards(&mut enc, s)
     }
@@ -721,6 +757,9 @@ mod tests {
         core.engine.bans_added = 2;
         core.engine.blocked_source_port = 3;
         core.engine.retries_sent = 11;
+        core.engine.packets_undecodable = 9;
+        core.engine.stateless_replies.reset = 4;
+        core.engine.handshake_timeouts = 8;
         Sample {
             now,
             cores: vec![
@@ -746,6 +785,7 @@ mod tests {
                 shed_out: 7,
                 ..ShardHealth::default()
             }],
+            socket_drops: vec![Some(17), Some(3)],
             draining: false,
             tick_budget_us: 10_000,
             uptime: Duration::from_secs(5),
@@ -807,12 +847,25 @@ mod tests {
             "lanegate_bans_added_total{core=\"0\"} 2",
             "lanegate_blocked_source_port_dropped_total{core=\"0\"} 3",
             "lanegate_quic_retries_sent_total{core=\"0\"} 11",
+            "lanegate_quic_packets_undecodable_total{core=\"0\"} 9",
+            "lanegate_stateless_replies_sent_total{core=\"0\",reason=\"reset\"} 4",
+            "lanegate_stateless_replies_sent_total{core=\"0\",reason=\"retry\"} 0",
+            "lanegate_connections_closed_total{core=\"0\",reason=\"handshake_timeout\"} 8",
+            "lanegate_connections_closed_total{core=\"0\",reason=\"lost\"} 0",
+            // Kernel drops come per socket, whether or not its core published.
+            "lanegate_udp_socket_drops_total{core=\"0\"} 17",
+            "lanegate_udp_socket_drops_total{core=\"1\"} 3",
         ] {
             assert!(t.lines().any(|l| l == line), "missing `{line}` in\n{t}");
         }
         assert!(t.ends_with("# EOF\n"));
-        // A core that has not published yet has no series, not zeros.
-        assert!(!t.contains("core=\"1\""), "{t}");
+        // A core that has not published yet has no series, not zeros
+        // (the kernel's drops of its socket aside).
+        let unpublished = t
+            .lines()
+            .filter(|l| l.contains("core=\"1\""))
+            .filter(|l| !l.starts_with("lanegate_udp_socket_drops_total"));
+        assert_eq!(unpublished.count(), 0, "{t}");
     }
 
     #[test]

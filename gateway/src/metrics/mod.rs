@@ -35,7 +35,7 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 use lanegate_shard::health::HealthSlot;
 use lanegate_shard::port::LinkDrops;
-use lanegate_udp::BackendKind;
+use lanegate_udp::{BackendKind, SocketDrops};
 
 /// How often a core publishes its counters: often enough that a scrape
 /// every few seconds sees fresh numbers, rarely enough that the copy
@@ -195,6 +195,9 @@ pub struct Sources {
     pub cores: Vec<Arc<CoreSlot>>,
     /// One health slot per shard, in shard order.
     pub shards: Vec<Arc<HealthSlot>>,
+    /// The kernel's receive drops of each core's socket, read per sample
+    /// from `/proc/net/udp` (in core order).
+    pub socket_drops: SocketDrops,
     /// Rises on the first SIGTERM/SIGINT: the gateway drains.
     pub draining: Arc<AtomicBool>,
     /// `shards.tick_budget_us`.
@@ -213,6 +216,7 @@ impl Sources {
             now,
             cores: self.cores.iter().map(|c| c.read()).collect(),
             shards: self.shards.iter().map(|s| s.read_at(now)).collect(),
+            socket_drops: self.socket_drops.read(),
             draining: self.draining.load(Ordering::Relaxed),
             tick_budget_us: self.tick_budget_us,
             uptime: now.saturating_duration_since(self.started),
@@ -233,6 +237,9 @@ pub struct Sample {
     pub cores: Vec<Option<CoreReading>>,
     /// Per shard, in order.
     pub shards: Vec<ShardHealth>,
+    /// Per gateway core, the kernel's receive drops of its socket (full
+    /// receive buffer); `None` where the kernel table is not readable.
+    pub socket_drops: Vec<Option<u64>>,
     /// Whether the gateway drains.
     pub draining: bool,
     /// `shards.tick_budget_us`.

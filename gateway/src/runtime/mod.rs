@@ -54,7 +54,7 @@ use lanegate_shard::games::{Arena, Demo, Echo};
 use lanegate_shard::levels::LevelBoard;
 use lanegate_shard::wiring::{self, CoreEnds};
 use lanegate_shard::worker::{HostedShard, ShardThreads};
-use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketOptions, SysError};
+use lanegate_udp::{self as sys, BackendKind, BoundSocket, SocketDrops, SocketOptions, SysError};
 use tracing::{error, info, warn};
 
 use crate::engine::tls::{Identity, quic_server_config};
@@ -159,6 +159,7 @@ impl Gateway {
                 return Err(e);
             }
         };
+        let socket_drops = SocketDrops::new(sockets.iter().map(|s| s.inode).collect());
         let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
         let shared = CoreShared {
             plan,
@@ -204,6 +205,7 @@ impl Gateway {
             let sources = Sources {
                 cores: core_slots,
                 shards: gateway.shards.health_slots().to_vec(),
+                socket_drops,
                 draining: Arc::clone(&gateway.stop),
                 tick_budget_us: config.shards.tick_budget_us,
                 started: started.0,

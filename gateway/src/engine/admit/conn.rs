@@ -166,6 +166,31 @@ impl AdmissionTable {
         AdmitDecision::Drop
     }
 
+    /// Counts an offence (input the engine dropped as no client should send
+    /// it) of the connection in `slot` in its abuse window, as an
+    /// over-limit drop is counted: `Close(ABUSE)` when the window's estimate
+    /// goes above `abuse_drops_max`, else `Drop`.
+    #[must_use]
+    pub fn offence(&mut self, slot: usize, now: Instant) -> AdmitDecision {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return AdmitDecision::Drop;
+        };
+        if conn.state != SlotState::Open {
+            return AdmitDecision::Drop;
+        }
+        self.totals.offences += 1;
+        let now_ns = self.time.nanos(now);
+        if conn
+            .abuse
+            .record_drop(now_ns, self.abuse_window_ns, self.abuse_drops_max)
+        {
+            conn.state = SlotState::Closing;
+            self.totals.abuse_closes += 1;
+            return AdmitDecision::Close(CloseCode::Abuse);
+        }
+        AdmitDecision::Drop
+    }
+
     /// The counters of the connection in `slot`, or `None` if the slot is
     /// free or out of range.
     pub fn conn_counters(&self, slot: usize) -> Option<&ConnCounters> {
@@ -203,6 +228,8 @@ pub struct AdmitTotals {
     pub admitted: [u64; Lane::COUNT],
     /// Messages dropped for being over their lane's limit, per lane.
     pub dropped: [u64; Lane::COUNT],
+    /// Offences counted in abuse windows ([`AdmissionTable::offence`]).
+    pub offences: u64,
     /// Connections closed with `ABUSE`.
     pub abuse_closes: u64,
     /// Messages dropped because their connection was already closed for
@@ -463,6 +490,37 @@ mod tests {
         assert_eq!(totals.dropped_closing, 100);
         assert_eq!(totals.dropped[Lane::Bulk.index()], 501);
         assert_eq!(t.conn_counters(0).unwrap().dropped[Lane::Bulk.index()], 501);
+    }
+
+    #[test]
+    fn offences_share_the_abuse_window_with_drops() {
+        let (mut t, t0) = table(&AdmissionConfig::default(), 2);
+        // Unopened: never counted, never closed.
+        assert_eq!(t.offence(1, ms(t0, 1)), AdmitDecision::Drop);
+        assert_eq!(t.totals().offences, 0);
+        // 300 over-limit drops and 200 offences are 500: tolerated...
+        for _ in 0..320 {
+            let _ = t.admit(0, Lane::Bulk, ms(t0, 1));
+        }
+        for _ in 0..200 {
+            assert_eq!(t.offence(0, ms(t0, 2)), AdmitDecision::Drop);
+        }
+        // ...and the next offence closes.
+        assert_eq!(
+            t.offence(0, ms(t0, 3)),
+            AdmitDecision::Close(CloseCode::Abuse)
+        );
+        assert_eq!(t.offence(0, ms(t0, 4)), AdmitDecision::Drop, "closing");
+        assert_eq!(t.totals().offences, 201);
+        assert_eq!(t.totals().abuse_closes, 1);
+        // Offences spread below the maximum per window never close.
+        t.open(0, ms(t0, 10)).unwrap();
+        for s in 0..100u64 {
+            for _ in 0..40 {
+                assert_eq!(t.offence(0, ms(t0, 10 + s * 1000)), AdmitDecision::Drop);
+            }
+        }
+        assert_eq!(t.totals().abuse_closes, 1);
     }
 
     #[test]

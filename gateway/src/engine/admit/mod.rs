@@ -32,6 +32,10 @@
 //!    estimate above `abuse_drops_max` closes the connection with `ABUSE`
 //!    instead.
 //!
+//! Input the engine drops itself ([`Offence`]: empty, control-type or
+//! oversize datagrams, ended streams) counts in the same window
+//! ([`AdmissionTable::offence`]), so a flood of it closes with `ABUSE` too.
+//!
 //! A new connection's first packet, when its address is not yet validated,
 //! is decided by [`HandshakeLimiter::check`] on its source address: one
 //! GCRA bucket per address (or IPv6 /64) in a fixed-size table, so spoofed
@@ -83,7 +87,7 @@ use std::time::Instant;
 use lanegate_common::lanes::Lane;
 
 pub use self::per_ip::IpConnections;
-pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision};
+pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision, Offence};
 pub use self::ports::BlockedPorts;
 pub use self::retry::{RETRY_HOLD, RetryPolicy};
 pub use ban::{BanCounters, BanKey, BanList};
@@ -125,6 +129,10 @@ impl Admission for GovernorAdmission {
 
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision {
         self.table.admit(conn.0 as usize, lane, now)
+    }
+
+    fn offence(&mut self, now: Instant, conn: ConnSlot, _offence: Offence) -> AdmitDecision {
+        self.table.offence(conn.0 as usize, now)
     }
 
     fn on_open(&mut self, now: Instant, conn: ConnSlot) {

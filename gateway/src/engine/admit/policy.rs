@@ -38,6 +38,22 @@ pub enum HandshakeDecision {
     Ignore,
 }
 
+/// Input from an established session that no well-behaved client sends,
+/// and that the engine drops: each counts toward the connection's abuse
+/// rule like a message over its lane's limit (`docs/protocol.md` §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offence {
+    /// A datagram too short to hold a type (empty, or one byte).
+    MalformedDatagram,
+    /// A datagram with a control-range type.
+    ControlDatagram,
+    /// A datagram over `gateway.datagram_message_bytes_max`.
+    OversizeDatagram,
+    /// A client uni stream ended (finished or reset): streams are meant to
+    /// live as long as the session, so opening and closing them is churn.
+    StreamEnded,
+}
+
 /// The admission policy the engine consults for every inbound game message.
 ///
 /// Mechanism apart from policy: the engine classifies and routes, the hook
@@ -71,6 +87,13 @@ pub trait Admission {
     }
     /// Whether the message of `lane` from `conn` may pass, at `now`.
     fn admit(&mut self, now: Instant, conn: ConnSlot, lane: Lane) -> AdmitDecision;
+    /// `conn` sent input the engine dropped as an [`Offence`]. `Close`
+    /// closes the connection; by default offences are only counted by the
+    /// engine.
+    fn offence(&mut self, now: Instant, conn: ConnSlot, offence: Offence) -> AdmitDecision {
+        let _ = (now, conn, offence);
+        AdmitDecision::Drop
+    }
     /// A session was established on `conn`.
     fn on_open(&mut self, now: Instant, conn: ConnSlot);
     /// The session on `conn` ended.

@@ -110,6 +110,8 @@ pub enum CloseCause {
     ControlStreamEnded,
     /// The admission hook closed it.
     Admission,
+    /// A stream frame stayed incomplete past `gateway.frame_stall_ms`.
+    FrameStall,
     /// The engine closed it (drain, datagrams missing, server full...).
     Engine,
     /// No shard could take the player: every shard was failed over (a

@@ -31,7 +31,10 @@ pub use self::interface::{
 
 /// Client unidirectional streams a session reads at once (the transport's
 /// `max_concurrent_uni_streams`).
-pub const UNI_STREAMS_MAX: usize = 4;
+pub const UNI_STREAMS_MAX: usize = lanegate_common::config::UNI_STREAMS_LIMIT as usize;
+
+/// Frame readers of a session: the control stream's, then one per uni stream.
+pub const FRAME_READERS: usize = 1 + UNI_STREAMS_MAX;
 
 /// Where a session is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +103,19 @@ impl Session {
             }
         }
         self.reply.clear();
+    }
+
+    /// Per frame reader (the control stream's, then each uni stream's):
+    /// the frames it has completed, if it is inside a frame now. The engine
+    /// times how long each stays inside one (`engine/stall.rs`).
+    pub fn frames_in_progress(&self) -> [Option<u64>; FRAME_READERS] {
+        let partial = |r: &FrameReader| (r.buffered() > 0).then(|| r.frames());
+        let mut out = [None; FRAME_READERS];
+        out[0] = partial(&self.control);
+        for (o, u) in out[1..].iter_mut().zip(&self.uni) {
+            *o = u.reader.as_ref().and_then(partial);
+        }
+        out
     }
 
     /// The handshake finished: wait for `Hello` until `deadline`.
