@@ -18,7 +18,6 @@
 use std::fmt::{self, Write};
 
 use lanegate_common::lanes::Lane;
-use lanegate_common::link::ShardHealth;
 use lanegate_shard::port::DropReason;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
@@ -27,6 +26,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::core_families::{CORE_COUNTERS, LANE_COUNTERS, REASON_COUNTERS};
+use super::shard_families::encode_shards;
 use super::{CoreSnapshot, Sample, VERSION};
 
 /// The exposition formats.
@@ -98,244 +99,7 @@ fn to_text_004(open: &str, out: &mut String) {
     }
 }
 
-type Labels = Vec<(&'static str, String)>;
-
-/// A per-core counter: name (without `_total`), help, value.
-type CoreCounter = (&'static str, &'static str, fn(&CoreSnapshot) -> u64);
-
-/// Counters with one series per core.
-const CORE_COUNTERS: &[CoreCounter] = &[
-    (
-        "lanegate_udp_datagrams_in",
-        "UDP datagrams received (after GRO splitting), including those steered here.",
-        |s| s.engine.udp_in,
-    ),
-    (
-        "lanegate_quic_packets_undecodable",
-        "UDP datagrams the QUIC endpoint dropped without an event: unparseable, unknown \
-         connection id, undecryptable or short Initial (garbage or a flood).",
-        |s| s.engine.packets_undecodable,
-    ),
-    (
-        "lanegate_uni_streams_ended",
-        "Client uni streams that ended (finished or reset); each counts toward ABUSE as churn.",
-        |s| s.engine.uni_streams_ended,
-    ),
-    (
-        "lanegate_quic_datagrams_in",
-        "QUIC DATAGRAM frames received from clients.",
-        |s| s.engine.datagrams_in,
-    ),
-    (
-        "lanegate_sessions_opened",
-        "Sessions established (ticket accepted).",
-        |s| s.engine.sessions_opened,
-    ),
-    (
-        "lanegate_sessions_replaced",
-        "Sessions closed with SESSION_REPLACED: a newer session of the same player was welcomed.",
-        |s| s.engine.sessions_replaced,
-    ),
-    (
-        "lanegate_quic_retries_sent",
-        "QUIC Retry packets sent to unvalidated addresses while Retry was on.",
-        |s| s.engine.retries_sent,
-    ),
-    (
-        "lanegate_retries_unvalidated_full",
-        "Retries sent because gateway.unvalidated_connections_max connections were not yet validated.",
-        |s| s.engine.unvalidated_full,
-    ),
-    (
-        "lanegate_retry_engaged",
-        "Times Retry was switched on: unvalidated handshakes passed gateway.retry_above_handshakes_per_s.",
-        |s| s.engine.retry_engaged,
-    ),
-    (
-        "lanegate_blocked_source_port_dropped",
-        "UDP datagrams dropped unread because their source port is in gateway.blocked_source_ports.",
-        |s| s.engine.blocked_source_port,
-    ),
-    (
-        "lanegate_bans_added",
-        "Bans of an address or a player added (or extended) after an ABUSE close.",
-        |s| s.engine.bans_added,
-    ),
-    (
-        "lanegate_bans_evicted",
-        "Bans forgotten before their end because admission.bans_max were held.",
-        |s| s.engine.bans_evicted,
-    ),
-    (
-        "lanegate_messages_to_shard",
-        "Game messages forwarded to shards.",
-        |s| s.engine.messages_to_shard,
-    ),
-    (
-        "lanegate_datagrams_out",
-        "Game messages sent to clients as QUIC datagrams.",
-        |s| s.engine.datagrams_out,
-    ),
-    (
-        "lanegate_stream_messages_out",
-        "Game and control messages written to control streams.",
-        |s| s.engine.stream_messages_out,
-    ),
-    (
-        "lanegate_overload_transitions",
-        "Steps of the core's degradation ladder, up and down.",
-        |s| s.overload.transitions,
-    ),
-    (
-        "lanegate_link_joins_refused",
-        "Session joins the shard links refused: the shard's control backlog was full.",
-        |s| s.link_drops.joins_refused,
-    ),
-    (
-        "lanegate_link_fenced_dropped",
-        "Entries a failed-over shard sent after its fence, dropped unread: a stuck game that woke up.",
-        |s| s.link_drops.fenced_dropped,
-    ),
-    (
-        "lanegate_failover_sessions_rehomed",
-        "Sessions re-joined to a healthy shard after theirs was failed over, and sent ZONE_RESET.",
-        |s| s.engine.sessions_rehomed,
-    ),
-    (
-        "lanegate_shard_unavailable",
-        "Sessions closed and Hellos refused with SHARD_UNAVAILABLE: no shard could take the player.",
-        |s| s.engine.shard_unavailable,
-    ),
-    (
-        "lanegate_quic_responses_dropped",
-        "Stateless QUIC responses dropped because their queue was full.",
-        |s| s.engine.responses_dropped,
-    ),
-    (
-        "lanegate_steered_out",
-        "Packets handed to the owning core's steering ring.",
-        |s| s.steer.out,
-    ),
-    (
-        "lanegate_steered_in",
-        "Packets other cores steered to this one.",
-        |s| s.steer.r#in,
-    ),
-    (
-        "lanegate_tx_blocked",
-        "Transmits the IO backend could not take at once (retried next turn).",
-        |s| s.tx_blocked,
-    ),
-    (
-        "lanegate_recv_transient_errors",
-        "Receives that failed for a passing reason (signal, ICMP error).",
-        |s| s.recv_transient,
-    ),
-];
-
-/// A per-core counter split by `reason`.
-type ReasonCounter = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, fn(&CoreSnapshot) -> u64)],
-);
-
-const REASON_COUNTERS: &[ReasonCounter] = &[
-    (
-        "lanegate_tickets_refused",
-        "Hellos refused for their ticket, its zone, the protocol version, or a ban on their player.",
-        &[
-            ("bad", |s| s.engine.tickets_bad),
-            ("expired", |s| s.engine.tickets_expired),
-            ("version", |s| s.engine.unsupported_versions),
-            ("unknown_zone", |s| s.engine.unknown_zones),
-            ("banned", |s| s.engine.hellos_banned),
-        ],
-    ),
-    (
-        "lanegate_handshakes_refused",
-        "New connections turned away: refused at QUIC level (draining or no slot), \
-         over the per-IP handshake limit (sent a Retry), from a banned address, over the per-IP \
-         connection limit (refused), or closed with SERVER_FULL.",
-        &[
-            ("refused", |s| s.engine.refused),
-            ("rate_limited", |s| s.engine.handshakes_ignored),
-            ("banned", |s| s.engine.handshakes_banned),
-            ("per_ip", |s| s.engine.refused_per_ip),
-            ("server_full", |s| s.engine.server_full),
-        ],
-    ),
-    (
-        "lanegate_connections_closed",
-        "Connections closed by the gateway or lost, by cause.",
-        &[
-            ("hello_timeout", |s| s.engine.hello_timeouts),
-            ("datagrams_required", |s| s.engine.datagrams_required),
-            ("abuse", |s| s.engine.admission_closes),
-            ("frame_stall", |s| s.engine.frame_stalls),
-            ("protocol_violation", |s| s.engine.protocol_violations),
-            ("malformed_stream", |s| s.engine.malformed_streams),
-            ("lost", |s| s.engine.connections_lost),
-            ("handshake_timeout", |s| s.engine.handshake_timeouts),
-        ],
-    ),
-    (
-        "lanegate_stateless_replies_sent",
-        "Packets the QUIC endpoint sent without a connection, by kind: version negotiation, \
-         stateless reset, Retry, refusal (CONNECTION_CLOSE in an Initial).",
-        &[
-            ("version_negotiation", |s| {
-                s.engine.stateless_replies.version_negotiation
-            }),
-            ("reset", |s| s.engine.stateless_replies.reset),
-            ("retry", |s| s.engine.stateless_replies.retry),
-            ("refusal", |s| s.engine.stateless_replies.refusal),
-        ],
-    ),
-    (
-        "lanegate_datagrams_in_dropped",
-        "Inbound datagrams dropped before classification, by cause.",
-        &[
-            ("before_welcome", |s| s.engine.datagrams_before_welcome),
-            ("malformed", |s| s.engine.malformed_datagrams),
-            ("oversize", |s| s.engine.oversize_datagrams),
-            ("control_type", |s| s.engine.control_datagrams),
-        ],
-    ),
-    (
-        "lanegate_messages_out_dropped",
-        "Outbound messages dropped (datagram too large or refused; stream backlog full).",
-        &[
-            ("datagram", |s| s.engine.datagrams_out_dropped),
-            ("stream", |s| s.engine.stream_out_dropped),
-        ],
-    ),
-    (
-        "lanegate_shard_messages_dropped",
-        "Messages from shards the core could not deliver.",
-        &[
-            ("unknown_session", |s| s.engine.unknown_session),
-            ("unhandled", |s| s.engine.unhandled_from_shard),
-        ],
-    ),
-    (
-        "lanegate_steer_dropped",
-        "Packets for another core dropped: its ring was full, or the packet too large.",
-        &[
-            ("full", |s| s.steer.full),
-            ("oversize", |s| s.steer.oversize),
-        ],
-    ),
-];
-
-/// A per-core counter with one series per lane.
-type LaneCounter = (&'static str, &'static str, fn(&CoreSnapshot, Lane) -> u64);
-
-const LANE_COUNTERS: &[LaneCounter] = &[(
-    "lanegate_admission_dropped",
-    "Game messages over their lane's per-connection rate, dropped.",
-    |s, l| s.engine.admit_dropped[l.index()],
-)];
+pub(super) type Labels = Vec<(&'static str, String)>;
 
 #[derive(Debug)]
 struct SampleCollector(Sample);
@@ -520,178 +284,7 @@ impl Collector for SampleCollector {
     }
 }
 
-/// A shard tick statistic: name (unit appended), help, value in µs.
-type ShardTick = (&'static str, &'static str, fn(&ShardHealth) -> u32);
-
-fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt::Result {
-    let shard = |h: &ShardHealth| -> Labels { vec![("shard", h.shard.to_string())] };
-    let per_shard = |f: fn(&ShardHealth) -> u64| s.shards.iter().map(move |h| (shard(h), f(h)));
-    counter(
-        enc,
-        "lanegate_shard_ticks",
-        "Ticks the shard completed.",
-        per_shard(|h| h.ticks),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_tick_overruns",
-        "Ticks that took longer than shards.tick_budget_us.",
-        per_shard(|h| h.overruns),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_restarts",
-        "Game instances replaced after a panic.",
-        per_shard(|h| u64::from(h.restarts)),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_shed_out",
-        "Outbound bulk messages the shard shed because of its degradation level.",
-        per_shard(|h| h.shed_out),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_overload_level",
-        "The shard's degradation level: 0 normal, 1 shed bulk, 2 defer normal, 3 thin high.",
-        None,
-        per_shard(|h| u64::from(h.level)).collect(),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_stale_dropped",
-        "Messages dropped because their sender had left the zone they were sent in (zone change or close).",
-        per_shard(|h| h.stale_dropped),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_stalls",
-        "Stalls the watchdog saw: a tick running past shards.stall_after_ms, \
-         or no tick started that long after one was due.",
-        per_shard(|h| u64::from(h.stalls)),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_stalled",
-        "1 while the shard is late past shards.stall_after_ms.",
-        None,
-        per_shard(|h| u64::from(h.stalled)).collect(),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_failovers",
-        "Times the shard was failed over (stalled past shards.stall_failover_ms): \
-         at most 1, as a failed-over shard is fenced for good.",
-        per_shard(|h| u64::from(h.fenced)),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shards_available",
-        "Shards not failed over: 0 means no player can be placed (/readyz is 503).",
-        None,
-        vec![(Labels::new(), s.shards_available() as u64)],
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_heartbeat_age",
-        "Time since the shard last started a tick or message pass.",
-        Some(&Unit::Seconds),
-        s.shards
-            .iter()
-            .map(|h| (shard(h), h.heartbeat_age_us as f64 / 1e6))
-            .collect(),
-    )?;
-    let us = |v: u32| f64::from(v) / 1e6;
-    // Three gauges, not a `quantile` label: that label belongs to summaries,
-    // and these are the shard's own window statistics.
-    let ticks: [ShardTick; 3] = [
-        (
-            "lanegate_shard_tick_p50",
-            "Median tick duration over the shard's recent window.",
-            |h| h.tick_p50_us,
-        ),
-        (
-            "lanegate_shard_tick_p99",
-            "99th percentile tick duration over the shard's recent window.",
-            |h| h.tick_p99_us,
-        ),
-        (
-            "lanegate_shard_tick_max",
-            "Longest tick over the shard's recent window.",
-            |h| h.tick_max_us,
-        ),
-    ];
-    for (name, help, f) in ticks {
-        gauge(
-            enc,
-            name,
-            help,
-            Some(&Unit::Seconds),
-            s.shards.iter().map(|h| (shard(h), us(f(h)))).collect(),
-        )?;
-    }
-    gauge(
-        enc,
-        "lanegate_shard_tick_budget",
-        "shards.tick_budget_us: the time a tick may take.",
-        Some(&Unit::Seconds),
-        s.shards
-            .iter()
-            .map(|h| (shard(h), us(s.tick_budget_us)))
-            .collect(),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_ring_depth",
-        "Entries left in the shard's inbound rings after its last drain.",
-        None,
-        per_shard(|h| u64::from(h.ring_depth)).collect(),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_zones",
-        "Zones the shard owns.",
-        None,
-        per_shard(|h| u64::from(h.zones)).collect(),
-    )?;
-    gauge(
-        enc,
-        "lanegate_shard_players",
-        "Players joined to the shard's zones.",
-        None,
-        per_shard(|h| u64::from(h.players)).collect(),
-    )?;
-    let per_lane = |f: fn(&ShardHealth, usize) -> u64| {
-        s.shards.iter().flat_map(move |h| {
-            Lane::ALL.into_iter().map(move |lane| {
-                let mut labels = shard(h);
-                labels.push(("lane", lane.name().to_owned()));
-                (labels, f(h, lane.index()))
-            })
-        })
-    };
-    gauge(
-        enc,
-        "lanegate_shard_inbox_depth",
-        "Messages waiting in the shard's lane inbox after its last drain.",
-        None,
-        per_lane(|h, l| u64::from(h.inbox_depth[l])).collect(),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_inbound_shed",
-        "Inbound messages the shard shed because the lane's inbox was full.",
-        per_lane(|h, l| h.inbound_shed[l]),
-    )?;
-    counter(
-        enc,
-        "lanegate_shard_outbound_lost",
-        "Outbound messages lost: shard-to-gateway ring full, pool exhausted or outbox full.",
-        per_lane(|h, l| h.outbound_lost[l]),
-    )
-}
-
-fn counter(
+pub(super) fn counter(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -704,7 +297,7 @@ fn counter(
     Ok(())
 }
 
-fn gauge<N: EncodeGaugeValue>(
+pub(super) fn gauge<N: EncodeGaugeValue>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -727,6 +320,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use lanegate_common::ids::ShardId;
+    use lanegate_common::link::ShardHealth;
     use lanegate_udp::BackendKind;
 
     use super::super::CoreReading;

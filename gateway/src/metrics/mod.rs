@@ -21,8 +21,10 @@
 //! A slot also keeps an older snapshot, one to two seconds old, so the
 //! status page can show rates without the HTTP thread waking on a timer.
 
+mod core_families;
 pub mod encode;
 pub mod http;
+mod shard_families;
 pub mod status;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -17,12 +17,15 @@
 
 use std::time::Instant;
 
-use lanegate_common::frame::{FrameReader, put_frame};
+use lanegate_common::frame::FrameReader;
 use lanegate_common::lanes::MessageClass;
-use lanegate_common::wire::{self, CloseCode, Message, PROTOCOL_VERSION, Transport, Welcome};
+use lanegate_common::wire::{self, CloseCode, Transport};
+
+use self::message::on_stream_message;
 
 mod hello;
 mod interface;
+mod message;
 
 pub use self::interface::{
     Close, CloseCause, DatagramOutcome, Established, GameIn, SessionCtx, SessionSink, StreamRef,
@@ -330,74 +333,6 @@ fn uni_reader(
     )
 }
 
-/// One complete message from a stream.
-fn on_stream_message(
-    phase: &mut Phase,
-    message: &[u8],
-    ctx: &SessionCtx<'_>,
-    reply: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-    sink: &mut impl SessionSink,
-) -> Result<(), (CloseCode, CloseCause)> {
-    match *phase {
-        Phase::AwaitingHello { .. } => match hello::check(message, ctx) {
-            Ok(est) => {
-                let welcome = Welcome {
-                    version: PROTOCOL_VERSION,
-                    session: est.session,
-                    player: est.player,
-                    zone: est.zone,
-                    tick_rate_hz: ctx.welcome.tick_rate_hz,
-                    datagram_message_bytes_max: ctx.welcome.datagram_message_bytes_max,
-                    stream_message_bytes_max: ctx.welcome.stream_message_bytes_max,
-                    lane_limits: ctx.welcome.lane_limits,
-                };
-                push_message(&Message::Welcome(welcome), reply, scratch);
-                *phase = Phase::Established(est);
-                sink.established(est);
-                Ok(())
-            }
-            Err(refusal) => {
-                if let Some(reason) = refusal.reject {
-                    let reject = wire::reject(refusal.code, reason);
-                    push_message(&Message::Reject(reject), reply, scratch);
-                }
-                Err((refusal.code, refusal.cause))
-            }
-        },
-        Phase::Established(est) => {
-            let Ok(ty) = wire::peek_type(message) else {
-                // The frame reader guarantees two bytes; keep the check anyway.
-                return Err((CloseCode::ProtocolViolation, CloseCause::Malformed));
-            };
-            let MessageClass::Game(lane) = ctx.lanes.classify(ty) else {
-                return Err((
-                    CloseCode::ProtocolViolation,
-                    CloseCause::ControlAfterWelcome,
-                ));
-            };
-            let game = GameIn {
-                ty,
-                lane,
-                transport: Transport::Stream,
-                payload: &message[2..],
-            };
-            sink.game(est, game)
-                .map_err(|code| (code, CloseCause::Admission))
-        }
-        Phase::Handshake | Phase::Closing { .. } => Ok(()),
-    }
-}
-
-/// Encodes `message` and appends it to `reply` as a frame. Our own messages
-/// always encode (fixed layouts, bounded reasons).
-fn push_message(message: &Message<'_>, reply: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-    scratch.clear();
-    if message.encode(scratch).is_ok() {
-        put_frame(scratch, reply);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -407,7 +342,7 @@ mod tests {
     use lanegate_common::ids::{KeyId, PlayerId, SessionId, ZoneId};
     use lanegate_common::lanes::{Lane, LaneTable};
     use lanegate_common::ticket::{KeySet, Secret, Ticket, TicketError};
-    use lanegate_common::wire::{Hello, LaneLimit, types};
+    use lanegate_common::wire::{Hello, LaneLimit, Message, types};
 
     use super::*;
     use crate::engine::admit::BanList;
