@@ -641,7 +641,8 @@ fn line(rec: &RunRecord) -> String {
 /// the `echo` game (the `demo` default also runs the arena, whose per-tick
 /// broadcasts to every player of the zone swamp a 1000-player zone),
 /// metrics off, handshake limits out of the way (every bot shares one
-/// address). `throughput` raises the critical lane's limit so admission
+/// address), and the degradation ladder too (a saturated core would shed
+/// and refuse what the harness measures; the ladder has its own tests). `throughput` raises the critical lane's limit so admission
 /// passes the whole offered load; otherwise the lane limits are the
 /// defaults and only the abuse close is disabled, so a flood is dropped by
 /// admission for the whole run rather than closed. `io_backend` is named
@@ -657,6 +658,9 @@ pub fn lanegate_config(core: usize, throughput: bool, io_backend: &str) -> Strin
          retry_above_handshakes_per_s = 4294967295\n\n\
          [shards]\ncores = [{core}]\ngame = \"echo\"\n\n\
          [admission]\nabuse_drops_max = 1000000000\n\n\
+         [overload]\nlag_full_us = 1000000000\nkernel_drops_per_s_full = 1000000000\n\
+         handshakes_per_s_full = 1000000000\n\
+         enter_percent = {{ shed_bulk = 197, defer_normal = 198, thin_high = 199, protect = 200 }}\n\n\
          [observability]\nmetrics_listen = \"off\"\n"
     );
     if throughput {
