@@ -14,6 +14,7 @@ use lanegate_common::ids::{PlayerId, SessionId, ZoneId};
 use lanegate_common::lanes::{Lane, LaneTable, MessageClass};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 use lanegate_common::wire::{CloseCode, Hello, LaneLimit, Message, PROTOCOL_VERSION};
+use lanegate_gateway::engine::admit::BanList;
 use lanegate_gateway::engine::session::{
     Established, GameIn, Session, SessionCtx, SessionSink, StreamRef, WelcomeParams,
 };
@@ -73,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
             burst: 20,
         }; 4],
     };
+    let bans = BanList::new(Duration::from_secs(60), 4);
     let ctx = SessionCtx {
         lanes: &lanes,
         keys: &keys,
@@ -82,6 +84,8 @@ fuzz_target!(|data: &[u8]| {
         welcome: &welcome,
         session: SessionId(77),
         shard_available: true,
+        bans: &bans,
+        now: Instant::now(),
     };
     let mut sink = Sink {
         lanes: Some(lanes.clone()),
