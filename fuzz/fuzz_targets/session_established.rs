@@ -146,7 +146,11 @@ fuzz_target!(|data: &[u8]| {
             _ => session.on_timeout(t0 + Duration::from_millis(u64::from(len) * 100)),
         };
         let reply = session.take_reply();
-        assert!(reply.len() <= REPLY_MAX, "reply buffer grew to {}", reply.len());
+        assert!(
+            reply.len() <= REPLY_MAX,
+            "reply buffer grew to {}",
+            reply.len()
+        );
         reply.clear();
         if closed {
             assert!(result.is_ok(), "a closed session closes once");
