@@ -44,22 +44,13 @@ fn welcome<G: lanegate_shard::game::Game + 'static>(sim: &mut Sim<G>, n: u64) {
     }
 }
 
-fn stream_frame(sim: &mut Sim<impl Sized>, client: usize, ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut frame = Vec::new();
-    sim.clients[client]
-        .session
-        .encode(ty, payload, Transport::Stream, &mut frame)
-        .unwrap();
-    frame
-}
-
 #[test]
 fn echo_answers_on_the_same_transport_through_a_real_shard() {
     let mut sim = echo_sim(Conditions::clean());
     welcome(&mut sim, 1);
     let datagram = [0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 1];
     sim.clients[0].send_datagram(&datagram);
-    let frame = stream_frame(&mut sim, 0, types::ECHO_NORMAL, &[5; 300]);
+    let frame = sim.clients[0].frame(types::ECHO_NORMAL, &[5; 300]);
     sim.clients[0].write_control(&frame);
     sim.run_for(Duration::from_millis(200));
     let got = sim.clients[0].messages();
@@ -84,7 +75,7 @@ fn echo_answers_on_the_same_transport_through_a_real_shard() {
 fn reliable_messages_on_uni_streams_are_answered_on_the_control_stream() {
     let mut sim = echo_sim(Conditions::clean());
     welcome(&mut sim, 1);
-    let frame = stream_frame(&mut sim, 0, types::ECHO_HIGH, &[1, 2, 3]);
+    let frame = sim.clients[0].frame(types::ECHO_HIGH, &[1, 2, 3]);
     let c = &mut sim.clients[0];
     let uni = c.conn.streams().open(Dir::Uni).unwrap();
     c.conn.send_stream(uni).write(&frame).unwrap();
@@ -103,7 +94,7 @@ fn a_game_panic_reaches_its_zone_as_a_reset_and_spares_the_other_shard() {
     welcome(&mut sim, 2);
     // Client 0 is player 1 in zone 1 (shard 1); client 1 is player 2 in
     // zone 2 (shard 0).
-    let frame = stream_frame(&mut sim, 0, PANIC_TYPE, &[]);
+    let frame = sim.clients[0].frame(PANIC_TYPE, &[]);
     sim.clients[0].write_control(&frame);
     sim.run_for(Duration::from_millis(300));
     assert!(
@@ -119,7 +110,7 @@ fn a_game_panic_reaches_its_zone_as_a_reset_and_spares_the_other_shard() {
     );
     // Both players carry on: the new game instance echoes.
     for c in 0..2 {
-        let frame = stream_frame(&mut sim, c, types::ECHO_CRITICAL, &[9]);
+        let frame = sim.clients[c].frame(types::ECHO_CRITICAL, &[9]);
         sim.clients[c].write_control(&frame);
     }
     sim.run_for(Duration::from_millis(300));
@@ -177,7 +168,7 @@ fn rough_run(seed: u64, identity: &lanegate_gateway::engine::tls::Identity) -> S
         let mut frames = Vec::new();
         for (l, ty) in (0u8..).zip(types::ECHO) {
             for n in 0..5u8 {
-                frames.extend(stream_frame(&mut sim, c, ty, &[l, n]));
+                frames.extend(sim.clients[c].frame(ty, &[l, n]));
             }
         }
         sim.clients[c].write_control(&frames);

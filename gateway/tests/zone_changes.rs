@@ -17,7 +17,7 @@ use std::time::Duration;
 use lanegate_client::session::Event as ClientEvent;
 use lanegate_common::config::Config;
 use lanegate_common::ids::{PlayerId, ShardId, ZoneId};
-use lanegate_common::wire::{Transport, types};
+use lanegate_common::wire::types;
 use lanegate_shard::games::Echo;
 
 use sim::game::{GameSaw, PORTAL_TYPE, portal_to};
@@ -28,15 +28,6 @@ use support::ticket_in;
 /// With two shards, zones 1 and 3 are served by shard 1, zone 2 by shard 0.
 fn sim(config: &Config, conditions: Conditions, seed: u64) -> Sim<Echo> {
     Sim::new(config, &identity(), 2, |_| Echo, seed, conditions)
-}
-
-fn frame(sim: &mut Sim<Echo>, client: usize, ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    sim.clients[client]
-        .session
-        .encode(ty, payload, Transport::Stream, &mut out)
-        .unwrap();
-    out
 }
 
 /// Checks the order the games saw: a player is in one zone at a time (no
@@ -99,8 +90,8 @@ fn walk_through_a_portal(to: ZoneId, shard_of_to: ShardId) {
     let mut sim = sim(&Config::default(), Conditions::clean(), 1);
     sim.connect(&ticket_in(1, ZoneId(1)));
     sim.run_for(Duration::from_secs(1));
-    let before = frame(&mut sim, 0, types::ECHO_CRITICAL, &[1]);
-    let portal = frame(&mut sim, 0, PORTAL_TYPE, &portal_to(to));
+    let before = sim.clients[0].frame(types::ECHO_CRITICAL, &[1]);
+    let portal = sim.clients[0].frame(PORTAL_TYPE, &portal_to(to));
     sim.clients[0].write_control(&[before, portal].concat());
     sim.run_for(Duration::from_millis(200));
 
@@ -110,7 +101,7 @@ fn walk_through_a_portal(to: ZoneId, shard_of_to: ShardId) {
         tick_rate_hz: 30
     }));
     assert_eq!(c.session.info().unwrap().zone, to);
-    let after = frame(&mut sim, 0, types::ECHO_CRITICAL, &[2]);
+    let after = sim.clients[0].frame(types::ECHO_CRITICAL, &[2]);
     sim.clients[0].write_control(&after);
     sim.run_for(Duration::from_millis(200));
     let echoes: Vec<_> = sim.clients[0].messages().into_iter().map(|m| m.1).collect();
@@ -158,7 +149,7 @@ fn the_zone_players_see_follows_the_portals_they_take() {
     sim.connect(&ticket_in(2, ZoneId(2)));
     sim.run_for(Duration::from_secs(1));
     for to in [ZoneId(2), ZoneId(3), ZoneId(2), ZoneId(1)] {
-        let portal = frame(&mut sim, 0, PORTAL_TYPE, &portal_to(to));
+        let portal = sim.clients[0].frame(PORTAL_TYPE, &portal_to(to));
         sim.clients[0].write_control(&portal);
         sim.run_for(Duration::from_millis(100));
         assert_eq!(sim.clients[0].session.info().unwrap().zone, to);
@@ -195,11 +186,11 @@ fn messages_around_zone_changes_reach_the_zone_they_were_meant_for_or_are_counte
         let mut sent = 0;
         let zones = [ZoneId(2), ZoneId(3), ZoneId(1), ZoneId(2)];
         for round in 0..40u8 {
-            let mut bytes = frame(&mut sim, 0, types::ECHO_NORMAL, &[round]);
+            let mut bytes = sim.clients[0].frame(types::ECHO_NORMAL, &[round]);
             sent += 1;
             if round % 10 == 9 {
                 let to = zones[usize::from(round / 10)];
-                bytes.extend(frame(&mut sim, 0, PORTAL_TYPE, &portal_to(to)));
+                bytes.extend(sim.clients[0].frame(PORTAL_TYPE, &portal_to(to)));
             }
             sim.clients[0].write_control(&bytes);
             sim.run_for(Duration::from_millis(7));

@@ -13,7 +13,6 @@
 
 use std::time::Instant;
 
-use lanegate_common::frame::put_frame;
 use lanegate_common::ids::ShardId;
 use lanegate_common::wire::{CloseCode, Message, ZoneReset};
 use lanegate_shard::port::GatewayPort;
@@ -69,18 +68,8 @@ impl<A: Admission> Engine<A> {
     }
 
     fn send_zone_reset(&mut self, idx: usize, zone: lanegate_common::ids::ZoneId) {
-        let mut message = std::mem::take(&mut self.scratch);
-        let mut frame = std::mem::take(&mut self.scratch_frame);
-        message.clear();
-        frame.clear();
-        if Message::ZoneReset(ZoneReset { zone })
-            .encode(&mut message)
-            .is_ok()
-        {
-            put_frame(&message, &mut frame);
-            self.write_control(idx, &frame);
-        }
-        self.scratch = message;
-        self.scratch_frame = frame;
+        self.with_control_frame(Message::ZoneReset(ZoneReset { zone }), |e, frame| {
+            e.write_control(idx, frame);
+        });
     }
 }

@@ -61,23 +61,13 @@ impl<A: Admission> Engine<A> {
             }
             ToGateway::ZoneReset { zone } => {
                 let zone = *zone;
-                let mut message = std::mem::take(&mut self.scratch);
-                let mut frame = std::mem::take(&mut self.scratch_frame);
-                message.clear();
-                frame.clear();
-                if Message::ZoneReset(ZoneReset { zone })
-                    .encode(&mut message)
-                    .is_ok()
-                {
-                    put_frame(&message, &mut frame);
-                    for idx in 0..self.slots.len() {
-                        if self.zone_of(idx) == Some(zone) {
-                            self.write_control(idx, &frame);
+                self.with_control_frame(Message::ZoneReset(ZoneReset { zone }), |e, frame| {
+                    for idx in 0..e.slots.len() {
+                        if e.zone_of(idx) == Some(zone) {
+                            e.write_control(idx, frame);
                         }
                     }
-                }
-                self.scratch = message;
-                self.scratch_frame = frame;
+                });
             }
             ToGateway::ZoneChanged {
                 session,
@@ -100,19 +90,33 @@ impl<A: Admission> Engine<A> {
 
     /// Tells the client its zone changed, on the control stream.
     fn notify_zone_changed(&mut self, idx: usize, zone: lanegate_common::ids::ZoneId) {
-        let mut message = std::mem::take(&mut self.scratch);
-        let mut frame = std::mem::take(&mut self.scratch_frame);
-        message.clear();
-        frame.clear();
         let changed = ZoneChanged {
             zone,
             tick_rate_hz: self.params.welcome.tick_rate_hz,
         };
-        if Message::ZoneChanged(changed).encode(&mut message).is_ok() {
-            put_frame(&message, &mut frame);
-            self.write_control(idx, &frame);
+        self.with_control_frame(Message::ZoneChanged(changed), |e, frame| {
+            e.write_control(idx, frame);
+        });
+    }
+
+    /// Encodes and frames one of the gateway's own control messages in the
+    /// engine's scratch buffers (once, however many sessions it goes to)
+    /// and hands the frame to `write`. Our messages always encode (fixed
+    /// layouts).
+    pub(super) fn with_control_frame(
+        &mut self,
+        message: Message<'_>,
+        write: impl FnOnce(&mut Self, &[u8]),
+    ) {
+        let mut encoded = std::mem::take(&mut self.scratch);
+        let mut frame = std::mem::take(&mut self.scratch_frame);
+        encoded.clear();
+        frame.clear();
+        if message.encode(&mut encoded).is_ok() {
+            put_frame(&encoded, &mut frame);
+            write(self, &frame);
         }
-        self.scratch = message;
+        self.scratch = encoded;
         self.scratch_frame = frame;
     }
 

@@ -363,6 +363,15 @@ impl Client {
             .collect()
     }
 
+    /// `ty` and `payload` as a stream frame of this client's session.
+    pub fn frame(&self, ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        self.session
+            .encode(ty, payload, Transport::Stream, &mut frame)
+            .unwrap();
+        frame
+    }
+
     pub fn open_control(&mut self) -> StreamId {
         if let Some(id) = self.control {
             return id;

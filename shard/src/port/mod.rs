@@ -339,10 +339,10 @@ impl GatewayPort {
         ty: u16,
         payload: &[u8],
     ) -> Result<(), PortError> {
-        let shard = usize::from(self.shard_of(zone).0);
+        let shard = self.shard_of(zone);
         let shard_sheds = self
             .shard_shedding
-            .get(shard)
+            .get(usize::from(shard.0))
             .is_some_and(|s| s.sheds(lane));
         if self.shedding.sheds(lane) || shard_sheds {
             self.drops.count(DropReason::Shed, lane);
@@ -355,8 +355,9 @@ impl GatewayPort {
             };
             self.drops.count(reason, lane);
         })?;
-        self.route(
+        self.route_to(
             zone,
+            shard,
             ToShard::Message {
                 session,
                 player,
@@ -517,6 +518,13 @@ impl GatewayPort {
     }
 
     fn route(&mut self, zone: ZoneId, entry: ToShard) -> Result<(), PortError> {
+        let shard = self.shard_of(zone);
+        self.route_to(zone, shard, entry)
+    }
+
+    /// [`GatewayPort::route`] to `shard`, which the caller looked up with
+    /// [`GatewayPort::shard_of`]: held while the zone moves, else pushed.
+    fn route_to(&mut self, zone: ZoneId, shard: ShardId, entry: ToShard) -> Result<(), PortError> {
         if let Some(hold) = self.holds.get_mut(&zone) {
             if let Some(lane) = entry.lane() {
                 if hold.messages >= self.hold_slots_max {
@@ -529,7 +537,6 @@ impl GatewayPort {
             hold.queue.push_back(entry);
             return Ok(());
         }
-        let shard = self.shard_of(zone);
         self.push_to(shard, entry)
     }
 
