@@ -12,7 +12,9 @@ use lanegate_common::wire::{ALPN, CloseCode, Transport};
 use quinn::VarInt;
 
 use crate::ClientError;
-use crate::session::{Event, Session, SessionError, SessionInfo};
+use crate::session::{
+    Event, LANE_STREAMS_MAX, LANE_STREAMS_MAX_U8, Session, SessionError, SessionInfo,
+};
 use crate::verify::{self, ServerVerify};
 
 /// Default time for the QUIC handshake plus `Welcome`. The gateway gives a
@@ -118,10 +120,14 @@ pub struct Client {
     conn: quinn::Connection,
     control_send: quinn::SendStream,
     control_recv: quinn::RecvStream,
+    /// The gateway's lane streams (`high`, `normal`, `bulk` reliable
+    /// messages), in the order it opened them.
+    lanes: [Option<quinn::RecvStream>; LANE_STREAMS_MAX],
+    lanes_opened: usize,
     session: Session,
     info: SessionInfo,
-    /// Events decoded from one control-stream read, not yet returned. At most
-    /// one read's worth: every message is at least 3 bytes on the wire.
+    /// Events decoded from one stream read, not yet returned. At most one
+    /// read's worth: every message is at least 3 bytes on the wire.
     pending: VecDeque<Event>,
     read_buf: Vec<u8>,
     send_buf: Vec<u8>,
@@ -166,6 +172,8 @@ impl Client {
             conn: parts.conn,
             control_send: parts.send,
             control_recv: parts.recv,
+            lanes: [None, None, None],
+            lanes_opened: 0,
             session: parts.session,
             info: parts.info,
             pending: parts.pending,
@@ -213,10 +221,12 @@ impl Client {
         }
     }
 
-    /// The next event from the gateway: a game message (datagram or control
-    /// stream), a `ZoneReset`, or a `ZoneChanged` (after which
-    /// [`Client::info`] names the new zone). Each transport's messages come
-    /// in the order they arrived. Cancel-safe, so it can sit in a `select!` loop whose
+    /// The next event from the gateway: a game message (a datagram, or a
+    /// reliable message from the control stream or a lane stream), a
+    /// `ZoneReset`, or a `ZoneChanged` (after which [`Client::info`] names
+    /// the new zone). Each stream's messages come in the order they were
+    /// sent; datagrams and different streams are not ordered with each
+    /// other. Cancel-safe, so it can sit in a `select!` loop whose
     /// other branch sends, as a game's tick loop does:
     ///
     /// ```no_run
@@ -246,6 +256,7 @@ impl Client {
                 }
                 return Ok(event);
             }
+            let [lane0, lane1, lane2] = &mut self.lanes;
             let read = tokio::select! {
                 datagram = self.conn.read_datagram() => {
                     let datagram = datagram.map_err(ClientError::from_connection)?;
@@ -256,6 +267,15 @@ impl Client {
                     }
                 }
                 read = self.control_recv.read(&mut self.read_buf) => read,
+                opened = self.conn.accept_uni(), if self.lanes_opened < LANE_STREAMS_MAX => {
+                    let stream = opened.map_err(ClientError::from_connection)?;
+                    self.lanes[self.lanes_opened] = Some(stream);
+                    self.lanes_opened += 1;
+                    continue;
+                }
+                read = read_lane(lane0) => { self.on_lane_read(0, read)?; continue; }
+                read = read_lane(lane1) => { self.on_lane_read(1, read)?; continue; }
+                read = read_lane(lane2) => { self.on_lane_read(2, read)?; continue; }
             };
             match read {
                 Ok(Some(n)) => {
@@ -270,6 +290,34 @@ impl Client {
                 }
                 Ok(None) => return Err(self.control_finished().await),
                 Err(e) => return Err(self.stream_failure(e.to_string())),
+            }
+        }
+    }
+
+    /// What one read of lane stream `i` brought: its messages to
+    /// `pending`; at its end (the gateway only ends one with the
+    /// connection) the stream is dropped, and the connection's close comes
+    /// through the control stream.
+    fn on_lane_read(
+        &mut self,
+        i: usize,
+        read: Result<Option<quinn::Chunk>, quinn::ReadError>,
+    ) -> Result<(), ClientError> {
+        match read {
+            Ok(Some(chunk)) => {
+                let mut events = Vec::new();
+                if let Err(e) = self
+                    .session
+                    .on_lane_stream_bytes(i, &chunk.bytes, &mut events)
+                {
+                    return Err(self.protocol_violation(e));
+                }
+                self.pending.extend(events);
+                Ok(())
+            }
+            Ok(None) | Err(_) => {
+                self.lanes[i] = None;
+                Ok(())
             }
         }
     }
@@ -439,10 +487,23 @@ fn quic_config(opts: &ConnectOptions) -> Result<quinn::ClientConfig, ClientError
     transport
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(Some(opts.keep_alive))
-        .datagram_receive_buffer_size(Some(opts.datagram_receive_buffer_bytes));
+        .datagram_receive_buffer_size(Some(opts.datagram_receive_buffer_bytes))
+        // The gateway opens one stream per lane below critical (§3).
+        .max_concurrent_uni_streams(VarInt::from(LANE_STREAMS_MAX_U8));
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     config.transport_config(Arc::new(transport));
     Ok(config)
+}
+
+/// The next chunk of a lane stream, or never if there is none (a
+/// `select!` branch that stays idle). Cancel-safe, as quinn's `read_chunk`.
+async fn read_lane(
+    stream: &mut Option<quinn::RecvStream>,
+) -> Result<Option<quinn::Chunk>, quinn::ReadError> {
+    match stream {
+        Some(stream) => stream.read_chunk(CONTROL_READ_CHUNK_BYTES, true).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn close_code(code: CloseCode) -> VarInt {

@@ -77,5 +77,5 @@ pub use client::{Client, ConnectOptions, connect, connect_on};
 pub use error::ClientError;
 pub use lanegate_common::wire::{CloseCode, Transport};
 pub use probe::{LaneReport, ProbeReport, probe};
-pub use session::{Closed, Event, Retry, Session, SessionError, SessionInfo};
+pub use session::{Closed, Event, LANE_STREAMS_MAX, Retry, Session, SessionError, SessionInfo};
 pub use verify::{ServerVerify, fingerprint};

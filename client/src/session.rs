@@ -1,7 +1,7 @@
 //! The client side of the protocol v1 session, without IO.
 //!
-//! A [`Session`] turns what the gateway sends (control-stream bytes,
-//! datagrams, the close code) into [`Event`]s, and what the game wants to send
+//! A [`Session`] turns what the gateway sends (control-stream bytes, the
+//! bytes of its lane streams, datagrams, the close code) into [`Event`]s, and what the game wants to send
 //! into correctly framed bytes that respect the limits the gateway announced
 //! in `Welcome`. The QUIC transport that carries those bytes sits on top of
 //! it; tests drive it directly.
@@ -18,6 +18,14 @@ use lanegate_common::wire::{
 /// gateway's frames are bounded by its `stream_message_bytes_max` (16384 by
 /// default); this leaves room for gateways configured higher.
 pub const RECV_MESSAGE_BYTES_MAX_DEFAULT: usize = 65_536;
+
+/// Unidirectional streams the gateway opens at most: one each for the
+/// reliable messages of `high`, `normal` and `bulk` (`docs/protocol.md` §3;
+/// `critical` shares the control stream). A client allows the gateway this
+/// many (QUIC's `max_concurrent_uni_streams`).
+pub const LANE_STREAMS_MAX: usize = LANE_STREAMS_MAX_U8 as usize;
+/// [`LANE_STREAMS_MAX`] for QUIC's stream-limit types.
+pub const LANE_STREAMS_MAX_U8: u8 = 3;
 
 /// What the gateway granted in `Welcome`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +187,10 @@ enum State {
 pub struct Session {
     state: State,
     control: FrameReader,
+    /// The gateway's lane streams, in the order they were opened; each
+    /// reader is made on its stream's first bytes.
+    lanes: [Option<FrameReader>; LANE_STREAMS_MAX],
+    recv_message_bytes_max: usize,
 }
 
 impl Session {
@@ -208,6 +220,8 @@ impl Session {
         let session = Self {
             state: State::AwaitingWelcome,
             control: FrameReader::new(recv_message_bytes_max),
+            lanes: [None, None, None],
+            recv_message_bytes_max,
         };
         Ok((session, frame))
     }
@@ -228,7 +242,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut failure = None;
         // Split borrows: the frame reader calls back while `state` changes.
-        let Session { state, control } = self;
+        let Session { state, control, .. } = self;
         control.feed(data, |bytes| {
             if failure.is_some() {
                 return;
@@ -237,6 +251,54 @@ impl Session {
                 Ok(Some(event)) => events.push(event),
                 Ok(None) => {}
                 Err(e) => failure = Some(e),
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Feeds bytes read from the gateway's `stream`th lane stream (0 for
+    /// the first it opened, below [`LANE_STREAMS_MAX`]); appends the game
+    /// messages they complete. A lane stream carries game messages only,
+    /// so a control message there is a protocol violation. Its messages
+    /// may arrive before `Welcome` is read (streams are independent), and
+    /// count as the session's all the same.
+    pub fn on_lane_stream_bytes(
+        &mut self,
+        stream: usize,
+        data: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), SessionError> {
+        if matches!(self.state, State::Closed(_)) {
+            return Ok(());
+        }
+        let max = self.recv_message_bytes_max;
+        let Some(reader) = self.lanes.get_mut(stream) else {
+            return Err(SessionError::Protocol(format!(
+                "the gateway opened more than {LANE_STREAMS_MAX} lane streams"
+            )));
+        };
+        let reader = reader.get_or_insert_with(|| FrameReader::new(max));
+        let mut failure = None;
+        reader.feed(data, |bytes| {
+            if failure.is_some() {
+                return;
+            }
+            match Message::decode(bytes) {
+                Ok(Message::Game(g)) => events.push(Event::Message {
+                    ty: g.ty,
+                    payload: g.payload.to_vec(),
+                    transport: Transport::Stream,
+                }),
+                Ok(other) => {
+                    failure = Some(SessionError::Protocol(format!(
+                        "control message type 0x{:04x} on a lane stream",
+                        other.ty()
+                    )));
+                }
+                Err(e) => failure = Some(e.into()),
             }
         })?;
         match failure {
@@ -535,5 +597,54 @@ mod tests {
             CloseCode::InternalError,
             "unknown codes are internal errors"
         );
+    }
+
+    #[test]
+    fn lane_streams_carry_game_messages_each_framed_on_its_own() {
+        let (mut s, _) = Session::start("t").unwrap();
+        let mut ev = Vec::new();
+        s.on_control_bytes(&welcome_bytes(), &mut ev).unwrap();
+        ev.clear();
+        // Two streams, each with a frame split across reads: neither
+        // reader mixes up the other's bytes.
+        let bulk = [0x03, 0x4f, 0xff, 7];
+        let high = [0x03, 0x2f, 0xff, 8];
+        s.on_lane_stream_bytes(0, &bulk[..2], &mut ev).unwrap();
+        s.on_lane_stream_bytes(1, &high[..3], &mut ev).unwrap();
+        assert!(ev.is_empty());
+        s.on_lane_stream_bytes(1, &high[3..], &mut ev).unwrap();
+        s.on_lane_stream_bytes(0, &bulk[2..], &mut ev).unwrap();
+        let tys: Vec<u16> = ev
+            .iter()
+            .map(|e| match e {
+                Event::Message { ty, transport, .. } => {
+                    assert_eq!(*transport, Transport::Stream);
+                    *ty
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(tys, [0x2fff, 0x4fff]);
+    }
+
+    #[test]
+    fn a_control_message_or_a_fourth_lane_stream_is_a_protocol_violation() {
+        let (mut s, _) = Session::start("t").unwrap();
+        let mut ev = Vec::new();
+        s.on_control_bytes(&welcome_bytes(), &mut ev).unwrap();
+        let mut reset = Vec::new();
+        Message::ZoneReset(ZoneReset { zone: ZoneId(7) })
+            .encode(&mut reset)
+            .unwrap();
+        let mut frame = Vec::new();
+        put_frame(&reset, &mut frame);
+        assert!(matches!(
+            s.on_lane_stream_bytes(0, &frame, &mut ev),
+            Err(SessionError::Protocol(_))
+        ));
+        assert!(matches!(
+            s.on_lane_stream_bytes(LANE_STREAMS_MAX, &[0x03, 0x4f, 0xff, 7], &mut ev),
+            Err(SessionError::Protocol(_))
+        ));
     }
 }

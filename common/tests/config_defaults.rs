@@ -35,6 +35,7 @@ const SOURCES: [(&str, &[(&str, &str)]); 6] = [
         &[
             ("ShardsConfig", "shards"),
             ("LaneFillPercents", "shards.lane_fill_max_percent"),
+            ("LaneFillPercents", "gateway.send_fill_max_percent"),
             ("LaneBudgets", "shards.lane_budget_per_tick"),
             ("InboxSlots", "shards.inbox_slots_max"),
         ],

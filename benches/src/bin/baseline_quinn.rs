@@ -80,7 +80,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 const DATAGRAM_MESSAGE_BYTES_MAX: usize = 1100;
 /// The gateway's default `stream_message_bytes_max`.
 const STREAM_MESSAGE_BYTES_MAX: usize = 16384;
-/// As the gateway's `DATAGRAM_RECV_BUFFER_MESSAGES`.
+/// As the gateway's default `datagram_send_buffer_bytes` (8800), in messages.
 const DATAGRAM_BUFFER_MESSAGES: usize = 8;
 /// Clock skew tolerated on tickets, as the gateway's default.
 const TICKET_SKEW_S: u64 = 30;

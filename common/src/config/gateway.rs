@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::wire::DATAGRAM_MESSAGE_BYTES_LIMIT;
 
 use super::error::non_zero;
+use super::shards::LaneFillPercents;
 use super::{ConfigError, CoreSet, HostInfo, check_cores};
 
 /// The most unidirectional streams a client may have open
@@ -151,6 +152,20 @@ pub struct GatewayConfig {
     /// drains them on every packet; a flood of tiny ones is dropped
     /// there, not buffered. At least twice `datagram_message_bytes_max`.
     pub datagram_receive_buffer_bytes: usize,
+    /// QUIC datagrams a connection buffers on send while they wait for
+    /// congestion window, in bytes (QUIC counts each datagram's length).
+    /// Default 8800: eight largest datagrams, a few ticks of one player's
+    /// updates; older game state past that is stale anyway. At least twice
+    /// `datagram_message_bytes_max`.
+    pub datagram_send_buffer_bytes: usize,
+    /// `[gateway.send_fill_max_percent]`: how full each connection's send
+    /// buffers may be, in percent, before a message of a lane waits or is
+    /// dropped (counted per lane): the datagram send buffer
+    /// (`datagram_send_buffer_bytes`) and the stream data QUIC holds until
+    /// acknowledged (four largest stream messages). The room above a
+    /// lane's share is kept for the lanes above it, so a backlog of `bulk`
+    /// never delays `critical` (`docs/protocol.md` §3).
+    pub send_fill_max_percent: LaneFillPercents,
     /// Unidirectional streams a client may have open at once (QUIC's
     /// `max_concurrent_uni_streams`), each with a frame buffer of
     /// `stream_message_bytes_max`. Default 4: one per lane. 0 to 4
@@ -239,6 +254,8 @@ impl Default for GatewayConfig {
             frame_stall_ms: 5_000,
             connection_receive_window_bytes: 65_536,
             datagram_receive_buffer_bytes: 8_800,
+            datagram_send_buffer_bytes: 8_800,
+            send_fill_max_percent: LaneFillPercents::default(),
             uni_streams_max: 4,
             cert_file: None,
             key_file: None,
@@ -253,6 +270,16 @@ impl GatewayConfig {
     pub fn datagram_payload_bytes_max(&self) -> usize {
         self.datagram_message_bytes_max
             .saturating_sub(MESSAGE_TYPE_BYTES)
+    }
+
+    /// Stream data QUIC holds per connection until the client acknowledges
+    /// it, all streams together, in bytes: four largest messages. 64 KiB per
+    /// round trip is 5 Mbit/s at 100 ms, far above what a game's reliable
+    /// messages need, and far below quinn's default (10 MB), which a client
+    /// that never acknowledges could make each connection hold. Lanes
+    /// share it by `send_fill_max_percent`.
+    pub fn stream_send_window_bytes(&self) -> u64 {
+        self.stream_message_bytes_max.saturating_mul(4) as u64
     }
 
     /// Largest payload of a stream message, in bytes: what the pools'
@@ -427,6 +454,18 @@ impl GatewayConfig {
                 ),
             ));
         }
+        let send = self.datagram_send_buffer_bytes;
+        if send < 2 * dgram || send > 1 << 20 {
+            return Err(ConfigError::invalid(
+                "gateway.datagram_send_buffer_bytes",
+                format!(
+                    "{send} is outside {}-1048576 (at least two largest datagrams, gateway.datagram_message_bytes_max {dgram})",
+                    2 * dgram
+                ),
+            ));
+        }
+        self.send_fill_max_percent
+            .validate("gateway.send_fill_max_percent", "a send buffer")?;
         if self.uni_streams_max > UNI_STREAMS_LIMIT {
             return Err(ConfigError::invalid(
                 "gateway.uni_streams_max",

@@ -317,42 +317,8 @@ impl ShardsConfig {
                 ));
             }
         }
-        self.validate_fill()
-    }
-
-    fn validate_fill(&self) -> Result<(), ConfigError> {
-        let fill = &self.lane_fill_max_percent;
-        if fill.critical != 100 {
-            return Err(ConfigError::invalid(
-                "shards.lane_fill_max_percent.critical",
-                format!(
-                    "is {}; it must be 100: no lane is above critical to keep room for",
-                    fill.critical
-                ),
-            ));
-        }
-        let mut above = (Lane::Critical, fill.critical);
-        for lane in Lane::ALL.into_iter().skip(1) {
-            let percent = fill.get(lane);
-            let field = format!("shards.lane_fill_max_percent.{lane}");
-            if percent == 0 {
-                return Err(ConfigError::invalid(
-                    &field,
-                    format!("is 0, so every {lane} message would be refused; set at least 1"),
-                ));
-            }
-            if percent > above.1 {
-                return Err(ConfigError::invalid(
-                    &field,
-                    format!(
-                        "{percent} exceeds shards.lane_fill_max_percent.{} ({}); a lower lane may not fill more of a ring than the lane above it, lower it",
-                        above.0, above.1
-                    ),
-                ));
-            }
-            above = (lane, percent);
-        }
-        Ok(())
+        self.lane_fill_max_percent
+            .validate("shards.lane_fill_max_percent", "a ring")
     }
 
     fn validate_pools(&self, gateway: &GatewayConfig, pools: usize) -> Result<(), ConfigError> {
@@ -449,6 +415,45 @@ impl Default for LaneFillPercents {
             normal: 75,
             bulk: 50,
         }
+    }
+}
+
+impl LaneFillPercents {
+    /// Checks the table at `field` (`critical` is 100, each lane at least
+    /// 1 and at most the lane above it); `what` names the buffer the
+    /// errors speak of.
+    pub(crate) fn validate(&self, field: &str, what: &str) -> Result<(), ConfigError> {
+        if self.critical != 100 {
+            return Err(ConfigError::invalid(
+                &format!("{field}.critical"),
+                format!(
+                    "is {}; it must be 100: no lane is above critical to keep room for",
+                    self.critical
+                ),
+            ));
+        }
+        let mut above = (Lane::Critical, self.critical);
+        for lane in Lane::ALL.into_iter().skip(1) {
+            let percent = self.get(lane);
+            let name = format!("{field}.{lane}");
+            if percent == 0 {
+                return Err(ConfigError::invalid(
+                    &name,
+                    format!("is 0, so every {lane} message would be refused; set at least 1"),
+                ));
+            }
+            if percent > above.1 {
+                return Err(ConfigError::invalid(
+                    &name,
+                    format!(
+                        "{percent} exceeds {field}.{} ({}); a lower lane may not fill more of {what} than the lane above it, lower it",
+                        above.0, above.1
+                    ),
+                ));
+            }
+            above = (lane, percent);
+        }
+        Ok(())
     }
 }
 

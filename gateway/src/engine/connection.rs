@@ -136,6 +136,7 @@ impl<A: Admission> Engine<A> {
         slot.id = session_id(core, slot.generation, ch.0);
         slot.control = None;
         slot.pending.clear();
+        slot.lanes.clear();
         slot.close_after_flush = None;
         slot.overflow = in_use >= sessions_max;
         slot.remote_ip = Some(ip);
@@ -157,11 +158,13 @@ impl<A: Admission> Engine<A> {
 
     /// Handles everything a connection has to say after an input.
     pub(super) fn process(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
+        let mut writable = false;
         loop {
             let Some(conn) = self.slots.get_mut(idx).and_then(|s| s.conn.as_mut()) else {
                 return;
             };
             if let Some(event) = conn.poll() {
+                writable |= matches!(event, Event::Stream(StreamEvent::Writable { .. }));
                 self.on_event(idx, now, event, links);
                 continue;
             }
@@ -179,6 +182,13 @@ impl<A: Admission> Engine<A> {
             if !any {
                 break;
             }
+        }
+        // Lane backlogs are handed over once per input, after the events:
+        // a write QUIC refuses within a lane's share asks for another
+        // `Writable`, which QUIC raises at once (the full window has room),
+        // so doing it inside the loop would never end.
+        if writable {
+            self.flush_lanes(idx);
         }
         self.mark_dirty(idx);
     }
@@ -534,6 +544,7 @@ impl<A: Admission> Engine<A> {
         slot.conn = None;
         slot.control = None;
         slot.pending.clear();
+        slot.lanes.clear();
         slot.close_after_flush = None;
         self.timers.set(idx, None);
         self.counters.connections_open = self.counters.connections_open.saturating_sub(1);

@@ -117,8 +117,13 @@ pub struct Counters {
     pub stream_messages_out: u64,
     /// Outbound datagrams dropped (too large for the peer, or refused by QUIC).
     pub datagrams_out_dropped: u64,
-    /// Outbound stream messages dropped (control stream backlog full).
+    /// Outbound control messages dropped (control stream backlog full).
     pub stream_out_dropped: u64,
+    /// Outbound game messages dropped, per lane, because the connection's
+    /// send buffers were full to the lane's share (`egress.rs`): a
+    /// datagram past it (for `critical`, the oldest queued datagram it
+    /// pushed out), or a stream message past the lane's backlog.
+    pub out_congested: [u64; Lane::COUNT],
     /// Shard messages for a session this core no longer has.
     pub unknown_session: u64,
     /// Shard messages this engine does not handle (zone moves).

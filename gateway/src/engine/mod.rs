@@ -42,6 +42,7 @@ pub mod admit;
 pub mod cid;
 mod connection;
 mod counters;
+mod egress;
 mod failover;
 mod outbound;
 mod params;
@@ -69,6 +70,8 @@ pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDec
 use self::admit::{BanList, BlockedPorts, IpConnections, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
+pub use self::egress::SendShares;
+use self::egress::{LaneStreams, StagedDatagrams};
 pub use self::params::{EngineError, EngineParams};
 use self::session::{CloseCause, Session};
 use self::stall::FrameStall;
@@ -109,6 +112,8 @@ pub struct Engine<A: Admission> {
     /// busy turn would allocate a fresh 64 KiB arena (found by
     /// `tests/engine_alloc.rs`).
     tx_spares: [BytesMut; TX_SPARES],
+    /// Lower lanes' datagrams of this turn, sent after `critical`'s.
+    staged: StagedDatagrams,
     /// One encoded control message, and its frame (sent to several sessions).
     scratch: Vec<u8>,
     scratch_frame: Vec<u8>,
@@ -150,6 +155,8 @@ struct Slot {
     control: Option<StreamId>,
     /// Control-stream bytes QUIC has not taken yet (flow control).
     pending: Vec<u8>,
+    /// The `high`, `normal` and `bulk` streams and their backlogs.
+    lanes: LaneStreams,
     /// Close with this code once the reply written before it is sent.
     close_after_flush: Option<CloseCode>,
     /// Accepted beyond `connections_max`: closed with `SERVER_FULL`.
@@ -232,6 +239,7 @@ impl<A: Admission> Engine<A> {
                 generation: 0,
                 control: None,
                 pending: Vec::new(),
+                lanes: LaneStreams::default(),
                 close_after_flush: None,
                 overflow: false,
                 remote_ip: None,
@@ -252,6 +260,7 @@ impl<A: Admission> Engine<A> {
             rx: BytesMut::with_capacity(64 * 1024),
             tx: BytesMut::with_capacity(ARENA_BYTES),
             tx_spares: std::array::from_fn(|_| shared_arena()),
+            staged: StagedDatagrams::with_capacity(slot_count),
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
             zone_changes: Vec::with_capacity(slot_count),

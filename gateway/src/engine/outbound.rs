@@ -1,17 +1,20 @@
 //! Shards' messages to clients: a unicast or broadcast body as a QUIC
-//! datagram or a frame on the session's control stream (within the limits
-//! `Welcome` announced), a zone reset as a control message, a zone change
-//! as a re-route of the session plus a control message, and the control
+//! datagram or a stream frame on its lane's stream (within the limits
+//! `Welcome` announced and the lane's share of the send buffers,
+//! `egress.rs`), a zone reset as a control message, a zone change as a
+//! re-route of the session plus a control message, and the control
 //! stream's backlog while QUIC's flow control holds it back.
 
 use std::time::Instant;
 
-use bytes::BufMut;
+use bytes::{BufMut, Bytes};
 use lanegate_common::frame::{put_frame, varint_len};
-use lanegate_common::link::ToGateway;
+use lanegate_common::lanes::Lane;
+use lanegate_common::link::{Body, ToGateway};
 use lanegate_common::wire::{Message, Transport, ZoneChanged, ZoneReset};
 use lanegate_shard::port::GatewayPort;
 
+use super::egress::{LaneRoute, StagedDatagrams};
 use super::{Admission, Engine};
 
 impl<A: Admission> Engine<A> {
@@ -22,7 +25,8 @@ impl<A: Admission> Engine<A> {
     /// the session. Returns how many entries were read. The core loop and
     /// the tests read the shards only through this.
     pub fn poll_shards(&mut self, now: Instant, links: &mut GatewayPort, max: usize) -> usize {
-        let read = links.poll(max, |_, message| self.handle_from_shard(now, message));
+        let read = links.poll(max, |_, message| self.deliver(now, message));
+        self.send_staged();
         for i in 0..self.zone_changes.len() {
             let (idx, session, player, zone) = self.zone_changes[i];
             // Only a session still live here is re-joined: one that closed
@@ -39,23 +43,31 @@ impl<A: Admission> Engine<A> {
         read
     }
 
+    /// Delivers one shard message at once, as [`Engine::poll_shards`] does
+    /// for each it reads (for tests that hand the engine a message).
+    pub fn handle_from_shard(&mut self, now: Instant, message: &ToGateway) {
+        self.deliver(now, message);
+        self.send_staged();
+    }
+
     /// Delivers a shard's message, lent by the port's
     /// [`poll`](GatewayPort::poll) (which gives its buffer back to its pool
     /// afterwards): game messages to their session(s) on the transport the
     /// shard chose, `ZoneReset` as the control message on each of the
-    /// zone's control streams. The payload is copied into QUIC (datagram)
-    /// or the control stream's backlog before this returns.
-    pub fn handle_from_shard(&mut self, now: Instant, message: &ToGateway) {
+    /// zone's control streams. The payload is copied before this returns:
+    /// into QUIC, a stream backlog, or (lower lanes' datagrams) the turn's
+    /// stage, which [`Engine::send_staged`] empties.
+    fn deliver(&mut self, now: Instant, message: &ToGateway) {
         let _ = now;
         match message {
             ToGateway::Unicast { session, body, .. } => match self.slot_of(*session) {
-                Some(idx) => self.send_body(idx, body.ty, body.transport, body.payload.as_slice()),
+                Some(idx) => self.send_body(idx, body, body.payload.as_slice()),
                 None => self.counters.unknown_session += 1,
             },
             ToGateway::Broadcast { zone, body } => {
                 for idx in 0..self.slots.len() {
                     if self.zone_of(idx) == Some(*zone) {
-                        self.send_body(idx, body.ty, body.transport, body.payload.as_slice());
+                        self.send_body(idx, body, body.payload.as_slice());
                     }
                 }
             }
@@ -163,7 +175,8 @@ impl<A: Admission> Engine<A> {
         self.flush_control(idx);
     }
 
-    pub(super) fn send_body(&mut self, idx: usize, ty: u16, transport: Transport, payload: &[u8]) {
+    pub(super) fn send_body(&mut self, idx: usize, body: &Body, payload: &[u8]) {
+        let (ty, transport, lane) = (body.ty, body.transport, body.lane);
         let len = 2 + payload.len();
         // The limits announced in `Welcome` bound what the gateway sends too.
         let limit = match transport {
@@ -180,45 +193,130 @@ impl<A: Admission> Engine<A> {
             return;
         }
         match transport {
-            Transport::Datagram => {
-                let slot = &mut self.slots[idx];
-                let Some(conn) = slot.conn.as_mut() else {
-                    return;
-                };
-                if conn.datagrams().max_size().is_none_or(|max| len > max) {
-                    self.counters.datagrams_out_dropped += 1;
-                    return;
-                }
-                if self.tx.capacity() < len
-                    && !self.tx.try_reclaim(len)
-                    && let Some(i) = self.tx_spares.iter_mut().position(|b| b.try_reclaim(len))
-                {
-                    std::mem::swap(&mut self.tx, &mut self.tx_spares[i]);
-                }
-                self.tx.reserve(len);
-                self.tx.put_u16(ty);
-                self.tx.extend_from_slice(payload);
-                let bytes = self.tx.split().freeze();
-                match conn.datagrams().send(bytes, true) {
-                    Ok(()) => self.counters.datagrams_out += 1,
-                    Err(_) => self.counters.datagrams_out_dropped += 1,
-                }
-                self.mark_dirty(idx);
+            Transport::Datagram => self.send_datagram(idx, lane, ty, payload),
+            Transport::Stream => self.send_stream_message(idx, lane, ty, payload),
+        }
+    }
+
+    /// Copies a datagram into the send arena and hands it to QUIC, or (a
+    /// lower lane's) to the turn's stage.
+    fn send_datagram(&mut self, idx: usize, lane: Lane, ty: u16, payload: &[u8]) {
+        let len = 2 + payload.len();
+        let Some(conn) = self.slots[idx].conn.as_mut() else {
+            return;
+        };
+        if conn.datagrams().max_size().is_none_or(|max| len > max) {
+            self.counters.datagrams_out_dropped += 1;
+            return;
+        }
+        if self.tx.capacity() < len
+            && !self.tx.try_reclaim(len)
+            && let Some(i) = self.tx_spares.iter_mut().position(|b| b.try_reclaim(len))
+        {
+            std::mem::swap(&mut self.tx, &mut self.tx_spares[i]);
+        }
+        self.tx.reserve(len);
+        self.tx.put_u16(ty);
+        self.tx.extend_from_slice(payload);
+        let bytes = self.tx.split().freeze();
+        if lane == Lane::Critical {
+            self.queue_datagram(idx, lane, bytes);
+        } else if let Err(bytes) = self.staged.stage(idx, lane, bytes) {
+            // The stage is full this turn: in arrival order, then.
+            self.queue_datagram(idx, lane, bytes);
+        }
+    }
+
+    /// Hands this turn's staged datagrams to QUIC, `high` first.
+    pub(super) fn send_staged(&mut self) {
+        if self.staged.is_empty() {
+            return;
+        }
+        let mut staged = std::mem::replace(&mut self.staged, StagedDatagrams::with_capacity(0));
+        staged.drain(|idx, lane, bytes| self.queue_datagram(idx, lane, bytes));
+        self.staged = staged;
+    }
+
+    /// Hands one datagram to QUIC within its lane's share of the send
+    /// buffer (`egress.rs`).
+    fn queue_datagram(&mut self, idx: usize, lane: Lane, bytes: Bytes) {
+        let Some(conn) = self.slots[idx].conn.as_mut() else {
+            return;
+        };
+        let space = conn.datagrams().send_buffer_space();
+        if !self
+            .params
+            .send_shares
+            .datagram_fits(lane, space, bytes.len())
+        {
+            if lane != Lane::Critical {
+                self.counters.out_congested[lane.index()] += 1;
+                return;
             }
-            Transport::Stream => {
-                let max = self.params.stream_out_bytes_max;
-                let slot = &mut self.slots[idx];
-                let frame_len = varint_len(len as u64) + len;
-                if slot.control.is_none() || slot.pending.len() + frame_len > max {
-                    self.counters.stream_out_dropped += 1;
+            // Critical pushes out the oldest queued datagram.
+            if space < bytes.len() {
+                self.counters.out_congested[lane.index()] += 1;
+            }
+        }
+        match conn.datagrams().send(bytes, true) {
+            Ok(()) => self.counters.datagrams_out += 1,
+            Err(_) => self.counters.datagrams_out_dropped += 1,
+        }
+        self.mark_dirty(idx);
+    }
+
+    /// Frames a reliable message onto its lane's stream: the control
+    /// stream for `critical`, the lane's own stream for the others.
+    fn send_stream_message(&mut self, idx: usize, lane: Lane, ty: u16, payload: &[u8]) {
+        let len = 2 + payload.len();
+        let frame = |out: &mut Vec<u8>| {
+            lanegate_common::frame::put_varint(len as u64, out);
+            out.extend_from_slice(&ty.to_be_bytes());
+            out.extend_from_slice(payload);
+        };
+        let max = self.params.stream_out_bytes_max;
+        let backlog_max = self.params.lane_backlog_bytes_max;
+        let slot = &mut self.slots[idx];
+        let (Some(conn), Some(_)) = (slot.conn.as_mut(), slot.control) else {
+            self.counters.stream_out_dropped += 1;
+            return;
+        };
+        let route = if lane == Lane::Critical {
+            LaneRoute::Control
+        } else {
+            slot.lanes.route(conn, lane)
+        };
+        match route {
+            LaneRoute::Control => {
+                if slot.pending.len() + varint_len(len as u64) + len > max {
+                    self.counters.out_congested[lane.index()] += 1;
                     return;
                 }
-                lanegate_common::frame::put_varint(len as u64, &mut slot.pending);
-                slot.pending.extend_from_slice(&ty.to_be_bytes());
-                slot.pending.extend_from_slice(payload);
+                frame(&mut slot.pending);
                 self.counters.stream_messages_out += 1;
                 self.flush_control(idx);
             }
+            LaneRoute::Stream(_) => {
+                if !slot.lanes.queue(lane, backlog_max, frame) {
+                    self.counters.out_congested[lane.index()] += 1;
+                    return;
+                }
+                self.counters.stream_messages_out += 1;
+                self.flush_lanes(idx);
+            }
         }
+    }
+
+    /// Hands the lane streams' backlogs to QUIC, each within its share.
+    pub(super) fn flush_lanes(&mut self, idx: usize) {
+        let shares = self.params.send_shares;
+        let slot = &mut self.slots[idx];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if slot.lanes.flush(conn, &shares) {
+            slot.unsent = true;
+        }
+        self.mark_dirty(idx);
     }
 }

@@ -9,6 +9,7 @@ use lanegate_common::ids::CoreId;
 use lanegate_common::lanes::{Lane, LaneTable};
 use lanegate_common::ticket::KeySet;
 
+use super::SendShares;
 use super::session::WelcomeParams;
 
 /// Why an engine could not be built. Setup only: nothing at run time
@@ -65,6 +66,12 @@ pub struct EngineParams {
     /// Control-stream bytes buffered per connection beyond what QUIC takes
     /// (flow control); more outbound stream messages are dropped (counted).
     pub stream_out_bytes_max: usize,
+    /// Bytes of a `high`, `normal` or `bulk` stream's backlog beyond what
+    /// QUIC takes within the lane's share: one largest frame.
+    pub lane_backlog_bytes_max: usize,
+    /// What each lane may fill of a connection's send buffers
+    /// (`gateway.send_fill_max_percent`).
+    pub send_shares: SendShares,
     /// Connections one source address may have open on this core
     /// (`gateway.connections_per_ip_max`).
     pub connections_per_ip_max: u32,
@@ -128,6 +135,12 @@ impl EngineParams {
             keys,
             zones: config.shards.zones.clone(),
             stream_out_bytes_max: gw.stream_message_bytes_max.saturating_mul(4),
+            lane_backlog_bytes_max: gw.stream_message_bytes_max + 8,
+            send_shares: SendShares::new(
+                gw.send_fill_max_percent.to_array(),
+                gw.datagram_send_buffer_bytes,
+                gw.stream_send_window_bytes(),
+            ),
             connections_per_ip_max: gw.connections_per_ip_max,
             unvalidated_connections_max: usize::try_from(gw.unvalidated_connections_max)
                 .unwrap_or(usize::MAX)

@@ -23,11 +23,6 @@ use super::EngineError;
 /// The self-signed certificate and its key, in the state directory.
 pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
 
-/// Datagrams a connection buffers on send before QUIC drops the oldest
-/// (the receive side is `gateway.datagram_receive_buffer_bytes`): a few
-/// cover a burst of replies while the congestion window opens.
-pub const DATAGRAM_RECV_BUFFER_MESSAGES: usize = 8;
-
 /// A certificate chain and its private key.
 #[derive(Debug)]
 pub struct Identity {
@@ -192,10 +187,9 @@ pub fn transport_config(gateway: &GatewayConfig) -> Result<TransportConfig, Engi
     // `max_datagram_frame_size` transport parameter.
     transport.datagram_receive_buffer_size(Some(gateway.datagram_receive_buffer_bytes));
     // The same on send: replies to a burst wait briefly for congestion
-    // window, beyond that the oldest are dropped (stale game state).
-    transport.datagram_send_buffer_size(
-        DATAGRAM_RECV_BUFFER_MESSAGES * gateway.datagram_message_bytes_max,
-    );
+    // window; the lanes share the buffer (`egress.rs`), and past a lane's
+    // share its datagrams are dropped (stale game state).
+    transport.datagram_send_buffer_size(gateway.datagram_send_buffer_bytes);
     // Per-stream receive window: one largest message plus its length prefix,
     // twice, so a sender can keep a message in flight while one is read.
     let window =
@@ -210,12 +204,9 @@ pub fn transport_config(gateway: &GatewayConfig) -> Result<TransportConfig, Engi
         )
     })?;
     transport.receive_window(connection);
-    // Stream data sent and not yet acknowledged, all streams together:
-    // quinn's default (10 MB) is what a client that never acknowledges
-    // could make each connection hold. Four largest messages, as the
-    // control stream's backlog beyond it (`EngineParams::stream_out_bytes_max`):
-    // 64 KiB per round trip is 5 Mbit/s at 100 ms, far above a control stream.
-    transport.send_window(gateway.stream_message_bytes_max.saturating_mul(4) as u64);
+    // Stream data sent and not yet acknowledged, all streams together
+    // (the lanes share it, `egress.rs`).
+    transport.send_window(gateway.stream_send_window_bytes());
     // Game clients send input many times a second; a keep-alive from the
     // server side only matters for silent clients, which the client pings.
     transport.keep_alive_interval(None::<Duration>);

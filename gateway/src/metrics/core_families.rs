@@ -237,8 +237,15 @@ pub(super) const REASON_COUNTERS: &[ReasonCounter] = &[
 /// A per-core counter with one series per lane.
 pub(super) type LaneCounter = (&'static str, &'static str, fn(&CoreSnapshot, Lane) -> u64);
 
-pub(super) const LANE_COUNTERS: &[LaneCounter] = &[(
-    "lanegate_admission_dropped",
-    "Game messages over their lane's per-connection rate, dropped.",
-    |s, l| s.engine.admit_dropped[l.index()],
-)];
+pub(super) const LANE_COUNTERS: &[LaneCounter] = &[
+    (
+        "lanegate_admission_dropped",
+        "Game messages over their lane's per-connection rate, dropped.",
+        |s, l| s.engine.admit_dropped[l.index()],
+    ),
+    (
+        "lanegate_messages_out_congested",
+        "Outbound game messages dropped because the connection's send buffers were full to the lane's share.",
+        |s, l| s.engine.out_congested[l.index()],
+    ),
+];

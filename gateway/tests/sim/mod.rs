@@ -219,6 +219,11 @@ impl<G: Game + 'static> Sim<G> {
         self.clock.now()
     }
 
+    /// Time since the simulation began, as [`Trace`] entries give it.
+    pub fn elapsed(&self) -> Duration {
+        self.at()
+    }
+
     fn at(&self) -> Duration {
         self.now() - self.start
     }
@@ -319,7 +324,7 @@ impl<G: Game + 'static> Sim<G> {
                     bytes: self.buf[..t.size].to_vec(),
                 };
                 let len = packet.bytes.len();
-                let fate = self.net.send(now, packet);
+                let fate = self.net.send(now, packet, false);
                 self.trace.push(Trace::Wire {
                     at,
                     from: Node::Client(i),
@@ -338,7 +343,7 @@ impl<G: Game + 'static> Sim<G> {
                 bytes: self.buf[..t.size].to_vec(),
             };
             let len = packet.bytes.len();
-            let fate = self.net.send(now, packet);
+            let fate = self.net.send(now, packet, true);
             self.trace.push(Trace::Wire {
                 at,
                 from: Node::Gateway,

@@ -2,6 +2,8 @@
 //! datagram is lost with a seeded probability or delivered after a seeded
 //! delay, so datagrams sent close together overtake each other. Everything
 //! it decides comes from one RNG, so the same seed gives the same fates.
+//! Optionally the gateway's side sends through a bottleneck (a slow link
+//! with a drop-tail queue), which keeps its congestion window small.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -22,6 +24,18 @@ pub struct Conditions {
     /// A uniformly drawn extra delay of up to this much: datagrams sent
     /// less than this apart may arrive out of order.
     pub jitter: Duration,
+    /// The link from the gateway to the clients, if it is slower than
+    /// everything the gateway sends.
+    pub downlink: Option<Bottleneck>,
+}
+
+/// A slow link: datagrams leave one after another at `bytes_per_s`, and
+/// one that finds `queue_bytes_max` already waiting is lost, as at a
+/// router's full buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Bottleneck {
+    pub bytes_per_s: u64,
+    pub queue_bytes_max: u64,
 }
 
 impl Conditions {
@@ -31,6 +45,7 @@ impl Conditions {
             loss: 0.0,
             delay: Duration::from_millis(1),
             jitter: Duration::ZERO,
+            downlink: None,
         }
     }
 
@@ -40,6 +55,7 @@ impl Conditions {
             loss,
             delay: Duration::from_millis(1),
             jitter: Duration::from_millis(20),
+            downlink: None,
         }
     }
 }
@@ -69,6 +85,8 @@ pub struct Net {
     queue: BinaryHeap<Reverse<(Instant, u64)>>,
     packets: std::collections::HashMap<u64, InFlight>,
     sent: u64,
+    /// When the downlink has sent everything queued on it.
+    downlink_free_at: Option<Instant>,
 }
 
 impl Net {
@@ -79,14 +97,29 @@ impl Net {
             queue: BinaryHeap::new(),
             packets: std::collections::HashMap::new(),
             sent: 0,
+            downlink_free_at: None,
         }
     }
 
-    /// Puts a datagram on the wire at `now`; returns its fate.
-    pub fn send(&mut self, now: Instant, packet: InFlight) -> Fate {
+    /// Puts a datagram on the wire at `now` (through the downlink if it
+    /// is the gateway's); returns its fate.
+    pub fn send(&mut self, now: Instant, packet: InFlight, downlink: bool) -> Fate {
         let c = self.conditions;
         if c.loss > 0.0 && self.rng.random_bool(c.loss) {
             return Fate::Lost;
+        }
+        let mut queued = Duration::ZERO;
+        if let (true, Some(link)) = (downlink, c.downlink) {
+            let free_at = self.downlink_free_at.unwrap_or(now).max(now);
+            let waiting = free_at - now;
+            let waiting_bytes = waiting.as_secs_f64() * link.bytes_per_s as f64;
+            if waiting_bytes + packet.bytes.len() as f64 > link.queue_bytes_max as f64 {
+                return Fate::Lost;
+            }
+            let sending =
+                Duration::from_secs_f64(packet.bytes.len() as f64 / link.bytes_per_s as f64);
+            self.downlink_free_at = Some(free_at + sending);
+            queued = waiting + sending;
         }
         let jitter_us = u64::try_from(c.jitter.as_micros()).unwrap_or(u64::MAX);
         let extra = if jitter_us == 0 {
@@ -94,7 +127,7 @@ impl Net {
         } else {
             Duration::from_micros(self.rng.random_range(0..=jitter_us))
         };
-        let after = c.delay + extra;
+        let after = queued + c.delay + extra;
         let id = self.sent;
         self.sent += 1;
         self.queue.push(Reverse((now + after, id)));
@@ -137,7 +170,7 @@ mod tests {
         let run = |seed| {
             let mut net = Net::new(seed, Conditions::rough(0.2));
             let t0 = Instant::now();
-            let fates: Vec<_> = (0..50).map(|n| net.send(t0, packet(n))).collect();
+            let fates: Vec<_> = (0..50).map(|n| net.send(t0, packet(n), false)).collect();
             let mut order = Vec::new();
             while let Some(p) = net.arrived(t0 + Duration::from_secs(1)) {
                 order.push(p.bytes[0]);

@@ -402,6 +402,11 @@ impl Client {
                     self.write_control(&hello);
                 }
                 Event::ConnectionLost { reason } => self.closed = Some(reason),
+                Event::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
+                    while let Some(id) = self.conn.streams().accept(Dir::Uni) {
+                        self.read(id);
+                    }
+                }
                 Event::Stream(StreamEvent::Readable { id }) => self.read(id),
                 Event::DatagramReceived => {
                     while let Some(d) = self.conn.datagrams().recv() {
@@ -421,10 +426,18 @@ impl Client {
             return;
         };
         while let Ok(Some(chunk)) = chunks.next(usize::MAX) {
-            // The gateway's bytes must always decode.
-            self.session
-                .on_control_bytes(&chunk.bytes, &mut self.events)
-                .unwrap();
+            // The gateway's bytes must always decode: the control stream's
+            // and, on the streams it opens, its lanes' (`protocol.md` §3).
+            if id.dir() == Dir::Uni {
+                let lane_stream = usize::try_from(id.index()).unwrap();
+                self.session
+                    .on_lane_stream_bytes(lane_stream, &chunk.bytes, &mut self.events)
+                    .unwrap();
+            } else {
+                self.session
+                    .on_control_bytes(&chunk.bytes, &mut self.events)
+                    .unwrap();
+            }
         }
         let _ = chunks.finalize();
     }
