@@ -86,6 +86,23 @@ pub struct GatewayConfig {
     /// times a busy core's reconnect rate, so players pay the extra round
     /// trip only during a flood, and a flood allocates nothing.
     pub retry_above_handshakes_per_s: u32,
+    /// QUIC handshakes one gateway core starts per second: the crypto
+    /// budget (each costs a key exchange and a signature on the core's own
+    /// thread). One over it is ignored, which sends nothing; the client
+    /// resends its Initial after about a second. 0 = no budget. Default
+    /// 1000: a few tenths of a core at most, so established players keep
+    /// the rest; 10 000 players reconnecting after a restart take about
+    /// 10 s per core.
+    pub handshakes_per_core_per_s: u32,
+    /// Handshakes one core may start at once beyond its rate. Default 100.
+    pub handshake_core_burst: u32,
+    /// Time a connection may take to finish its QUIC handshake, from its
+    /// first Initial, in ms; past it the connection is closed and its slot
+    /// freed (`lanegate_handshake_timeouts_total`). Default 3000: a client
+    /// on a 300 ms path finishes in about a second, with a lost flight or
+    /// two; a flood of Initials that never finish holds a slot 3 s instead
+    /// of the idle timeout. At most `idle_timeout_ms`.
+    pub handshake_timeout_ms: u64,
     /// UDP source ports every datagram from which is dropped before QUIC
     /// reads it: no connection starts, nothing is answered. Default
     /// `[0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211]`: port 0 and the services (echo, chargen,
@@ -241,6 +258,9 @@ impl Default for GatewayConfig {
             connections_per_ip_max: 256,
             unvalidated_connections_max: 1000,
             retry_above_handshakes_per_s: 1000,
+            handshakes_per_core_per_s: 1000,
+            handshake_core_burst: 100,
+            handshake_timeout_ms: 3_000,
             blocked_source_ports: vec![
                 0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
             ],
@@ -366,6 +386,22 @@ impl GatewayConfig {
         non_zero("gateway.hello_timeout_ms", self.hello_timeout_ms)?;
         non_zero("gateway.idle_timeout_ms", self.idle_timeout_ms)?;
         non_zero("gateway.frame_stall_ms", self.frame_stall_ms)?;
+        non_zero("gateway.handshake_timeout_ms", self.handshake_timeout_ms)?;
+        if self.handshake_timeout_ms > self.idle_timeout_ms {
+            return Err(ConfigError::invalid(
+                "gateway.handshake_timeout_ms",
+                format!(
+                    "{} exceeds gateway.idle_timeout_ms ({}), so the idle timeout would fire first; lower it",
+                    self.handshake_timeout_ms, self.idle_timeout_ms
+                ),
+            ));
+        }
+        if self.handshakes_per_core_per_s > 0 && self.handshake_core_burst == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.handshake_core_burst",
+                "is 0, so no handshake could ever start; set at least 1 (or gateway.handshakes_per_core_per_s = 0 for no budget)".to_owned(),
+            ));
+        }
         if self.frame_stall_ms > self.idle_timeout_ms {
             return Err(ConfigError::invalid(
                 "gateway.frame_stall_ms",

@@ -76,7 +76,15 @@ impl<A: Admission> Engine<A> {
             decision
         };
         match decision {
-            HandshakeDecision::Accept => {}
+            HandshakeDecision::Accept => {
+                // The crypto budget (`admit/crypto_budget.rs`): over it, an
+                // Initial is ignored, sending nothing and keeping nothing.
+                if !self.crypto.take(now) {
+                    self.counters.handshakes_over_budget = self.crypto.over();
+                    self.endpoint.ignore(incoming);
+                    return;
+                }
+            }
             HandshakeDecision::Retry if !validated => {
                 match self.endpoint.retry(incoming, buf) {
                     Ok(transmit) => {
@@ -146,6 +154,7 @@ impl<A: Admission> Engine<A> {
             self.unvalidated += 1;
         }
         slot.stall.clear();
+        slot.handshake_deadline = Some(now + self.params.handshake_timeout);
         slot.unsent = false;
         match slot.session.as_mut() {
             Some(s) => s.reset(),
@@ -205,6 +214,8 @@ impl<A: Admission> Engine<A> {
                     .is_some_and(|s| s.phase() == super::session::Phase::Handshake);
                 if handshaking && reason == quinn_proto::ConnectionError::TimedOut {
                     self.counters.handshake_timeouts += 1;
+                } else if handshaking && reason == quinn_proto::ConnectionError::LocallyClosed {
+                    // `gateway.handshake_timeout_ms` closed it, and counted it.
                 } else {
                     self.counters.connections_lost += 1;
                 }
@@ -237,6 +248,7 @@ impl<A: Admission> Engine<A> {
         // stream before.
         let deadline = now + self.params.hello_timeout;
         let draining = self.draining;
+        self.slots[idx].handshake_deadline = None;
         // The handshake is done: the address is validated.
         if std::mem::take(&mut self.slots[idx].unvalidated) {
             self.unvalidated = self.unvalidated.saturating_sub(1);

@@ -18,6 +18,10 @@ pub struct Counters {
     /// undecryptable, short unsupported-version packets, resets held back
     /// by quinn's minimum reset interval. Mostly garbage or a flood.
     pub packets_undecodable: u64,
+    /// Received packets copied into an allocation of their own because
+    /// every receive arena was still held by QUIC (`rx_arenas.rs`): loss,
+    /// reordering, or a peer keeping stream data behind gaps.
+    pub rx_arena_copies: u64,
     /// Stateless replies queued for sending, by kind (`stateless.rs`).
     pub stateless_replies: StatelessCounts,
     /// QUIC DATAGRAM frames received from clients.
@@ -69,6 +73,9 @@ pub struct Counters {
     /// (`gateway.handshakes_per_ip_per_s`): answered with a Retry by the
     /// gateway's policy (dropped by a policy that says `Ignore`).
     pub handshakes_ignored: u64,
+    /// Handshakes ignored because this core's crypto budget was spent
+    /// (`gateway.handshakes_per_core_per_s`).
+    pub handshakes_over_budget: u64,
     /// New connections' first Initials that reached the engine (accepted,
     /// refused or ignored): the handshake rate the degradation ladder reads.
     pub handshakes: u64,

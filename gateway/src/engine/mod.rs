@@ -49,6 +49,7 @@ mod params;
 pub mod peer_params;
 mod replace;
 mod router;
+mod rx_arenas;
 pub mod session;
 mod stall;
 pub mod stateless;
@@ -67,12 +68,13 @@ use lanegate_shard::port::GatewayPort;
 use quinn_proto::{DatagramEvent, Endpoint, EndpointConfig, StreamId, Transmit, VarInt};
 
 pub use self::admit::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision, Offence};
-use self::admit::{BanList, BlockedPorts, IpConnections, RetryPolicy};
+use self::admit::{BanList, BlockedPorts, CryptoBudget, IpConnections, RetryPolicy};
 use self::cid::CoreCidGenerator;
 pub use self::counters::Counters;
 pub use self::egress::SendShares;
 use self::egress::{LaneStreams, StagedDatagrams};
 pub use self::params::{EngineError, EngineParams};
+use self::rx_arenas::{RxArenas, shared_arena};
 use self::session::{CloseCause, Session};
 use self::stall::FrameStall;
 use self::timers::TimerQueue;
@@ -102,9 +104,10 @@ pub struct Engine<A: Admission> {
     dirty: VecDeque<usize>,
     responses: VecDeque<(Transmit, Vec<u8>)>,
     spare_buffers: Vec<Vec<u8>>,
-    /// Receive arena: each packet is copied in and split off (quinn takes
-    /// ownership); memory is reclaimed when quinn drops the packet.
-    rx: BytesMut,
+    /// Receive arenas: each packet is copied in and split off (quinn takes
+    /// ownership); memory is reclaimed when quinn drops the packet
+    /// (`rx_arenas.rs`).
+    rx: RxArenas,
     /// Datagram-send arena, same scheme.
     tx: BytesMut,
     /// Arenas made at start to swap in when `tx` is still held by replies of
@@ -136,6 +139,8 @@ pub struct Engine<A: Admission> {
     blocked_ports: BlockedPorts,
     /// When new connections get a Retry.
     retry: RetryPolicy,
+    /// Handshakes this core may start (`admit/crypto_budget.rs`).
+    crypto: CryptoBudget,
     /// Connections open per source address.
     ip_conns: IpConnections,
     /// Connections whose address is not validated yet (`Slot::unvalidated`).
@@ -169,6 +174,9 @@ struct Slot {
     unvalidated: bool,
     /// How long each stream has been inside one frame.
     stall: FrameStall,
+    /// When the QUIC handshake must have finished
+    /// (`gateway.handshake_timeout_ms`), until it has.
+    handshake_deadline: Option<Instant>,
     /// Stream bytes were handed to QUIC since the last drained poll: a close
     /// now waits for them to go out first.
     unsent: bool,
@@ -180,15 +188,6 @@ const ARENA_BYTES: usize = 64 * 1024;
 /// Spare send arenas: sized so one loop turn's replies (at most a few
 /// hundred kilobytes) never exhaust them.
 const TX_SPARES: usize = 4;
-
-/// An arena whose header is already shared, so reclaiming it later does not
-/// allocate either.
-fn shared_arena() -> BytesMut {
-    let mut arena = BytesMut::with_capacity(ARENA_BYTES + 1);
-    arena.extend_from_slice(&[0]);
-    drop(arena.split_to(1));
-    arena
-}
 
 impl<A: Admission> Engine<A> {
     /// An engine for `params.core`, serving `server` (from
@@ -206,6 +205,9 @@ impl<A: Admission> Engine<A> {
         let (abuse_ban, bans_max) = (params.abuse_ban, params.bans_max);
         let blocked_ports = BlockedPorts::new(&params.blocked_source_ports);
         let retry_above = params.retry_above_handshakes_per_s;
+        let (crypto_rate, crypto_burst) = params.handshakes_per_core_per_s;
+        let crypto = CryptoBudget::new(crypto_rate, crypto_burst, now)
+            .map_err(|e| EngineError::Config(e.to_string()))?;
         let per_ip_max = params.connections_per_ip_max;
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
@@ -245,6 +247,7 @@ impl<A: Admission> Engine<A> {
                 remote_ip: None,
                 unvalidated: false,
                 stall: FrameStall::default(),
+                handshake_deadline: None,
                 unsent: false,
                 queued: false,
             })
@@ -257,9 +260,9 @@ impl<A: Admission> Engine<A> {
             dirty: VecDeque::with_capacity(slot_count),
             responses: VecDeque::with_capacity(RESPONSES_MAX),
             spare_buffers: Vec::with_capacity(RESPONSES_MAX + 1),
-            rx: BytesMut::with_capacity(64 * 1024),
+            rx: RxArenas::new(),
             tx: BytesMut::with_capacity(ARENA_BYTES),
-            tx_spares: std::array::from_fn(|_| shared_arena()),
+            tx_spares: std::array::from_fn(|_| shared_arena(ARENA_BYTES)),
             staged: StagedDatagrams::with_capacity(slot_count),
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
@@ -271,6 +274,7 @@ impl<A: Admission> Engine<A> {
             bans: BanList::new(abuse_ban, bans_max),
             blocked_ports,
             retry: RetryPolicy::new(retry_above, now),
+            crypto,
             ip_conns: IpConnections::new(per_ip_max, slot_count),
             unvalidated: 0,
             counters: Counters::default(),
@@ -296,9 +300,8 @@ impl<A: Admission> Engine<A> {
             self.counters.blocked_source_port += 1;
             return;
         }
-        self.rx.reserve(data.len());
-        self.rx.extend_from_slice(data);
-        let packet = self.rx.split();
+        let packet = self.rx.packet(data);
+        self.counters.rx_arena_copies = self.rx.copies();
         let mut buf = self.spare_buffers.pop().unwrap_or_default();
         buf.clear();
         match self
@@ -340,6 +343,15 @@ impl<A: Admission> Engine<A> {
             };
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
+            }
+            // The handshake took too long: free the slot for someone who
+            // finishes theirs (a flood of Initials that never do).
+            if slot.handshake_deadline.is_some_and(|t| t <= now) {
+                slot.handshake_deadline = None;
+                if conn.is_handshaking() {
+                    self.counters.handshake_timeouts += 1;
+                    conn.close(now, close_code(CloseCode::NoError), Bytes::new());
+                }
             }
             if let Some(session) = slot.session.as_mut()
                 && let Err(close) = session.on_timeout(now)
@@ -466,7 +478,7 @@ impl<A: Admission> Engine<A> {
             Some(conn) => {
                 let hello = slot.session.as_ref().and_then(Session::deadline);
                 let stall = slot.stall.deadline(self.params.frame_stall);
-                [conn.poll_timeout(), hello, stall]
+                [conn.poll_timeout(), hello, stall, slot.handshake_deadline]
                     .into_iter()
                     .flatten()
                     .min()

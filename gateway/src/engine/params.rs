@@ -81,6 +81,13 @@ pub struct EngineParams {
     /// Unvalidated handshakes per second above which new connections get a
     /// Retry (`gateway.retry_above_handshakes_per_s`; 0: always).
     pub retry_above_handshakes_per_s: u32,
+    /// Handshakes this core starts per second, and at once
+    /// (`gateway.handshakes_per_core_per_s`, `gateway.handshake_core_burst`;
+    /// rate 0: no budget).
+    pub handshakes_per_core_per_s: (u32, u32),
+    /// From a connection's first Initial to the end of its QUIC handshake
+    /// (`gateway.handshake_timeout_ms`).
+    pub handshake_timeout: Duration,
     /// UDP source ports whose datagrams are dropped unread
     /// (`gateway.blocked_source_ports`).
     pub blocked_source_ports: Vec<u16>,
@@ -146,6 +153,8 @@ impl EngineParams {
                 .unwrap_or(usize::MAX)
                 .div_ceil(cores),
             retry_above_handshakes_per_s: gw.retry_above_handshakes_per_s,
+            handshakes_per_core_per_s: (gw.handshakes_per_core_per_s, gw.handshake_core_burst),
+            handshake_timeout: Duration::from_millis(gw.handshake_timeout_ms),
             blocked_source_ports: gw.blocked_source_ports.clone(),
             abuse_ban: Duration::from_millis(config.admission.abuse_ban_ms),
             bans_max: usize::try_from(config.admission.bans_max).unwrap_or(usize::MAX),

@@ -23,6 +23,13 @@ use super::EngineError;
 /// The self-signed certificate and its key, in the state directory.
 pub const SELF_SIGNED_FILE: &str = "self-signed.pem";
 
+/// Connection attempts quinn may hold before the engine settles them (it
+/// settles each at once; a few spare).
+const INCOMING_MAX: usize = 16;
+/// Bytes of later packets quinn may buffer for one such attempt: a
+/// client's whole first flight.
+const INCOMING_BUFFER_BYTES: u64 = 16 * 1024;
+
 /// A certificate chain and its private key.
 #[derive(Debug)]
 pub struct Identity {
@@ -225,6 +232,16 @@ pub fn quic_server_config(
     let mut server = quinn_proto::ServerConfig::with_crypto(Arc::new(quic));
     server.transport_config(Arc::new(transport_config(gateway)?));
     server.migration(true);
+    // The engine settles every connection attempt (accept, Retry, refuse or
+    // ignore) in the call that reported it (`connection.rs`
+    // `on_incoming`), so quinn never holds more than one; its defaults
+    // (65 536 pending, 10 MiB buffered each, 100 MiB in all) would let a
+    // slower application queue that much. Pending handshakes once accepted
+    // are bounded by `gateway.unvalidated_connections_max` and
+    // `gateway.handshake_timeout_ms`.
+    server.max_incoming(INCOMING_MAX);
+    server.incoming_buffer_size(INCOMING_BUFFER_BYTES);
+    server.incoming_buffer_size_total(INCOMING_BUFFER_BYTES * INCOMING_MAX as u64);
     Ok(Arc::new(server))
 }
 

@@ -23,6 +23,12 @@ pub(super) const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.packets_undecodable,
     ),
     (
+        "lanegate_rx_arena_copies",
+        "Received packets copied into an allocation of their own because every receive arena \
+         was still held by QUIC (loss, reordering, or stream data kept behind gaps).",
+        |s| s.engine.rx_arena_copies,
+    ),
+    (
         "lanegate_uni_streams_ended",
         "Client uni streams that ended (finished or reset); each counts toward ABUSE as churn.",
         |s| s.engine.uni_streams_ended,
@@ -162,10 +168,12 @@ pub(super) const REASON_COUNTERS: &[ReasonCounter] = &[
         "lanegate_handshakes_refused",
         "New connections turned away: refused at QUIC level (draining or no slot), \
          over the per-IP handshake limit (sent a Retry), from a banned address, over the per-IP \
-         connection limit (refused), or closed with SERVER_FULL.",
+         connection limit (refused), over the core's crypto budget (ignored), or closed with \
+         SERVER_FULL.",
         &[
             ("refused", |s| s.engine.refused),
             ("rate_limited", |s| s.engine.handshakes_ignored),
+            ("crypto_budget", |s| s.engine.handshakes_over_budget),
             ("banned", |s| s.engine.handshakes_banned),
             ("per_ip", |s| s.engine.refused_per_ip),
             ("server_full", |s| s.engine.server_full),

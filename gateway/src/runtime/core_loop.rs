@@ -28,7 +28,7 @@ use lanegate_udp::{
 use quinn_proto::EcnCodepoint;
 use tracing::{debug, info, warn};
 
-use super::overload::CoreLoad;
+use super::overload::{CoreLoad, CoreSample, KernelDropBoard};
 use super::{Ready, RuntimeError};
 use crate::metrics::{CorePublisher, CoreSnapshot, OverloadReading};
 
@@ -71,6 +71,8 @@ pub struct CoreSetup {
     pub ready: Sender<Ready>,
     /// Where to publish its counters for the metrics endpoint.
     pub metrics: CorePublisher,
+    /// Where its socket's kernel drops appear.
+    pub kernel_drops: Arc<KernelDropBoard>,
 }
 
 type CoreEngine = Engine<GovernorAdmission>;
@@ -130,6 +132,9 @@ struct Core {
     load: CoreLoad,
     /// Whether the current level was reported stuck.
     stuck_reported: bool,
+    /// Every core socket's kernel receive drops (a ladder signal), as the
+    /// shard load thread last read them.
+    kernel_drops: Arc<KernelDropBoard>,
     metrics: CorePublisher,
 }
 
@@ -158,6 +163,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         term,
         ready: _,
         metrics,
+        kernel_drops,
     } = setup;
     if let Some(cpu) = cpu
         && let Err(e) = sys::pin_current_thread(cpu)
@@ -233,6 +239,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_more: false,
         load: CoreLoad::new(&config.overload, Instant::now()),
         stuck_reported: false,
+        kernel_drops,
         metrics,
     };
     Ok((core, backend, addr))
@@ -403,7 +410,14 @@ impl Core {
         let fill = self.links.ring_fill_percent();
         let handshakes = self.engine.counters().handshakes;
         let cpu = lanegate_udp::cpu::thread_cpu_time();
-        if let Some(step) = self.load.sample(now, cpu, fill, handshakes) {
+        let kernel_drops = self.kernel_drops.get(self.index);
+        let sample = CoreSample {
+            cpu,
+            ring_fill_percent: fill,
+            handshakes,
+            kernel_drops,
+        };
+        if let Some(step) = self.load.sample(now, sample) {
             self.stuck_reported = false;
             if step.to > step.from {
                 warn!(core = self.index, "overload: {step}");

@@ -63,6 +63,7 @@ use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};
 use crate::metrics::{CorePublisher, CoreSlot, Sources};
 use crate::steer;
 
+use self::overload::KernelDropBoard;
 pub use self::plan::Plan;
 use self::shard_load::{ShardLimits, ShardLoadThread};
 pub use self::shards::{GameFactory, GameStart};
@@ -160,6 +161,7 @@ impl Gateway {
             }
         };
         let socket_drops = SocketDrops::new(sockets.iter().map(|s| s.inode).collect());
+        let kernel_drops = Arc::new(KernelDropBoard::new(cores));
         let core_slots: Vec<Arc<CoreSlot>> = (0..cores).map(|_| Arc::default()).collect();
         let shared = CoreShared {
             plan,
@@ -167,6 +169,7 @@ impl Gateway {
             server: &server,
             stop: Arc::clone(&stop),
             cores_busy: Arc::new(AtomicUsize::new(cores)),
+            kernel_drops: Arc::clone(&kernel_drops),
         };
         let mut gateway = Gateway {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -180,7 +183,8 @@ impl Gateway {
         };
         let limits = ShardLimits::new(&shards::shard_config(plan), cores);
         let slots = gateway.shards.health_slots().to_vec();
-        match ShardLoadThread::spawn(slots, levels, &config.overload, limits) {
+        let kernel = (socket_drops.clone(), kernel_drops);
+        match ShardLoadThread::spawn(slots, levels, &config.overload, limits, kernel) {
             Ok(thread) => gateway.shard_load = Some(thread),
             Err(source) => {
                 let _ = gateway.join();
@@ -403,6 +407,7 @@ struct CoreShared<'a> {
     server: &'a Arc<quinn_proto::ServerConfig>,
     stop: Arc<AtomicBool>,
     cores_busy: Arc<AtomicUsize>,
+    kernel_drops: Arc<KernelDropBoard>,
 }
 
 /// Step 5: the steering mesh between the cores and one pinned thread per
@@ -447,6 +452,7 @@ fn spawn_cores(
             term: Arc::clone(&shared.stop),
             ready: ready_tx.clone(),
             metrics: CorePublisher::new(Arc::clone(slot)),
+            kernel_drops: Arc::clone(&shared.kernel_drops),
         };
         let spawned = thread::Builder::new()
             .name(format!("lanegate-gw-{index}"))

@@ -7,14 +7,53 @@
 //! Per turn it costs a few additions (the loop reads the clock once more at
 //! the end of a turn, never per packet). Per sample it reads the thread's
 //! CPU time (its busy share: unlike wall-clock work time, it does not grow
-//! when other work on the host deschedules the thread), the rings' fill
-//! and the engine's handshake count. Lag is the mean over the sample's
+//! when other work on the host deschedules the thread), the rings' fill,
+//! the engine's handshake count and the kernel's receive drops on the
+//! core's socket, which the shard load thread reads from `/proc/net/udp`
+//! off the datapath and leaves on a [`KernelDropBoard`]. Lag is the mean over the sample's
 //! turns, so one late wake-up does not count as overload.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use lanegate_common::config::OverloadConfig;
 use lanegate_control::{Ladder, Level, Signals, Transition};
+
+/// Each core socket's kernel receive drops as last read: written by the
+/// thread that reads the kernel's tables (never a datapath core), read by
+/// each core once per sample.
+#[derive(Debug)]
+pub struct KernelDropBoard {
+    /// `UNKNOWN` where the table had no figure.
+    per_core: Box<[AtomicU64]>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl KernelDropBoard {
+    /// A board for `cores` cores, every figure unknown.
+    pub fn new(cores: usize) -> Self {
+        Self {
+            per_core: (0..cores).map(|_| AtomicU64::new(UNKNOWN)).collect(),
+        }
+    }
+
+    /// Records what the kernel's tables said, in core order.
+    pub fn set(&self, drops: &[Option<u64>]) {
+        for (slot, d) in self.per_core.iter().zip(drops) {
+            // A real count never reaches u64::MAX.
+            slot.store(d.unwrap_or(UNKNOWN), Ordering::Relaxed);
+        }
+    }
+
+    /// Core `core`'s drops so far, if known.
+    pub fn get(&self, core: usize) -> Option<u64> {
+        self.per_core
+            .get(core)
+            .map(|d| d.load(Ordering::Relaxed))
+            .filter(|&d| d != UNKNOWN)
+    }
+}
 
 /// What one core's loop feeds the ladder, and what the ladder decided.
 #[derive(Debug)]
@@ -34,6 +73,23 @@ pub struct CoreLoad {
     turns: u32,
     /// The engine's handshake count at `since`.
     handshakes_at: u64,
+    /// The socket's kernel drops at `since`, if known.
+    kernel_drops_at: Option<u64>,
+}
+
+/// What a core reads at the end of a sample.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CoreSample {
+    /// The thread's CPU time so far (`None` where the clock is missing:
+    /// the wall-clock work time stands in).
+    pub cpu: Option<Duration>,
+    /// The fullest ring's fill.
+    pub ring_fill_percent: u32,
+    /// The engine's handshake count so far.
+    pub handshakes: u64,
+    /// The socket's receive drops so far, as the kernel counts them
+    /// (`None` where the table is not readable).
+    pub kernel_drops: Option<u64>,
 }
 
 impl CoreLoad {
@@ -48,6 +104,7 @@ impl CoreLoad {
             lag: Duration::ZERO,
             turns: 0,
             handshakes_at: 0,
+            kernel_drops_at: None,
         }
     }
 
@@ -64,17 +121,9 @@ impl CoreLoad {
         now.saturating_duration_since(self.since) >= self.every
     }
 
-    /// Closes the sample at `now` with the thread's CPU time (`None` where
-    /// the clock is missing: the wall-clock work time stands in), the
-    /// rings' fill and the engine's handshake count so far; returns the
-    /// ladder's step, if it took one.
-    pub fn sample(
-        &mut self,
-        now: Instant,
-        cpu: Option<Duration>,
-        ring_fill_percent: u32,
-        handshakes: u64,
-    ) -> Option<Transition> {
+    /// Closes the sample at `now` with what the core read (`sample`);
+    /// returns the ladder's step, if it took one.
+    pub fn sample(&mut self, now: Instant, sample: CoreSample) -> Option<Transition> {
         let span = now
             .saturating_duration_since(self.since)
             .max(Duration::from_micros(1));
@@ -82,25 +131,33 @@ impl CoreLoad {
             let ns = u128::from(n) * 1_000_000_000 / span.as_nanos().max(1);
             u64::try_from(ns).unwrap_or(u64::MAX)
         };
-        let worked = match (cpu, self.cpu_at) {
+        let worked = match (sample.cpu, self.cpu_at) {
             (Some(now_cpu), Some(then)) => now_cpu.saturating_sub(then),
             _ => self.busy,
         };
         let busy_percent = worked.as_nanos() * 100 / span.as_nanos().max(1);
         let mean_lag = self.lag / self.turns.max(1);
+        // The first reading only sets the baseline: drops from before this
+        // core started serving are not this sample's.
+        let kernel_drops = match (sample.kernel_drops, self.kernel_drops_at) {
+            (Some(now_drops), Some(then)) => now_drops.saturating_sub(then),
+            _ => 0,
+        };
         let signals = Signals {
             busy_percent: u32::try_from(busy_percent).unwrap_or(u32::MAX),
             lag_us: u64::try_from(mean_lag.as_micros()).unwrap_or(u64::MAX),
-            ring_fill_percent,
-            handshakes_per_s: per_s(handshakes.saturating_sub(self.handshakes_at)),
+            ring_fill_percent: sample.ring_fill_percent,
+            handshakes_per_s: per_s(sample.handshakes.saturating_sub(self.handshakes_at)),
+            kernel_drops_per_s: per_s(kernel_drops),
             ..Signals::default()
         };
         self.since = now;
         self.busy = Duration::ZERO;
-        self.cpu_at = cpu;
+        self.cpu_at = sample.cpu;
         self.lag = Duration::ZERO;
         self.turns = 0;
-        self.handshakes_at = handshakes;
+        self.handshakes_at = sample.handshakes;
+        self.kernel_drops_at = sample.kernel_drops;
         self.ladder.update(now, &signals)
     }
 
@@ -128,6 +185,15 @@ mod tests {
 
     use super::*;
 
+    fn reading(cpu: Option<Duration>, ring_fill_percent: u32, handshakes: u64) -> CoreSample {
+        CoreSample {
+            cpu,
+            ring_fill_percent,
+            handshakes,
+            kernel_drops: None,
+        }
+    }
+
     #[test]
     fn a_busy_loop_climbs_and_an_idle_one_comes_back() {
         let cfg = OverloadConfig::default();
@@ -143,7 +209,7 @@ mod tests {
                 now += Duration::from_micros(200);
             }
             assert!(load.due(now));
-            load.sample(now, None, 10, 0);
+            load.sample(now, reading(None, 10, 0));
         }
         assert_eq!(
             load.level(),
@@ -154,7 +220,7 @@ mod tests {
         // Idle: back to normal within the dwell of each step.
         for _ in 0..40 {
             now += Duration::from_millis(200);
-            load.sample(now, None, 0, 0);
+            load.sample(now, reading(None, 0, 0));
         }
         assert_eq!(load.level(), Level::Normal);
         assert_eq!(Shedding::for_core(load.level()), Shedding::default());
@@ -166,7 +232,7 @@ mod tests {
         let cfg = OverloadConfig::default();
         let t0 = Instant::now();
         let mut load = CoreLoad::new(&cfg, t0);
-        load.sample(t0, Some(Duration::ZERO), 0, 0);
+        load.sample(t0, reading(Some(Duration::ZERO), 0, 0));
         // Every turn looks busy by the wall clock (the thread was
         // descheduled), but the thread used 10 % of a CPU, and one turn in
         // a hundred woke 3 ms late.
@@ -182,7 +248,7 @@ mod tests {
             load.turn(woke, lag, now);
         }
         assert_eq!(
-            load.sample(now, Some(Duration::from_millis(20)), 0, 0),
+            load.sample(now, reading(Some(Duration::from_millis(20)), 0, 0)),
             None
         );
         assert_eq!(load.level(), Level::Normal);
@@ -198,10 +264,60 @@ mod tests {
         for _ in 0..5 {
             now += Duration::from_millis(200);
             handshakes += 1_000; // 5000 per second, 250 % of full scale
-            load.sample(now, None, 0, handshakes);
+            load.sample(now, reading(None, 0, handshakes));
         }
         assert_eq!(load.level(), Level::Protect);
         assert!(Shedding::for_core(load.level()).refuse_sessions);
         assert!(!Shedding::for_core(load.level()).sheds(Lane::Critical));
+    }
+
+    #[test]
+    fn kernel_drops_climb_the_ladder_from_their_first_reading() {
+        let cfg = OverloadConfig::default();
+        let t0 = Instant::now();
+        let mut load = CoreLoad::new(&cfg, t0);
+        let mut now = t0;
+        // Drops from before the first reading are a baseline, not load.
+        let mut drops = 1_000_000;
+        load.sample(
+            now,
+            CoreSample {
+                kernel_drops: Some(drops),
+                ..CoreSample::default()
+            },
+        );
+        assert_eq!(load.level(), Level::Normal);
+        // Then 2000 a second, twice full scale, for a second.
+        for _ in 0..5 {
+            now += Duration::from_millis(200);
+            drops += 400;
+            load.sample(
+                now,
+                CoreSample {
+                    kernel_drops: Some(drops),
+                    ..CoreSample::default()
+                },
+            );
+        }
+        assert!(load.level() > Level::Normal, "{:?}", load.level());
+        // An unreadable table reads as no drops, never as load.
+        for _ in 0..40 {
+            now += Duration::from_millis(200);
+            load.sample(now, CoreSample::default());
+        }
+        assert_eq!(load.level(), Level::Normal);
+    }
+
+    #[test]
+    fn the_kernel_drop_board_keeps_unknown_apart_from_zero() {
+        let board = KernelDropBoard::new(2);
+        assert_eq!(board.get(0), None);
+        board.set(&[Some(0), None]);
+        assert_eq!((board.get(0), board.get(1)), (Some(0), None));
+        board.set(&[Some(7), Some(3)]);
+        assert_eq!(
+            (board.get(0), board.get(1), board.get(2)),
+            (Some(7), Some(3), None)
+        );
     }
 }

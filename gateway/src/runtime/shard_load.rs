@@ -11,6 +11,11 @@
 //! budget a tick; 3: the game is told, through `Outbox::level`, to thin
 //! `high`); each gateway core reads the board once per turn and sheds the
 //! `bulk` it would send a loaded shard. [`ShardLoad`] is the sans-IO part.
+//!
+//! Being the one control thread that samples at the ladder's pace, it also
+//! reads the kernel's receive drops for every core socket (`/proc/net/udp`,
+//! a file read too slow for a datapath core with many sockets on the host)
+//! and leaves them on the cores' [`KernelDropBoard`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +29,10 @@ use lanegate_control::{Ladder, Level, Signals, Transition};
 use lanegate_shard::ShardConfig;
 use lanegate_shard::health::HealthSlot;
 use lanegate_shard::levels::LevelBoard;
+use lanegate_udp::SocketDrops;
 use tracing::{info, warn};
+
+use super::overload::KernelDropBoard;
 
 /// What a shard's health is measured against.
 #[derive(Clone, Copy, Debug)]
@@ -126,12 +134,14 @@ pub struct ShardLoadThread {
 
 impl ShardLoadThread {
     /// Starts sampling `slots` (one per shard, in shard order) into
-    /// `board`.
+    /// `board`, and the core sockets' kernel drops (`kernel`) onto their
+    /// board.
     pub fn spawn(
         slots: Vec<Arc<HealthSlot>>,
         board: Arc<LevelBoard>,
         cfg: &OverloadConfig,
         limits: ShardLimits,
+        kernel: (SocketDrops, Arc<KernelDropBoard>),
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let every = Duration::from_millis(cfg.sample_ms);
@@ -145,8 +155,10 @@ impl ShardLoadThread {
             .name("lanegate-shard-load".to_owned())
             .spawn(move || {
                 let mut stuck_reported = vec![false; slots.len()];
+                let (socket_drops, kernel_board) = kernel;
                 while !quit.load(Ordering::Relaxed) {
                     std::thread::park_timeout(every);
+                    kernel_board.set(&socket_drops.read());
                     let now = Instant::now();
                     for (i, (slot, load)) in slots.iter().zip(&mut loads).enumerate() {
                         let h = slot.read();

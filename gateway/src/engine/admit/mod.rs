@@ -74,6 +74,7 @@
 mod ban;
 mod clock;
 mod conn;
+mod crypto_budget;
 mod gcra;
 mod handshake;
 mod per_ip;
@@ -86,6 +87,7 @@ use std::time::Instant;
 
 use lanegate_common::lanes::Lane;
 
+pub use self::crypto_budget::CryptoBudget;
 pub use self::per_ip::IpConnections;
 pub use self::policy::{Admission, AdmitAll, AdmitDecision, ConnSlot, HandshakeDecision, Offence};
 pub use self::ports::BlockedPorts;
