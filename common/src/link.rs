@@ -29,6 +29,8 @@
 //! Zone hand-off state ([`ZoneHandoff`]) is boxed: moves are rare control
 //! events, not the message path, and the state's size is the game's business.
 
+use std::time::Instant;
+
 use crate::config::GatewayConfig;
 use crate::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use crate::lanes::Lane;
@@ -36,9 +38,10 @@ use crate::wire::Transport;
 
 /// Largest payload copied inline into a ring entry, in bytes.
 ///
-/// Chosen so that a [`ToShard::Message`] entry fits in two 64-byte cache
-/// lines: the common game message (an input, an ack) is far smaller.
-pub const INLINE_PAYLOAD_MAX: usize = 88;
+/// Chosen so that a [`ToShard::Message`] entry, its receive time
+/// included, fits in two 64-byte cache lines: the common game message (an
+/// input, an ack) is far smaller.
+pub const INLINE_PAYLOAD_MAX: usize = 72;
 
 /// Identifies one zone move from start to finish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -275,6 +278,11 @@ pub enum ToShard {
         zone: ZoneId,
         /// Type, lane, transport and payload.
         body: Body,
+        /// When the gateway core received it (its loop turn's `now`): the
+        /// shard measures how long messages wait in rings and inboxes
+        /// against it (sojourn time, the degradation ladder's queueing
+        /// signal).
+        received_at: Instant,
     },
     /// Zone control: the steps of a zone move.
     Zone(ZoneControl),
@@ -469,6 +477,12 @@ pub struct ShardHealth {
     pub zones: u32,
     /// Players joined.
     pub players: u32,
+    /// The shortest time a message handed to the game since the previous
+    /// snapshot had waited since the gateway received it (rings and inbox),
+    /// in µs; 0 when none was handed over. The minimum, as CoDel reads a
+    /// queue: a burst that drains is not a standing queue, a wait every
+    /// message pays is.
+    pub sojourn_min_us: u32,
 }
 
 #[cfg(test)]

@@ -31,17 +31,20 @@ pub enum Signal {
     KernelDrops,
     /// New handshakes.
     Handshakes,
+    /// How long messages waited for the shard's game (the shortest wait).
+    Sojourn,
 }
 
 impl Signal {
     /// Every signal, in [`Signals::pressures`] order.
-    pub const ALL: [Signal; 6] = [
+    pub const ALL: [Signal; 7] = [
         Signal::Busy,
         Signal::Lag,
         Signal::RingFill,
         Signal::Tick,
         Signal::KernelDrops,
         Signal::Handshakes,
+        Signal::Sojourn,
     ];
 
     /// Its name, as logs write it.
@@ -53,6 +56,7 @@ impl Signal {
             Signal::Tick => "tick",
             Signal::KernelDrops => "kernel_drops",
             Signal::Handshakes => "handshakes",
+            Signal::Sojourn => "sojourn",
         }
     }
 }
@@ -73,12 +77,14 @@ pub struct Signals {
     pub kernel_drops_per_s: u64,
     /// New handshakes per second.
     pub handshakes_per_s: u64,
+    /// The shortest wait of a message for the game over the sample, in µs.
+    pub sojourn_us: u64,
 }
 
 impl Signals {
     /// Each signal as a pressure in percent of its full scale (capped at
     /// [`PRESSURE_PERCENT_LIMIT`]), in [`Signal::ALL`] order.
-    pub fn pressures(&self, cfg: &OverloadConfig) -> [u32; 6] {
+    pub fn pressures(&self, cfg: &OverloadConfig) -> [u32; Signal::ALL.len()] {
         let scaled = |v: u64, full: u64| {
             let p = v.saturating_mul(100) / full.max(1);
             u32::try_from(p).unwrap_or(u32::MAX)
@@ -90,6 +96,7 @@ impl Signals {
             self.tick_percent,
             scaled(self.kernel_drops_per_s, cfg.kernel_drops_per_s_full),
             scaled(self.handshakes_per_s, cfg.handshakes_per_s_full),
+            scaled(self.sojourn_us, cfg.sojourn_full_us),
         ]
         .map(|p| p.min(PRESSURE_PERCENT_LIMIT))
     }

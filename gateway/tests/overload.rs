@@ -15,6 +15,7 @@ mod support;
 use std::time::Duration;
 
 use lanegate_common::config::Config;
+use lanegate_common::degradation::Level;
 use lanegate_common::ids::ZoneId;
 use lanegate_common::lanes::Lane;
 use lanegate_common::wire::{CloseCode, Transport, types};
@@ -63,7 +64,7 @@ fn levels_shed_the_lanes_they_name_and_never_critical() {
 
     sim.links.set_shedding(Shedding {
         from: Some(Lane::Bulk),
-        refuse_sessions: false,
+        ..Shedding::default()
     });
     assert_eq!(
         echo_every_lane(&mut sim),
@@ -73,7 +74,7 @@ fn levels_shed_the_lanes_they_name_and_never_critical() {
 
     sim.links.set_shedding(Shedding {
         from: Some(Lane::Normal),
-        refuse_sessions: false,
+        ..Shedding::default()
     });
     assert_eq!(echo_every_lane(&mut sim), vec![Lane::Critical, Lane::High]);
     assert_eq!(sim.links.drops().get(DropReason::Shed, Lane::Normal), 1);
@@ -82,7 +83,7 @@ fn levels_shed_the_lanes_they_name_and_never_critical() {
     // Even asked to shed from critical, the links keep it.
     sim.links.set_shedding(Shedding {
         from: Some(Lane::Critical),
-        refuse_sessions: false,
+        ..Shedding::default()
     });
     assert_eq!(echo_every_lane(&mut sim), vec![Lane::Critical]);
 
@@ -104,7 +105,7 @@ fn replies_of_a_shed_lane_already_on_their_way_are_shed_and_counted() {
     sim.run_for(Duration::from_millis(5));
     sim.links.set_shedding(Shedding {
         from: Some(Lane::Bulk),
-        refuse_sessions: false,
+        ..Shedding::default()
     });
     sim.run_for(Duration::from_millis(200));
     let got: Vec<u16> = sim.clients[0].messages().iter().map(|m| m.0).collect();
@@ -118,6 +119,7 @@ fn protect_refuses_new_sessions_and_keeps_the_established() {
     sim.links.set_shedding(Shedding {
         from: Some(Lane::Normal),
         refuse_sessions: true,
+        ..Shedding::default()
     });
     sim.connect(&ticket_in(2, ZoneId(1)));
     sim.run_for(Duration::from_secs(1));
@@ -125,4 +127,42 @@ fn protect_refuses_new_sessions_and_keeps_the_established() {
     assert!(!sim.clients[1].welcomed());
     assert_eq!(sim.clients[0].closed, None);
     assert!(echo_every_lane(&mut sim).contains(&Lane::Critical));
+}
+
+#[test]
+fn level_two_defers_normal_and_releases_it_in_order_when_the_level_falls() {
+    let mut sim = sim();
+    sim.links
+        .set_shedding(Shedding::for_core(Level::DeferNormal));
+    // bulk is shed, normal waits at the core, the rest plays on.
+    assert_eq!(echo_every_lane(&mut sim), vec![Lane::Critical, Lane::High]);
+    assert_eq!(sim.links.drops().deferred, 1);
+    assert_eq!(sim.links.deferred_waiting(), 1);
+    assert_eq!(sim.links.drops().get(DropReason::Shed, Lane::Normal), 0);
+    // The level falls: the deferred echo goes to the shard and comes back.
+    sim.links.set_shedding(Shedding::for_core(Level::Normal));
+    let before = sim.clients[0].messages().len();
+    sim.run_for(Duration::from_millis(200));
+    let released: Vec<u16> = sim.clients[0].messages()[before..]
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(released, vec![types::ECHO_NORMAL]);
+    assert_eq!(sim.links.deferred_waiting(), 0);
+}
+
+#[test]
+fn a_deferred_message_that_waited_too_long_is_dropped_at_release() {
+    let mut sim = sim();
+    sim.links
+        .set_shedding(Shedding::for_core(Level::DeferNormal));
+    echo_every_lane(&mut sim);
+    assert_eq!(sim.links.deferred_waiting(), 1);
+    // Longer than overload.defer_normal_max_ms (5 s) at level 2: when the
+    // level falls, it is dropped, not delivered late.
+    sim.run_for(Duration::from_secs(6));
+    sim.links.set_shedding(Shedding::for_core(Level::Normal));
+    assert_eq!(echo_every_lane(&mut sim), Lane::ALL.to_vec());
+    assert_eq!(sim.links.drops().deferred_expired, 1);
+    assert_eq!(sim.links.deferred_waiting(), 0);
 }

@@ -63,6 +63,12 @@ pub struct ShardConfig {
     /// Control entries a producer keeps while the ring is full, per ring,
     /// before refusing joins (`shards.control_backlog_max`).
     pub control_backlog_max: u32,
+    /// `normal` messages a gateway core defers at level 2 and up
+    /// (`overload.defer_normal_slots_max`).
+    pub defer_normal_slots_max: u32,
+    /// Longest a deferred message may wait before it is dropped instead of
+    /// released, in ms (`overload.defer_normal_max_ms`).
+    pub defer_normal_max_ms: u64,
     /// Ticks between two health snapshots (`shards.health_every_ticks`).
     pub health_every_ticks: u32,
     /// Sliding window of tick durations for the percentiles, in ticks
@@ -100,6 +106,8 @@ impl ShardConfig {
             buf_classes: BufClasses::from_config(&config.gateway),
             hold_slots_max: s.hold_slots_max,
             control_backlog_max: s.control_backlog_max,
+            defer_normal_slots_max: config.overload.defer_normal_slots_max,
+            defer_normal_max_ms: config.overload.defer_normal_max_ms,
             health_every_ticks: s.health_every_ticks,
             tick_window_ticks: s.tick_window_ticks,
             cpu_ids,

@@ -26,7 +26,7 @@ use lanegate_common::link::ShardHealth;
 use crate::failover::{Decision, Heartbeat, StallPolicy, Supervisor};
 use crate::fence::FenceBoard;
 
-const WORDS: usize = 18;
+const WORDS: usize = 19;
 
 /// Where one shard publishes its health and its liveness.
 #[derive(Debug)]
@@ -359,6 +359,7 @@ fn encode(h: &ShardHealth) -> [u64; WORDS] {
         lo_hi(h.players, u32::from(h.level)),
         h.stale_dropped,
         h.shed_out,
+        u64::from(h.sojourn_min_us),
     ]
 }
 
@@ -390,6 +391,7 @@ fn decode(w: [u64; WORDS]) -> ShardHealth {
         heartbeat_age_us: 0,
         zones,
         players,
+        sojourn_min_us: u32::try_from(w[18]).unwrap_or(u32::MAX),
     }
 }
 
@@ -423,6 +425,7 @@ mod tests {
             heartbeat_age_us: 0,
             zones: 12,
             players: 345,
+            sojourn_min_us: 6_789,
         };
         slot.publish(&h);
         assert_eq!(slot.read(), h);

@@ -18,7 +18,7 @@
 //!
 //! - **Rings** ([`ring`]): one lock-free SPSC ring per (gateway core, shard)
 //!   pair in each direction, over `ringbuf`. Entries are fixed-size (128
-//!   bytes); payloads up to 88 bytes travel inline and larger ones in
+//!   bytes); payloads up to 72 bytes travel inline and larger ones in
 //!   buffers of a per-core [`pool`], which come back over a return ring: no
 //!   allocation per message. A full ring refuses the push at once and counts
 //!   it against the message's lane; each lane may fill only part of the ring,
@@ -121,8 +121,10 @@
 //!     gateway.join(SessionId(p), PlayerId(p), zone).unwrap();
 //! }
 //! let five = 5i64.to_be_bytes();
+//! // Sent at the clock's now: the shard measures how long it waited.
+//! let (player, session) = (PlayerId(1), SessionId(1));
 //! gateway
-//!     .send(SessionId(1), PlayerId(1), zone, Lane::Normal, Transport::Stream, SHOUT, &five)
+//!     .send(clock.now(), session, player, zone, Lane::Normal, Transport::Stream, SHOUT, &five)
 //!     .unwrap();
 //! clock.advance(cfg.tick_interval());
 //! shard.run_tick(&clock);

@@ -60,6 +60,7 @@ fn shard_threads_tick_by_themselves() {
     for (p, zone) in [(1, 0), (2, 1)] {
         port.join(SessionId(p), PlayerId(p), ZoneId(zone)).unwrap();
         port.send(
+            Instant::now(),
             SessionId(p),
             PlayerId(p),
             ZoneId(zone),
@@ -164,6 +165,7 @@ fn a_panic_on_one_shard_thread_leaves_the_other_running() {
     }
     let send = |port: &mut GatewayPort, p: u64, zone: u32| {
         port.send(
+            Instant::now(),
             SessionId(p),
             PlayerId(p),
             ZoneId(zone),
@@ -229,6 +231,7 @@ fn hosted_shard_answers_on_the_host_thread_and_is_watched() {
     hosted.run(start);
     assert_eq!(hosted.next_tick(), start + cfg.tick_interval());
     port.send(
+        Instant::now(),
         SessionId(2),
         PlayerId(2),
         ZoneId(1),
@@ -279,6 +282,7 @@ fn hosted_shard_without_passes_answers_at_ticks_only() {
     port.join(SessionId(1), PlayerId(1), ZoneId(0)).unwrap();
     hosted.run(start);
     port.send(
+        Instant::now(),
         SessionId(1),
         PlayerId(1),
         ZoneId(0),

@@ -133,7 +133,7 @@ impl Pipeline {
             if self.admission.admit(m.slot, lane, now) != AdmitDecision::Admit {
                 continue;
             }
-            if self.tx.push(entry(m, lane)).is_ok() {
+            if self.tx.push(entry(m, lane, now)).is_ok() {
                 admitted += 1;
             }
         }
@@ -147,10 +147,11 @@ impl Pipeline {
     #[inline(never)]
     pub fn bare_batch(&mut self) -> usize {
         self.refill();
+        let now = black_box(self.now);
         let mut pushed = 0;
         for m in &self.batch {
             let m = black_box(m);
-            if self.bare_tx.try_push(entry(m, Lane::Critical)).is_ok() {
+            if self.bare_tx.try_push(entry(m, Lane::Critical, now)).is_ok() {
                 pushed += 1;
             }
         }
@@ -168,7 +169,7 @@ impl Default for Pipeline {
 }
 
 #[inline(always)]
-fn entry(m: &Inbound, lane: Lane) -> ToShard {
+fn entry(m: &Inbound, lane: Lane, received_at: Instant) -> ToShard {
     let payload = InlinePayload::new(&m.payload).expect("16 bytes fit inline");
     ToShard::Message {
         session: SessionId(m.slot as u64),
@@ -180,5 +181,6 @@ fn entry(m: &Inbound, lane: Lane) -> ToShard {
             transport: Transport::Datagram,
             payload: Payload::Inline(payload),
         },
+        received_at,
     }
 }

@@ -1,6 +1,6 @@
 //! `[overload]`: when the degradation ladder steps up and down. Each signal
 //! (loop busy time, loop lag, ring fill, shard tick time, kernel drops,
-//! handshake rate) becomes a pressure in percent of its own full scale;
+//! handshake rate, how long messages wait for a shard) becomes a pressure in percent of its own full scale;
 //! the highest one decides, against an enter and an exit threshold per
 //! level.
 
@@ -47,6 +47,21 @@ pub struct OverloadConfig {
     /// New handshakes per second on a core that count as 100 % pressure.
     /// Default 2000: about what one core's TLS can do beside its traffic.
     pub handshakes_per_s_full: u64,
+    /// How long every message handed to a shard's game waited since the
+    /// gateway received it (the shortest wait over a sample: a standing
+    /// queue, as CoDel reads one), that counts as 100 % pressure, in µs.
+    /// Default 50000: a tick and a half at 30 Hz; at 70 % (35 ms) the
+    /// shard sheds `bulk`.
+    pub sojourn_full_us: u64,
+    /// `normal` messages one gateway core holds back at level 2 and up,
+    /// released in order once its level falls; past it they are shed.
+    /// Default 1024: a few seconds of chat for a thousand players. 0: shed
+    /// instead of deferring.
+    pub defer_normal_slots_max: u32,
+    /// Longest a deferred `normal` message may wait, in ms; older ones are
+    /// dropped at release (counted). Default 5000: a chat line later than
+    /// that reads as noise.
+    pub defer_normal_max_ms: u64,
 }
 
 /// One percentage per level above normal.
@@ -96,6 +111,9 @@ impl Default for OverloadConfig {
             lag_full_us: 2_000,
             kernel_drops_per_s_full: 1_000,
             handshakes_per_s_full: 2_000,
+            sojourn_full_us: 50_000,
+            defer_normal_slots_max: 1_024,
+            defer_normal_max_ms: 5_000,
         }
     }
 }
@@ -111,6 +129,7 @@ impl OverloadConfig {
             self.kernel_drops_per_s_full,
         )?;
         non_zero("overload.handshakes_per_s_full", self.handshakes_per_s_full)?;
+        non_zero("overload.sojourn_full_us", self.sojourn_full_us)?;
         if self.stuck_after_ms <= self.dwell_ms {
             return Err(ConfigError::invalid(
                 "overload.stuck_after_ms",

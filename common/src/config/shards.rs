@@ -103,7 +103,7 @@ pub struct ShardsConfig {
     pub tick_window_ticks: u32,
     /// Datagram-size buffers in each payload pool (every gateway core owns
     /// one for what it sends to shards, every shard one for what it sends
-    /// to cores), for payloads over 88 bytes that fit a datagram: `"auto"`
+    /// to cores), for payloads over 72 bytes that fit a datagram: `"auto"`
     /// or a count. Default `"auto"`: one per `gateway.connections_max`
     /// (10000 by default), so a shard holding every player can send each a
     /// positions update per tick, and a core can forward one from each. A

@@ -25,6 +25,7 @@ impl<A: Admission> Engine<A> {
     /// the session. Returns how many entries were read. The core loop and
     /// the tests read the shards only through this.
     pub fn poll_shards(&mut self, now: Instant, links: &mut GatewayPort, max: usize) -> usize {
+        links.set_time(now);
         let read = links.poll(max, |_, message| self.deliver(now, message));
         self.send_staged();
         for i in 0..self.zone_changes.len() {

@@ -84,6 +84,7 @@ impl<A: Admission> SessionSink for Router<'_, A> {
             AdmitDecision::Close(code) => return Err(code),
         }
         let sent = self.links.send(
+            self.now,
             session.session,
             session.player,
             session.zone,

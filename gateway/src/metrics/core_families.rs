@@ -109,6 +109,16 @@ pub(super) const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.link_drops.fenced_dropped,
     ),
     (
+        "lanegate_link_deferred",
+        "normal messages the core's degradation level (2 and up) held back in its bounded queue.",
+        |s| s.link_drops.deferred,
+    ),
+    (
+        "lanegate_link_deferred_expired",
+        "Deferred normal messages dropped at release for having waited past overload.defer_normal_max_ms.",
+        |s| s.link_drops.deferred_expired,
+    ),
+    (
         "lanegate_failover_sessions_rehomed",
         "Sessions re-joined to a healthy shard after theirs was failed over, and sent ZONE_RESET.",
         |s| s.engine.sessions_rehomed,

@@ -134,6 +134,17 @@ pub(super) fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt:
     )?;
     gauge(
         enc,
+        "lanegate_shard_sojourn_min",
+        "Shortest time a message handed to the shard's game had waited since the gateway \
+         received it, over the last health window (a standing queue; 0 when none was handed over).",
+        Some(&Unit::Seconds),
+        s.shards
+            .iter()
+            .map(|h| (shard(h), us(h.sojourn_min_us)))
+            .collect(),
+    )?;
+    gauge(
+        enc,
         "lanegate_shard_ring_depth",
         "Entries left in the shard's inbound rings after its last drain.",
         None,

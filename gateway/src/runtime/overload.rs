@@ -216,7 +216,9 @@ mod tests {
             Level::DeferNormal,
             "90 % is past level 2's 85 %"
         );
-        assert_eq!(Shedding::for_core(load.level()).from, Some(Lane::Normal));
+        let shedding = Shedding::for_core(load.level());
+        assert_eq!(shedding.from, Some(Lane::Bulk));
+        assert!(shedding.defer_normal);
         // Idle: back to normal within the dwell of each step.
         for _ in 0..40 {
             now += Duration::from_millis(200);

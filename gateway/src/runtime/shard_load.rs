@@ -73,7 +73,9 @@ impl ShardLoad {
     }
 
     /// The ladder's signals from a health snapshot: tick p99 against the
-    /// budget, and the fuller of the rings and the inboxes.
+    /// budget, the fuller of the rings and the inboxes, and how long every
+    /// message waited for the game (the shortest wait since the previous
+    /// snapshot).
     pub fn signals(&self, h: &ShardHealth) -> Signals {
         let percent = |used: u64, of: u64| {
             u32::try_from(used.saturating_mul(100) / of.max(1)).unwrap_or(u32::MAX)
@@ -94,6 +96,7 @@ impl ShardLoad {
                 u64::from(self.limits.tick_budget_us),
             ),
             ring_fill_percent: ring.max(inbox),
+            sojourn_us: u64::from(h.sojourn_min_us),
             ..Signals::default()
         }
     }
@@ -232,6 +235,34 @@ mod tests {
         for _ in 0..100 {
             now += Duration::from_millis(200);
             load.sample(now, &calm);
+        }
+        assert_eq!(load.level(), Level::Normal);
+    }
+
+    #[test]
+    fn a_standing_queue_raises_the_shard_and_a_burst_that_drains_does_not() {
+        let cfg = OverloadConfig::default();
+        let mut now = Instant::now();
+        let mut load = ShardLoad::new(&cfg, limits(), now);
+        // Every message waited at least 40 ms: 80 % of full scale.
+        let queued = ShardHealth {
+            sojourn_min_us: 40_000,
+            ..ShardHealth::default()
+        };
+        assert_eq!(load.signals(&queued).sojourn_us, 40_000);
+        for _ in 0..5 {
+            now += Duration::from_millis(200);
+            load.sample(now, &queued);
+        }
+        assert_eq!(load.level(), Level::ShedBulk);
+        // The queue drains: some messages go through at once again.
+        let drained = ShardHealth {
+            sojourn_min_us: 200,
+            ..ShardHealth::default()
+        };
+        for _ in 0..20 {
+            now += Duration::from_millis(200);
+            load.sample(now, &drained);
         }
         assert_eq!(load.level(), Level::Normal);
     }

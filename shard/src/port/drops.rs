@@ -111,6 +111,12 @@ pub struct LinkDrops {
     /// Game messages from the shards that the degradation ladder shed
     /// before delivery, per lane.
     pub shed_out: [u64; Lane::COUNT],
+    /// `normal` messages the degradation ladder deferred in the core's
+    /// queue (level 2 and up), in total.
+    pub deferred: u64,
+    /// Deferred messages dropped at release for having waited longer than
+    /// `overload.defer_normal_max_ms`.
+    pub deferred_expired: u64,
 }
 
 impl LinkDrops {

@@ -30,6 +30,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
 use lanegate_common::lanes::Lane;
@@ -45,9 +46,11 @@ use crate::levels::LevelBoard;
 use crate::pool::{BufPool, PayloadError};
 use crate::wiring::{CoreEnds, CoreToShard};
 
+mod deferred;
 mod drops;
 mod shedding;
 
+use self::deferred::Deferred;
 pub use self::drops::{DropReason, LinkDrops, PortError};
 pub use self::shedding::Shedding;
 
@@ -79,6 +82,11 @@ pub struct GatewayPort {
     levels_seen: u64,
     /// Per shard: what its level sheds of what this core sends it.
     shard_shedding: Vec<Shedding>,
+    /// `normal` messages waiting while the core's level defers them.
+    deferred: Deferred,
+    /// The latest time a send or [`GatewayPort::set_time`] brought:
+    /// deferred messages' ages are measured against it at release.
+    now_seen: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -124,6 +132,11 @@ impl GatewayPort {
             levels: ends.levels,
             levels_seen: 0,
             shard_shedding: vec![Shedding::default(); usize::from(shard_count)],
+            deferred: Deferred::new(
+                cfg.defer_normal_slots_max as usize,
+                Duration::from_millis(cfg.defer_normal_max_ms),
+            ),
+            now_seen: None,
         }
     }
 
@@ -185,34 +198,6 @@ impl GatewayPort {
             .get(usize::from(shard.0))
             .copied()
             .unwrap_or(true)
-    }
-
-    /// Applies the degradation ladder's current level: from now on, game
-    /// messages of the lanes it sheds are dropped both ways (counted as
-    /// [`DropReason::Shed`] and [`LinkDrops::shed_out`]).
-    pub fn set_shedding(&mut self, shedding: Shedding) {
-        self.shedding = shedding;
-    }
-
-    /// Reads the shards' levels if any changed (one atomic load when none
-    /// did): a loaded shard's `bulk` is shed here, before it costs a pool
-    /// buffer and a ring slot.
-    fn refresh_levels(&mut self) {
-        let epoch = self.levels.epoch();
-        if epoch == self.levels_seen {
-            return;
-        }
-        self.levels_seen = epoch;
-        for (s, shedding) in self.shard_shedding.iter_mut().enumerate() {
-            let shard = ShardId(u16::try_from(s).unwrap_or(u16::MAX));
-            *shedding = Shedding::for_shard(self.levels.get(shard));
-        }
-    }
-
-    /// What the links shed now; [`Shedding::refuse_sessions`] tells the
-    /// engine to refuse new sessions.
-    pub fn shedding(&self) -> Shedding {
-        self.shedding
     }
 
     /// How full the fullest ring to or from a shard is, in percent of its
@@ -327,10 +312,12 @@ impl GatewayPort {
     }
 
     /// Forwards a game message from `player` in `zone`, already classified
-    /// into `lane`. The payload is copied (inline, or into a pooled buffer).
+    /// into `lane`, received at `now`. The payload is copied (inline, or
+    /// into a pooled buffer).
     #[allow(clippy::too_many_arguments)]
     pub fn send(
         &mut self,
+        now: Instant,
         session: SessionId,
         player: PlayerId,
         zone: ZoneId,
@@ -348,6 +335,17 @@ impl GatewayPort {
             self.drops.count(DropReason::Shed, lane);
             return Err(PortError::Shed { lane });
         }
+        self.now_seen = Some(now);
+        // Level 2 defers `normal` (`deferred.rs`); once the level falls,
+        // later ones queue behind those still waiting, keeping their order.
+        let defer =
+            lane == Lane::Normal && (self.shedding.defer_normal || !self.deferred.is_empty());
+        if defer
+            && (!self.deferred.has_room() || payload.len() > self.pool.classes().datagram_bytes)
+        {
+            self.drops.count(DropReason::Shed, lane);
+            return Err(PortError::Shed { lane });
+        }
         let payload = self.pool.payload(payload).inspect_err(|e| {
             let reason = match e {
                 PayloadError::Exhausted { .. } => DropReason::PoolEmpty,
@@ -355,7 +353,8 @@ impl GatewayPort {
             };
             self.drops.count(reason, lane);
         })?;
-        self.route_to(
+        self.defer_or_route(
+            defer,
             zone,
             shard,
             ToShard::Message {
@@ -368,6 +367,7 @@ impl GatewayPort {
                     transport,
                     payload,
                 },
+                received_at: now,
             },
         )
     }
@@ -413,6 +413,7 @@ impl GatewayPort {
     /// Retries control backlogs and releases held zones, as far as the rings
     /// allow. [`GatewayPort::poll`] calls it; call it on idle turns too.
     pub fn pump(&mut self) {
+        self.release_deferred();
         for link in &mut self.shards {
             while let Some(entry) = link.backlog.pop_front() {
                 if let Err(full) = link.ring.tx.offer(entry) {
@@ -524,7 +525,12 @@ impl GatewayPort {
 
     /// [`GatewayPort::route`] to `shard`, which the caller looked up with
     /// [`GatewayPort::shard_of`]: held while the zone moves, else pushed.
-    fn route_to(&mut self, zone: ZoneId, shard: ShardId, entry: ToShard) -> Result<(), PortError> {
+    pub(super) fn route_to(
+        &mut self,
+        zone: ZoneId,
+        shard: ShardId,
+        entry: ToShard,
+    ) -> Result<(), PortError> {
         if let Some(hold) = self.holds.get_mut(&zone) {
             if let Some(lane) = entry.lane() {
                 if hold.messages >= self.hold_slots_max {
@@ -583,7 +589,7 @@ impl GatewayPort {
     }
 }
 
-fn recycle(pool: &mut BufPool, entry: ToShard) {
+pub(super) fn recycle(pool: &mut BufPool, entry: ToShard) {
     if let ToShard::Message { body, .. } = entry {
         pool.recycle(body.payload);
     }
@@ -610,6 +616,7 @@ mod tests {
 
     fn msg(port: &mut GatewayPort, lane: Lane) -> Result<(), PortError> {
         port.send(
+            Instant::now(),
             SessionId(1),
             PlayerId(1),
             ZoneId(0),
@@ -701,6 +708,7 @@ mod tests {
         // none are taken yet; one too large for any class.
         let huge = vec![0u8; 1 << 20];
         let sent = port.send(
+            Instant::now(),
             SessionId(1),
             PlayerId(1),
             ZoneId(0),

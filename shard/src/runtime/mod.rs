@@ -26,7 +26,7 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lanegate_common::degradation::Level;
 use lanegate_common::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
@@ -93,6 +93,9 @@ pub struct Shard<G> {
     /// Messages dropped per lane because their sender had left the zone
     /// they were sent in (moved to another, or closed) before their turn.
     stale_dropped: [u64; Lane::COUNT],
+    /// The shortest wait of a message handed to the game since the last
+    /// health snapshot (`ShardHealth::sojourn_min_us`).
+    sojourn_min: Option<Duration>,
     /// Every shard's degradation level; this one reads its own each tick.
     levels: Arc<LevelBoard>,
     /// This shard's level for the current tick or pass.
@@ -113,6 +116,7 @@ struct Staged {
     zone: ZoneId,
     core: CoreId,
     body: Body,
+    received_at: Instant,
 }
 
 struct Draining {
@@ -165,6 +169,7 @@ impl<G: Game> Shard<G> {
             bell: ends.bell,
             moving: Vec::with_capacity((cfg.outbox_slots_max as usize).min(1024)),
             stale_dropped: [0; Lane::COUNT],
+            sojourn_min: None,
             levels: ends.levels,
             level: Level::Normal,
             shed_out: 0,
@@ -219,7 +224,7 @@ impl<G: Game> Shard<G> {
         self.tick += 1;
 
         self.intake();
-        self.handle_messages();
+        self.handle_messages(start);
         self.finish_drains();
         self.call(|game, out| game.on_tick(out));
         self.apply_moves();
@@ -246,10 +251,11 @@ impl<G: Game> Shard<G> {
     /// Replies that need no simulation step leave at once instead of waiting
     /// for the next tick. Watched by the stall watchdog like a tick.
     pub fn run_messages(&mut self, clock: &impl Clock) {
-        self.health.tick_started(clock.now());
+        let start = clock.now();
+        self.health.tick_started(start);
         self.level = self.levels.get(self.id);
         self.intake();
-        self.handle_messages();
+        self.handle_messages(start);
         self.finish_drains();
         self.apply_moves();
         self.flush();
@@ -288,6 +294,10 @@ impl<G: Game> Shard<G> {
             heartbeat_age_us: 0,
             zones: u32::try_from(self.world.zones.len()).unwrap_or(u32::MAX),
             players: u32::try_from(self.world.players.len()).unwrap_or(u32::MAX),
+            sojourn_min_us: self
+                .sojourn_min
+                .take()
+                .map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
         };
         self.health.publish(&h);
         self.health.read()
@@ -356,6 +366,7 @@ impl<G: Game> Shard<G> {
                 player,
                 zone,
                 body,
+                received_at,
             } => {
                 let lane = body.lane.index();
                 if self.inbox[lane].len() >= self.inbox_max[lane] {
@@ -372,6 +383,7 @@ impl<G: Game> Shard<G> {
                     zone,
                     core,
                     body,
+                    received_at,
                 });
             }
             ToShard::Zone(ZoneControl::Drain(drain)) => {
@@ -390,7 +402,7 @@ impl<G: Game> Shard<G> {
         }
     }
 
-    fn handle_messages(&mut self) {
+    fn handle_messages(&mut self, now: Instant) {
         for lane in Lane::ALL {
             let i = lane.index();
             // Loaded (level 2 and up): normal waits in its inbox, which is
@@ -408,6 +420,8 @@ impl<G: Game> Shard<G> {
                 if let Some(z) = self.world.zones.get_mut(&s.zone) {
                     z.staged = z.staged.saturating_sub(1);
                 }
+                let waited = now.saturating_duration_since(s.received_at);
+                self.sojourn_min = Some(self.sojourn_min.map_or(waited, |m| m.min(waited)));
                 // Messages from a session that has since left are dropped.
                 let current = self.world.players.get(&s.player);
                 if current.is_some_and(|m| m.session == s.session && m.zone == s.zone) {
@@ -610,6 +624,10 @@ mod tests {
     }
 
     fn message(session: u64, text: &[u8]) -> ToShard {
+        message_at(session, text, Instant::now())
+    }
+
+    fn message_at(session: u64, text: &[u8], received_at: Instant) -> ToShard {
         ToShard::Message {
             session: SessionId(session),
             player: PlayerId(1),
@@ -620,7 +638,34 @@ mod tests {
                 transport: Transport::Datagram,
                 payload: Payload::Inline(InlinePayload::new(text).unwrap()),
             },
+            received_at,
         }
+    }
+
+    #[test]
+    fn health_says_the_shortest_wait_of_what_the_game_got() {
+        let cfg = ShardConfig::test_default();
+        let clock = VirtualClock::new();
+        let mut links = build(&cfg, 1, 1, clock.now()).unwrap();
+        let mut shard = Shard::new(links.shards.remove(0), &cfg, Log::default);
+        let tx = &mut links.cores[0].shards[0].tx;
+        tx.push(ToShard::Join {
+            session: SessionId(10),
+            player: PlayerId(1),
+            zone: ZoneId(0),
+        })
+        .unwrap();
+        let t0 = clock.now();
+        tx.push(message_at(10, b"a", t0)).unwrap();
+        clock.advance(Duration::from_millis(30));
+        tx.push(message_at(10, b"b", clock.now())).unwrap();
+        clock.advance(Duration::from_millis(10));
+        shard.run_tick(&clock);
+        // Waited 40 and 10 ms: the queue stood at 10 ms.
+        assert_eq!(shard.publish_health().sojourn_min_us, 10_000);
+        // Nothing handed over since: no figure, not the old one.
+        shard.run_tick(&clock);
+        assert_eq!(shard.publish_health().sojourn_min_us, 0);
     }
 
     #[test]

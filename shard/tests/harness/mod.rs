@@ -193,7 +193,9 @@ impl<G: Game + 'static> Harness<G> {
         ty: u16,
         payload: &[u8],
     ) -> Result<(), PortError> {
+        let now = self.clock.now();
         self.ports[usize::from(core)].send(
+            now,
             SessionId(player),
             PlayerId(player),
             ZoneId(zone),
