@@ -286,6 +286,24 @@ pub enum ToShard {
     },
     /// Zone control: the steps of a zone move.
     Zone(ZoneControl),
+    /// A session of `player` was welcomed on the sending core. Sent to the
+    /// player's home shard (`player % shards`) whatever zone it plays in,
+    /// so that two sessions of one player on different cores, in zones of
+    /// different shards, still meet in one place: the home shard tells the
+    /// older session's core it was replaced (`docs/protocol.md` §4).
+    Claim {
+        /// The new session.
+        session: SessionId,
+        /// Its player.
+        player: PlayerId,
+    },
+    /// The session of a [`ToShard::Claim`] closed; to the same shard.
+    Release {
+        /// The session.
+        session: SessionId,
+        /// Its player.
+        player: PlayerId,
+    },
 }
 
 impl ToShard {

@@ -229,3 +229,82 @@ fn a_stale_notice_closes_nothing() {
     assert_eq!(sim.clients[c].close_code(), None);
     assert_eq!(sim.engine.counters().sessions_replaced, 0);
 }
+
+/// Two cores, two shards: the player's sessions in zones of different
+/// shards never meet in a zone's shard, only in the player's home shard
+/// (`PLAYER % 2` = shard 1), through the claims each core sends it.
+fn two_cores() -> Sim<Echo> {
+    Sim::with_other_core(
+        &Config::default(),
+        &identity(),
+        2,
+        |_| Echo,
+        13,
+        Conditions::clean(),
+    )
+}
+
+/// What the other core's engine sends when it welcomes `session` in `zone`.
+fn other_core_welcomes(sim: &mut Sim<Echo>, session: SessionId, zone: ZoneId) {
+    let other = sim.other_core.as_mut().unwrap();
+    let player = PlayerId(PLAYER);
+    let zone_shard = usize::try_from(zone.0 % 2).unwrap();
+    other.shards[zone_shard]
+        .tx
+        .push(ToShard::Join {
+            session,
+            player,
+            zone,
+        })
+        .unwrap();
+    other.shards[1]
+        .tx
+        .push(ToShard::Claim { session, player })
+        .unwrap();
+}
+
+#[test]
+fn a_newer_session_on_another_core_and_shard_closes_this_one_through_the_home_shard() {
+    let mut sim = two_cores();
+    let old = welcomed(&mut sim, ZONE_ON_0);
+    other_core_welcomes(&mut sim, OTHER_SESSION, ZONE_ON_1);
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(
+        sim.clients[old].close_code(),
+        code(CloseCode::SessionReplaced)
+    );
+    assert_eq!(sim.engine.counters().sessions_replaced, 1);
+    // The old session's release did not drop the newer claim: a third
+    // session still replaces the other core's.
+    let third = SessionId((2 << 48) | 6);
+    other_core_welcomes(&mut sim, third, ZONE_ON_1);
+    sim.run_for(Duration::from_millis(200));
+    let back: Vec<ToGateway> =
+        std::iter::from_fn(|| sim.other_core.as_mut().unwrap().shards[1].rx.pop()).collect();
+    assert!(
+        back.contains(&ToGateway::SessionReplaced {
+            session: OTHER_SESSION,
+            player: PlayerId(PLAYER),
+        }),
+        "{back:?}"
+    );
+}
+
+#[test]
+fn a_session_welcomed_here_replaces_the_other_cores_in_another_shards_zone() {
+    let mut sim = two_cores();
+    other_core_welcomes(&mut sim, OTHER_SESSION, ZONE_ON_1);
+    sim.run_for(Duration::from_millis(100));
+    let new = welcomed(&mut sim, ZONE_ON_0);
+    assert!(echoes(&mut sim, new));
+    let back: Vec<ToGateway> =
+        std::iter::from_fn(|| sim.other_core.as_mut().unwrap().shards[1].rx.pop()).collect();
+    assert!(
+        back.contains(&ToGateway::SessionReplaced {
+            session: OTHER_SESSION,
+            player: PlayerId(PLAYER),
+        }),
+        "{back:?}"
+    );
+    assert_eq!(sim.engine.counters().sessions_replaced, 0);
+}

@@ -393,6 +393,8 @@ impl<A: Admission> Engine<A> {
         self.flush_reply(idx);
         if let Some(player) = welcomed {
             self.replace_older(idx, player, now, links);
+            // The player's home shard hears of it too (`replace.rs`).
+            links.claim(self.slots[idx].id, player);
         }
         if let Err(close) = result {
             self.finish_close(idx, now, close, links);
@@ -535,6 +537,7 @@ impl<A: Admission> Engine<A> {
             self.admission.on_close(conn_slot(idx));
             // Leaves are never refused: the port queues them if need be.
             links.leave(left.session, left.player, left.zone);
+            links.release(left.session, left.player);
         }
     }
 

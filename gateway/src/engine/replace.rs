@@ -2,8 +2,8 @@
 //! session is welcomed on a new one, the older is closed with
 //! `SESSION_REPLACED`.
 //!
-//! Two paths find the older session, and together they cover every case a
-//! shard can see:
+//! Three paths find the older session, and together they cover every pair
+//! of cores and shards:
 //!
 //! - **On this core**, the engine looks when it welcomes a session
 //!   ([`Engine::replace_older`]): one scan of the connection table per
@@ -15,6 +15,10 @@
 //!   the older session's core, which closes it here
 //!   ([`Engine::note_replaced`], then [`Engine::close_replaced`] at the
 //!   end of the poll, where the links are at hand for its `Leave`).
+//! - **On another core, in another shard's zone**, neither shard sees both
+//!   joins; the player's home shard sees both claims: every welcome sends
+//!   one (`GatewayPort::claim`, `connection.rs`) and every close releases
+//!   it, and a second claim makes the home shard send the same notice.
 //!
 //! The older session's `Leave` reaches its shard after the newer session's
 //! `Join` (same core: same ring, later; other core: the shard has already

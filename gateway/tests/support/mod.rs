@@ -116,7 +116,7 @@ impl FakeShard {
                     }
                     ring.give_back.give_back(body.payload);
                 }
-                ToShard::Zone(_) => {}
+                ToShard::Zone(_) | ToShard::Claim { .. } | ToShard::Release { .. } => {}
             }
         }
         any

@@ -298,6 +298,29 @@ impl GatewayPort {
         shard
     }
 
+    /// A session of `player` was welcomed here: its home shard hears of it
+    /// ([`ToShard::Claim`]), so a session of the same player on another
+    /// core in another shard's zone is replaced. With one shard the zone's
+    /// shard sees every `Join` already, and nothing is sent. Never refused.
+    pub fn claim(&mut self, session: SessionId, player: PlayerId) {
+        if let Some(home) = self.home_of(player) {
+            let _ = self.push_to(home, ToShard::Claim { session, player });
+        }
+    }
+
+    /// The session of a [`GatewayPort::claim`] closed. Never refused.
+    pub fn release(&mut self, session: SessionId, player: PlayerId) {
+        if let Some(home) = self.home_of(player) {
+            let _ = self.push_to(home, ToShard::Release { session, player });
+        }
+    }
+
+    /// The shard that keeps `player`'s claims, when there are several.
+    fn home_of(&self, player: PlayerId) -> Option<ShardId> {
+        let shards = u64::from(self.shard_count);
+        (shards > 1).then(|| ShardId(u16::try_from(player.0 % shards).unwrap_or(0)))
+    }
+
     /// A session leaves `zone` (or closes). Never refused.
     pub fn leave(&mut self, session: SessionId, player: PlayerId, zone: ZoneId) {
         // Control entries are queued, not refused; the Result is always Ok.

@@ -96,6 +96,10 @@ pub struct Shard<G> {
     /// The shortest wait of a message handed to the game since the last
     /// health snapshot (`ShardHealth::sojourn_min_us`).
     sojourn_min: Option<Duration>,
+    /// The live session of each player whose home shard this is
+    /// (`ToShard::Claim`), and its core. At most one entry per session the
+    /// gateway holds: each is released when its session closes.
+    claims: HashMap<PlayerId, (CoreId, SessionId)>,
     /// Every shard's degradation level; this one reads its own each tick.
     levels: Arc<LevelBoard>,
     /// This shard's level for the current tick or pass.
@@ -170,6 +174,7 @@ impl<G: Game> Shard<G> {
             moving: Vec::with_capacity((cfg.outbox_slots_max as usize).min(1024)),
             stale_dropped: [0; Lane::COUNT],
             sojourn_min: None,
+            claims: HashMap::new(),
             levels: ends.levels,
             level: Level::Normal,
             shed_out: 0,
@@ -399,6 +404,26 @@ impl<G: Game> Shard<G> {
                 }
             }
             ToShard::Zone(ZoneControl::Import(handoff)) => self.import(*handoff),
+            ToShard::Claim { session, player } => {
+                // This is the player's home shard: a second session of the
+                // player, from any core, replaces the first.
+                if let Some((old_core, old)) = self.claims.insert(player, (core, session))
+                    && old != session
+                {
+                    self.control(
+                        old_core,
+                        ToGateway::SessionReplaced {
+                            session: old,
+                            player,
+                        },
+                    );
+                }
+            }
+            ToShard::Release { session, player } => {
+                if self.claims.get(&player).is_some_and(|&(_, s)| s == session) {
+                    self.claims.remove(&player);
+                }
+            }
         }
     }
 
