@@ -32,6 +32,9 @@ pub(crate) struct RecvInfo {
     pub ecn: Option<Ecn>,
     /// `UDP_GRO` segment size; 0 when absent.
     pub segment_size: usize,
+    /// `SO_RXQ_OVFL`: datagrams the kernel dropped on the socket since it
+    /// was made (its receive buffer full); absent until the first drop.
+    pub kernel_drops: Option<u32>,
 }
 
 /// Reads the control messages we asked for; ignores the rest and stops at
@@ -73,6 +76,12 @@ pub(crate) fn decode(control: &[u8]) -> RecvInfo {
                 if let Some(size) = read_i32(data) {
                     info.segment_size = usize::try_from(size).unwrap_or(0);
                 }
+            }
+            (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+                info.kernel_drops = data
+                    .get(..4)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_ne_bytes);
             }
             _ => {}
         }
@@ -198,9 +207,9 @@ pub(crate) fn encode_send(
 pub(crate) const SEND_CONTROL_BYTES: usize = space(4) + space(2) + space(20);
 
 /// Room for the control messages a receive can carry: pktinfo (the v6 one
-/// is the larger), TOS or traffic class, and the GRO segment size, with
-/// headroom for one more.
-pub(crate) const RECV_CONTROL_BYTES: usize = space(20) + space(4) + space(4) + space(20);
+/// is the larger), TOS or traffic class, the GRO segment size and the
+/// kernel's drop count (`SO_RXQ_OVFL`), with headroom for one more.
+pub(crate) const RECV_CONTROL_BYTES: usize = space(20) + space(4) + space(4) + space(4) + space(20);
 
 #[cfg(test)]
 mod tests {
@@ -232,8 +241,10 @@ mod tests {
         assert!(w.push(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info6));
         assert!(w.push(libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &3i32.to_ne_bytes()));
         assert!(w.push(libc::SOL_UDP, libc::UDP_GRO, &1200i32.to_ne_bytes()));
+        assert!(w.push(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &77u32.to_ne_bytes()));
         let n = w.len();
         let info = decode(&buf[..n]);
+        assert_eq!(info.kernel_drops, Some(77));
         assert_eq!(info.local_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         assert_eq!(info.ecn, Some(Ecn::Ce));
         assert_eq!(info.segment_size, 1200);

@@ -140,6 +140,14 @@ pub trait UdpIo: Send {
     /// Most segments one GSO transmit may carry (1: no GSO).
     fn max_gso_segments(&self) -> usize;
 
+    /// Datagrams the kernel dropped on this socket since it was made (its
+    /// receive buffer full), where the backend reads the count from each
+    /// receive (io_uring: `SO_RXQ_OVFL`). `None`: the backend cannot, and
+    /// the caller reads the kernel's table instead (`drops.rs`).
+    fn kernel_drops(&self) -> Option<u64> {
+        None
+    }
+
     /// Which backend this is (for logs and metrics only).
     fn kind(&self) -> BackendKind;
 

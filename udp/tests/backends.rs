@@ -515,3 +515,45 @@ fn clamped_buffer_is_reported() {
     assert_eq!(s.recv_buffer.granted_bytes, max);
     s.warn_if_clamped(0);
 }
+
+/// io_uring reads the kernel's drop count from each receive
+/// (`SO_RXQ_OVFL`): datagrams sent while nobody reads overflow the socket,
+/// and the next datagram received carries the count.
+#[test]
+fn uring_counts_the_kernels_receive_drops() {
+    let small = SocketOptions {
+        recv_buffer_bytes: 64 * 1024,
+        send_buffer_bytes: 1 << 20,
+    };
+    let config = GatewayConfig {
+        io_backend: IoBackend::IoUring,
+        ..GatewayConfig::default()
+    };
+    let socket = sys::bind_udp(LOOPBACK.parse().unwrap(), &small).unwrap();
+    let (mut io, kind) = sys::open(&config, 0, socket, &IoLimits::default()).unwrap();
+    assert_eq!(kind, BackendKind::IoUring);
+    assert_eq!(io.kernel_drops(), Some(0), "asked for, none yet");
+    let to = io.local_addr();
+    let peer = peer();
+    // Far more than the socket and the buffer ring hold, with nobody
+    // receiving.
+    for i in 0..20_000 {
+        peer.send_to(&payload(i, 1000), to).unwrap();
+    }
+    let mut batch = RecvBatch::for_limits(&IoLimits::default());
+    // Drain what was kept, then one more: it carries the count.
+    while io
+        .recv_batch(&mut batch, Some(Duration::from_millis(50)))
+        .unwrap()
+        > 0
+    {}
+    peer.send_to(&payload(1, 100), to).unwrap();
+    let got = recv_n(io.as_mut(), &mut batch, 1);
+    assert_eq!(got.len(), 1);
+    let drops = io.kernel_drops().unwrap();
+    assert!(
+        drops > 0,
+        "the kernel dropped some of 20000 unread datagrams"
+    );
+    assert!(drops < 20_000);
+}

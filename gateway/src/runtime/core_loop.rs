@@ -174,6 +174,9 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
     let limits = IoLimits::default();
     let (mut io, backend) = sys::open(&config.gateway, index, socket, &limits)?;
     let addr = io.local_addr();
+    if io.kernel_drops().is_some() {
+        kernel_drops.set_own();
+    }
 
     // Shards and other cores ring these bells; the receive wait watches
     // the eventfd their waker writes.
@@ -410,7 +413,12 @@ impl Core {
         let fill = self.links.ring_fill_percent();
         let handshakes = self.engine.counters().handshakes;
         let cpu = lanegate_udp::cpu::thread_cpu_time();
-        let kernel_drops = self.kernel_drops.get(self.index);
+        // The backend's own count where it has one (io_uring), else the
+        // kernel table's as the shard load thread last read it.
+        let kernel_drops = self
+            .io
+            .kernel_drops()
+            .or_else(|| self.kernel_drops.get(self.index));
         let sample = CoreSample {
             cpu,
             ring_fill_percent: fill,

@@ -26,6 +26,9 @@ use lanegate_control::{Ladder, Level, Signals, Transition};
 pub struct KernelDropBoard {
     /// `UNKNOWN` where the table had no figure.
     per_core: Box<[AtomicU64]>,
+    /// Cores whose backend counts their drops itself (io_uring's
+    /// `SO_RXQ_OVFL`): when every core does, the table is not read at all.
+    own: AtomicU64,
 }
 
 const UNKNOWN: u64 = u64::MAX;
@@ -35,7 +38,20 @@ impl KernelDropBoard {
     pub fn new(cores: usize) -> Self {
         Self {
             per_core: (0..cores).map(|_| AtomicU64::new(UNKNOWN)).collect(),
+            own: AtomicU64::new(0),
         }
+    }
+
+    /// One more core's backend counts its drops itself (each core says so
+    /// once, at start).
+    pub fn set_own(&self) {
+        self.own.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether every core counts its drops itself, so nobody needs the
+    /// kernel's table.
+    pub fn all_own(&self) -> bool {
+        self.own.load(Ordering::Relaxed) >= self.per_core.len() as u64
     }
 
     /// Records what the kernel's tables said, in core order.

@@ -121,6 +121,9 @@ pub struct UringIo {
     wake_armed: bool,
     /// A replaced wake fd whose read may still be queued.
     retired_wake: Option<Arc<WakeFd>>,
+    /// The socket's kernel receive drops, from the `SO_RXQ_OVFL` count on
+    /// received datagrams; `None` if the option could not be set.
+    kernel_drops: Option<u64>,
 }
 
 // SAFETY: the raw pointers inside (`msghdr`s, the buffer ring, the buffers
@@ -222,6 +225,14 @@ impl UringIo {
         let mut recv_hdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         recv_hdr.msg_namelen = socklen(NAME_BYTES);
         recv_hdr.msg_controllen = RECV_CONTROL_BYTES as _;
+        // The kernel's drop count on every datagram after the first drop:
+        // the degradation ladder's kernel signal at no cost per datagram
+        // beyond a few bytes of cmsg (RECV_CONTROL_BYTES has room for it).
+        // Only here: quinn-udp's control buffer is sized for what it asks.
+        let kernel_drops =
+            crate::socket::set_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
+                .ok()
+                .map(|()| 0);
         let mut io = Self {
             ring,
             socket,
@@ -239,6 +250,7 @@ impl UringIo {
             wake_buf: Box::new([0; 8]),
             wake_armed: false,
             retired_wake: None,
+            kernel_drops,
         };
         for bid in 0..buffers {
             io.pool.provide(bid);
@@ -404,6 +416,9 @@ impl UringIo {
             Ok(msg) => match cmsg::decode_sockaddr(msg.name_data()) {
                 Some(remote) => {
                     let info = cmsg::decode(msg.control_data());
+                    if let Some(drops) = info.kernel_drops {
+                        self.kernel_drops = Some(u64::from(drops));
+                    }
                     let data = msg.payload_data();
                     out.push(
                         Received {
@@ -432,6 +447,10 @@ impl UringIo {
 }
 
 impl UdpIo for UringIo {
+    fn kernel_drops(&self) -> Option<u64> {
+        self.kernel_drops
+    }
+
     fn recv_batch(&mut self, out: &mut RecvBatch, timeout: Option<Duration>) -> io::Result<usize> {
         out.reset_for(self.datagram_bytes_max)?;
         while let Some(&(res, flags)) = self.backlog.front() {
