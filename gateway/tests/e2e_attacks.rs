@@ -84,12 +84,13 @@ fn swarm(gw: &Gateway, players: usize, play: Duration, first: u64) -> BotsConfig
 }
 
 /// Runs the swarm; `when_connected` runs once, as soon as every bot has its
-/// session.
+/// session (or has failed to get one: a generator on a loaded host may
+/// miss a handshake; each scenario checks how many played).
 async fn play(cfg: BotsConfig, when_connected: impl FnOnce() + Send) -> Report {
     let clients = cfg.clients as u64;
     let mut once = Some(when_connected);
     lanegate_bots::run(cfg, move |snap| {
-        if snap.connected >= clients
+        if snap.connected + snap.failed >= clients
             && let Some(f) = once.take()
         {
             f();
@@ -584,6 +585,7 @@ fn half_open(h: &HalfOpen) {
     cfg.connections = h.connections;
     cfg.hold_max = Duration::from_millis(h.hello_timeout_ms) + Duration::from_secs(10);
     let report = attack::run(&cfg).expect("the attack runs");
+    eprint!("{report}");
     let freed = settle(&gw, "every half-open connection freed", |t| {
         connections_open(t) == 0.0
     });
@@ -647,7 +649,9 @@ fn half_open_connections_long() {
 
 /// SIGTERM while `players` play: every one is closed with
 /// `SERVER_DRAINING`, and the process exits 0 within the drain timeout.
-fn drain_under_load(players: usize, drain_timeout_ms: u64) {
+/// `connected_min` of them must have got in: 1000 bots of the full mix
+/// ramping on the gateway's two vCPUs sometimes miss a handshake.
+fn drain_under_load(players: usize, connected_min: usize, drain_timeout_ms: u64) {
     // Every bot comes from 127.0.0.1: room for all of them on one address.
     let extra = "connections_per_ip_max = 4096\n[shards]\ngame = \"echo\"\n";
     let mut gw = start("drain", drain_timeout_ms, extra);
@@ -668,7 +672,7 @@ fn drain_under_load(players: usize, drain_timeout_ms: u64) {
     let signalled = signalled
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .expect("every player connected, so the signal went");
+        .unwrap_or_else(|| panic!("the players never all tried:\n{report}"));
     let all_closed = signalled.elapsed();
     let drain = Duration::from_millis(drain_timeout_ms);
     let status = gw
@@ -681,13 +685,15 @@ fn drain_under_load(players: usize, drain_timeout_ms: u64) {
         .copied()
         .unwrap_or(0);
     eprintln!(
-        "drain under load: {players} players; {draining} closed with SERVER_DRAINING; every \
+        "drain under load: {players} players, {} in; {draining} closed with SERVER_DRAINING; every \
          player gone {:.3} s after SIGTERM, process exited {:.3} s after it (drain timeout {} ms)",
+        report.connected,
         all_closed.as_secs_f64(),
         exited.as_secs_f64(),
         drain_timeout_ms
     );
-    assert_eq!(draining, players as u64, "{report}");
+    assert!(report.connected >= connected_min, "{report}");
+    assert_eq!(draining, report.connected as u64, "{report}");
     assert_eq!(status.code(), Some(0), "log:\n{}", gw.log());
     assert!(exited < drain, "exited within the drain timeout");
 }
@@ -695,14 +701,14 @@ fn drain_under_load(players: usize, drain_timeout_ms: u64) {
 #[test]
 fn drain_under_load_closes_everyone_with_server_draining() {
     let _one = serial();
-    drain_under_load(50, 5000);
+    drain_under_load(50, 50, 5000);
 }
 
 #[test]
 #[ignore = "15 s; cargo test --profile bench -p lanegate-gateway --test e2e_attacks -- --ignored --test-threads 1"]
 fn drain_under_load_long() {
     let _one = serial();
-    drain_under_load(1000, 10_000);
+    drain_under_load(1000, 990, 10_000);
 }
 
 // ---------------------------------------------------------------------------
