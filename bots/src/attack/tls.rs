@@ -24,17 +24,7 @@ pub fn client_config(
     idle: Duration,
     keep_alive: Option<Duration>,
 ) -> Result<quinn_proto::ClientConfig, AttackError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| AttackError::Quic(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
-        }))
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(tls)
+    let crypto = quinn_proto::crypto::rustls::QuicClientConfig::try_from(rustls_config()?)
         .map_err(|e| AttackError::Quic(e.to_string()))?;
     let mut transport = quinn_proto::TransportConfig::default();
     let idle = quinn_proto::IdleTimeout::try_from(idle)
@@ -45,6 +35,22 @@ pub fn client_config(
     let mut config = quinn_proto::ClientConfig::new(Arc::new(crypto));
     config.transport_config(Arc::new(transport));
     Ok(config)
+}
+
+/// The TLS side alone (TLS 1.3, ring, ALPN `lanegate/1`, any certificate),
+/// for the handshake flood's ClientHellos.
+pub fn rustls_config() -> Result<rustls::ClientConfig, AttackError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| AttackError::Quic(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate {
+            algorithms: provider.signature_verification_algorithms,
+        }))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(tls)
 }
 
 /// Trusts every certificate; checks that the server holds its key.
