@@ -438,7 +438,7 @@ fn handshake_flood_while_playing_keeps_goodput_and_engages_retry() {
 }
 
 /// The bounds. Fails today (2026-12-03, `docs/RELIABILITY.md`):
-/// p99 1.9× on the 2-vCPU machine, and the gateway's memory does not come
+/// p99 1.4–1.9× on the 2-vCPU machine, and the gateway's memory does not come
 /// back (it grows about 21 MB per 120 000 Retries).
 #[test]
 #[ignore = "45 s; cargo test --profile bench -p lanegate-gateway --test e2e_attacks -- --ignored --test-threads 1"]
