@@ -37,6 +37,9 @@ pub(crate) struct BotOutcome {
     pub connected: bool,
     /// Why the bot stopped early, if it did.
     pub error: Option<String>,
+    /// The gateway's close code, when the gateway ended the session (by
+    /// its `docs/protocol.md` name).
+    pub closed_by: Option<&'static str>,
     /// The lane limits the bot accounted against.
     pub limits: [LaneLimit; Lane::COUNT],
     /// Per lane, in lane order.
@@ -91,6 +94,7 @@ pub(crate) async fn play(
     let mut outcome = BotOutcome {
         connected: false,
         error: None,
+        closed_by: None,
         limits: DEFAULT_LANE_LIMITS,
         lanes: [LaneTally::default(); Lane::COUNT],
     };
@@ -109,6 +113,7 @@ pub(crate) async fn play(
     live.connected.fetch_sub(1, Ordering::Relaxed);
     if let Err(e) = result {
         live.failed.fetch_add(1, Ordering::Relaxed);
+        outcome.closed_by = e.closed().map(|c| c.code.name());
         outcome.error = Some(e.to_string());
     }
     link.close().await;

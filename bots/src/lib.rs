@@ -81,6 +81,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attack;
 mod bot;
 pub mod endpoint;
 mod progress;
@@ -127,6 +128,10 @@ pub const REPLY_DEADLINE_MAX: Duration = Duration::from_secs(60);
 pub const TICKET_LIFETIME_MAX: Duration = Duration::from_secs(86_400);
 /// Distinct bot errors a report keeps (the rest are only counted).
 pub const ERRORS_KEPT_MAX: usize = 16;
+/// Largest [`BotsConfig::overload`] factor. At 8× the Arena's 30 inputs a
+/// second a bot reaches `critical`'s default limit (240/s); past it the
+/// overload is a flood of one lane, which `flood` already says.
+pub const OVERLOAD_FACTOR_MAX: f64 = 8.0;
 
 pub use lanegate_common::wire::DEFAULT_LANE_LIMITS;
 
@@ -290,6 +295,26 @@ impl BotsConfig {
             },
             progress_interval: Duration::from_millis(500),
         }
+    }
+
+    /// Overload at `factor` times the lane mix (`--overload`): every
+    /// lane's rate, the flood's too, multiplied by `factor` (1 to
+    /// [`OVERLOAD_FACTOR_MAX`]). Run against a gateway whose capacity the
+    /// unmultiplied mix fills, it is overload at that multiple of capacity.
+    pub fn overload(&mut self, factor: f64) -> Result<(), BotsError> {
+        if !(1.0..=OVERLOAD_FACTOR_MAX).contains(&factor) {
+            return Err(BotsError::Config {
+                field: "overload",
+                reason: format!("{factor} is not within 1 to {OVERLOAD_FACTOR_MAX}"),
+            });
+        }
+        for lane in &mut self.lanes {
+            lane.rate_per_s *= factor;
+        }
+        if let Some(flood) = &mut self.flood {
+            flood.rate_per_s *= factor;
+        }
+        Ok(())
     }
 
     /// The rate each bot sends `lane` at, the flood included.
@@ -611,6 +636,22 @@ mod tests {
         let mut c = cfg();
         c.reply_deadline = Duration::from_secs(61);
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn overload_multiplies_every_lane_within_bounds() {
+        let mut c = cfg();
+        c.overload(2.0).unwrap();
+        assert_eq!(c.rate_per_s(Lane::Critical), 60.0);
+        assert_eq!(c.rate_per_s(Lane::Normal), 0.4);
+        assert!(matches!(
+            c.overload(OVERLOAD_FACTOR_MAX + 1.0),
+            Err(BotsError::Config {
+                field: "overload",
+                ..
+            })
+        ));
+        assert!(c.overload(0.5).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `Display`, and a self-contained HTML page with per-lane latency
 //! percentile plots (inline SVG, no external assets).
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::time::Duration;
@@ -57,6 +58,9 @@ pub struct Report {
     pub errors: Vec<String>,
     /// Bot errors in all.
     pub errors_total: usize,
+    /// Sessions the gateway closed, by close code (`SERVER_DRAINING`...).
+    #[serde(default)]
+    pub closed_by_server: BTreeMap<String, u64>,
     /// Per-lane results.
     pub lanes: Lanes,
 }
@@ -270,6 +274,9 @@ impl fmt::Display for Report {
                 format!("{:.3}ms", l.send_lag_mean_us / 1e3),
             )?;
         }
+        for (code, n) in &self.closed_by_server {
+            writeln!(f, "{n} sessions closed by the server with {code}")?;
+        }
         if self.errors_total > 0 {
             writeln!(f, "{} bot errors; first:", self.errors_total)?;
             for e in &self.errors {
@@ -298,6 +305,7 @@ pub(crate) struct Collector {
     failed: usize,
     errors: Vec<String>,
     errors_total: usize,
+    closed_by_server: BTreeMap<String, u64>,
     tallies: [LaneTally; Lane::COUNT],
 }
 
@@ -321,6 +329,7 @@ impl Collector {
             failed: 0,
             errors: Vec::new(),
             errors_total: 0,
+            closed_by_server: BTreeMap::new(),
             tallies: [LaneTally::default(); Lane::COUNT],
         }
     }
@@ -329,6 +338,9 @@ impl Collector {
         if outcome.connected {
             self.connected += 1;
             self.limits.get_or_insert(outcome.limits);
+        }
+        if let Some(code) = outcome.closed_by {
+            *self.closed_by_server.entry(code.to_owned()).or_default() += 1;
         }
         if let Some(e) = outcome.error {
             self.failed += 1;
@@ -423,6 +435,7 @@ impl Collector {
             flood: self.flood.clone(),
             errors: self.errors.clone(),
             errors_total: self.errors_total,
+            closed_by_server: self.closed_by_server.clone(),
             lanes: Lanes {
                 critical: lane(Lane::Critical),
                 high: lane(Lane::High),
@@ -589,6 +602,7 @@ mod tests {
         collector.add(BotOutcome {
             connected: true,
             error: None,
+            closed_by: None,
             limits: DEFAULT_LANE_LIMITS,
             lanes,
         });

@@ -198,6 +198,39 @@ pub struct BotsArgs {
     /// Server name for TLS (SNI).
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub server_name: String,
+    /// Overload: every lane's rate times FACTOR (1 to 8), e.g. `2` for
+    /// twice the mix a gateway was sized for. Needs
+    /// `--allow-remote-attack` against a non-loopback server.
+    #[arg(long, value_name = "FACTOR", conflicts_with = "attack")]
+    pub overload: Option<f64>,
+    /// Attack your own gateway instead of playing: `handshake-flood` (QUIC
+    /// Initials never answered), `garbage-flood` (random 1-1500-byte
+    /// datagrams) or `half-open` (`--clients` handshakes that never send
+    /// Hello, each held until the gateway closes it). Runs `--duration`
+    /// (at most 10 min).
+    #[arg(long, value_name = "ATTACK")]
+    pub attack: Option<String>,
+    /// Attack rate per second, over all sources: Initials (at most
+    /// 50000), datagrams (at most 1000000) or new half-open connections
+    /// (at most 5000).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "attack")]
+    pub attack_rate: u32,
+    /// Attack source sockets, each its own port (at most 4096).
+    #[arg(long, value_name = "N", default_value_t = 200, requires = "attack")]
+    pub sources: usize,
+    /// Distinct source addresses (127.0.0.1 and up) the sources spread
+    /// over, at most 4096; only against an IPv4 loopback server, where the
+    /// default is 50 (elsewhere 1).
+    #[arg(long, value_name = "N", requires = "attack")]
+    pub source_addrs: Option<usize>,
+    /// Half-open: longest each connection waits for the gateway to close
+    /// it (at most 120s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration, requires = "attack")]
+    pub hold_max: Duration,
+    /// Allow `--attack` and `--overload` against a server that is not a
+    /// loopback address. Attack only hosts you run.
+    #[arg(long)]
+    pub allow_remote_attack: bool,
 }
 
 /// `lanegate config ...`.
@@ -259,6 +292,21 @@ mod tests {
         };
         assert_eq!((args.count, args.player, args.zone), (10, 1, 1));
         assert_eq!(args.interval, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn attack_flags_need_an_attack_and_exclude_overload() {
+        let base = ["lanegate", "bots", "--server", "127.0.0.1:4433"];
+        let attack = [&base[..], &["--attack", "garbage-flood", "--sources", "9"]].concat();
+        let cli = Cli::try_parse_from(attack).unwrap();
+        let Some(Command::Bots(args)) = cli.command else {
+            panic!("bots parses as bots");
+        };
+        assert_eq!((args.sources, args.attack_rate), (9, 1000));
+        let orphan = [&base[..], &["--sources", "9"]].concat();
+        assert!(Cli::try_parse_from(orphan).is_err());
+        let both = [&base[..], &["--attack", "half-open", "--overload", "2"]].concat();
+        assert!(Cli::try_parse_from(both).is_err());
     }
 
     #[test]

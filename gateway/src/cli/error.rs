@@ -8,6 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use lanegate_bots::BotsError;
+use lanegate_bots::attack::AttackError;
 use lanegate_client::ClientError;
 use lanegate_common::ticket::TicketError;
 
@@ -73,6 +74,16 @@ pub enum CliError {
         /// Why the swarm failed.
         #[source]
         source: BotsError,
+    },
+    /// An attack (`lanegate bots --attack`) could not run, or its report
+    /// could not be written.
+    #[error("attacking {server}")]
+    Attack {
+        /// The gateway attacked.
+        server: SocketAddr,
+        /// Why the attack failed.
+        #[source]
+        source: AttackError,
     },
     /// A bots report could not be written.
     #[error("writing the bots report")]

@@ -153,6 +153,27 @@ impl Gateway {
         opts
     }
 
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gateway's resident memory now, bytes (`VmRSS` of
+    /// `/proc/PID/status`); 0 where there is no such file.
+    pub fn rss_bytes(&self) -> u64 {
+        rss_bytes(self.pid())
+    }
+
+    /// One scrape of `/metrics` (the gateway must have been started with
+    /// its metrics endpoint).
+    pub fn scrape(&self) -> String {
+        let addr = self.metrics.expect("started with metrics");
+        match http_get(addr, "/metrics") {
+            Ok((200, body)) => body,
+            other => panic!("GET /metrics: {other:?}; log:\n{}", self.log()),
+        }
+    }
+
     /// What the gateway logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
@@ -269,6 +290,45 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
     Ok((code, body.to_owned()))
+}
+
+/// Resident memory of process `pid`, bytes (`VmRSS` of `/proc/PID/status`);
+/// 0 where there is no such file.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"));
+    status
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0)
+}
+
+/// The sum of every series of `name` whose labels include `labels`, in a
+/// scrape of `/metrics`; `None` when there is no such series.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut sum = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, v)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, l) = series.split_once('{').unwrap_or((series, ""));
+        if n != name {
+            continue;
+        }
+        let have: Vec<(&str, &str)> = l
+            .trim_end_matches('}')
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k, v.trim_matches('"')))
+            .collect();
+        if labels.iter().all(|want| have.contains(want)) {
+            *sum.get_or_insert(0.0) += v.parse::<f64>().unwrap_or(f64::NAN);
+        }
+    }
+    sum
 }
 
 /// Seconds since the Unix epoch.
