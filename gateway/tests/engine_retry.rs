@@ -83,3 +83,34 @@ fn spoofed_initials_under_retry_leave_no_state_and_get_less_than_they_sent() {
     assert_eq!(w.engine.counters().retries_sent, 50);
     assert_eq!(w.engine.next_timeout(), None, "no connection, no timer");
 }
+
+/// A Retry flood costs no memory that stays: each reply's buffer comes back
+/// for the next one (it used to leave an empty buffer behind per reply in
+/// the spares, which grew without bound).
+#[test]
+fn a_retry_flood_recycles_its_reply_buffers() {
+    let mut w = World::admit_all(retry_above(0));
+    let mut client = Client::new(w.now, &w.cert, 0, &ticket(1), ConnectOpts::default());
+    let mut initial = Vec::new();
+    let t = client.conn.poll_transmit(w.now, 1, &mut initial).unwrap();
+    initial.truncate(t.size);
+    let mut buf = Vec::with_capacity(2048);
+    let mut flood = |w: &mut World<_>, n: u32| {
+        for i in 0..n {
+            let [_, _, hi, lo] = i.to_be_bytes();
+            let ip = Ipv4Addr::new(198, 51, hi, lo);
+            let spoofed = SocketAddr::new(IpAddr::V4(ip), 40_000);
+            w.engine
+                .handle_datagram(w.now, spoofed, None, None, &initial, &mut w.links);
+            while w.engine.poll_transmit(w.now, 1, &mut buf).is_some() {}
+        }
+    };
+    flood(&mut w, 100);
+    let info = allocation_counter::measure(|| flood(&mut w, 5_000));
+    assert!(
+        info.bytes_current < 4_096,
+        "{} bytes kept after 5000 Retries",
+        info.bytes_current
+    );
+    assert_eq!(w.engine.counters().retries_sent, 5_100);
+}

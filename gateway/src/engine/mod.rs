@@ -323,8 +323,18 @@ impl<A: Admission> Engine<A> {
             }
             None => self.counters.packets_undecodable += 1,
         }
-        buf.clear();
-        self.spare_buffers.push(buf);
+        self.recycle_buffer(buf);
+    }
+
+    /// Keeps a reply buffer for the next stateless reply. One handed on to
+    /// `responses` leaves an empty `Vec` behind, which is not kept (it
+    /// would pile up, one per reply under a Retry flood), and the spares
+    /// never outnumber the buffers that can be in flight.
+    fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() > 0 && self.spare_buffers.len() <= RESPONSES_MAX {
+            buf.clear();
+            self.spare_buffers.push(buf);
+        }
     }
 
     /// Runs every timer due at `now`: QUIC's (loss detection, idle, close)
@@ -392,10 +402,9 @@ impl<A: Admission> Engine<A> {
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
         buf.clear();
-        if let Some((transmit, mut bytes)) = self.responses.pop_front() {
+        if let Some((transmit, bytes)) = self.responses.pop_front() {
             buf.extend_from_slice(&bytes);
-            bytes.clear();
-            self.spare_buffers.push(bytes);
+            self.recycle_buffer(bytes);
             return Some(transmit);
         }
         while let Some(&idx) = self.dirty.front() {
@@ -505,7 +514,7 @@ impl<A: Admission> Engine<A> {
             self.responses.push_back((transmit, buf));
         } else {
             self.counters.responses_dropped += 1;
-            self.spare_buffers.push(buf);
+            self.recycle_buffer(buf);
         }
     }
 
