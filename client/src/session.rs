@@ -201,7 +201,8 @@ impl Session {
     }
 
     /// As [`Session::start`], accepting control-stream messages of up to
-    /// `recv_message_bytes_max` bytes (the reader's buffer is allocated now).
+    /// `recv_message_bytes_max` bytes (the reader's buffer is allocated on
+    /// the first bytes read).
     pub fn start_with_limit(
         ticket: &str,
         recv_message_bytes_max: usize,

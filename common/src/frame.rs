@@ -87,7 +87,9 @@ const VARINT_BYTES_MAX: usize = 8;
 /// Reassembles messages from a stream's reads with a fixed-size buffer.
 #[derive(Debug)]
 pub struct FrameReader {
+    /// Empty until the first bytes arrive, then `cap` bytes for good.
     buf: Vec<u8>,
+    cap: usize,
     /// Bytes of `buf` holding data not yet framed.
     len: usize,
     message_bytes_max: usize,
@@ -97,7 +99,9 @@ pub struct FrameReader {
 
 impl FrameReader {
     /// A reader that accepts messages (type + payload) of at most
-    /// `message_bytes_max` bytes. Allocates its whole buffer now.
+    /// `message_bytes_max` bytes. Allocates its whole buffer on the first
+    /// bytes it is fed, and keeps it: a stream that never carries data (a
+    /// connection that never sends `Hello`) costs no buffer.
     ///
     /// The buffer holds the largest message behind the longest varint (8
     /// bytes), not the shortest encoding of its length: QUIC varints may be
@@ -107,7 +111,8 @@ impl FrameReader {
     pub fn new(message_bytes_max: usize) -> Self {
         let cap = message_bytes_max.max(2) + VARINT_BYTES_MAX;
         Self {
-            buf: vec![0; cap],
+            buf: Vec::new(),
+            cap,
             len: 0,
             message_bytes_max: message_bytes_max.max(2),
             frames: 0,
@@ -122,6 +127,9 @@ impl FrameReader {
         mut data: &[u8],
         mut on_message: impl FnMut(&[u8]),
     ) -> Result<(), FrameError> {
+        if self.buf.is_empty() && !data.is_empty() {
+            self.buf = vec![0; self.cap];
+        }
         loop {
             let room = self.buf.len() - self.len;
             let n = room.min(data.len());

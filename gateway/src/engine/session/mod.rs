@@ -80,7 +80,9 @@ struct UniReader {
 }
 
 impl Session {
-    /// A session in [`Phase::Handshake`] with its buffers allocated.
+    /// A session in [`Phase::Handshake`]; its frame readers allocate their
+    /// buffers on their first bytes, and keep them for the slot's next
+    /// connections.
     pub fn new(stream_message_bytes_max: usize, datagram_message_bytes_max: usize) -> Self {
         Self {
             phase: Phase::Handshake,
