@@ -3,7 +3,9 @@
 //! which ignores handshakes past it, sending nothing, until the clients'
 //! resent Initials fit; and the handshake timeout
 //! (`gateway.handshake_timeout_ms`), which frees the slot of a connection
-//! whose handshake never finishes long before the idle timeout would.
+//! whose handshake never finishes long before the idle timeout would; and
+//! the Initial budget (`gateway.initials_per_core_per_s`), which drops a
+//! flood's Initials unread.
 
 mod support;
 
@@ -74,4 +76,38 @@ fn a_handshake_that_never_finishes_is_closed_at_the_handshake_timeout() {
     // still well before the idle timeout.
     w.run_for(Duration::from_secs(5));
     assert_eq!(w.engine.counters().connections_open, 0);
+}
+
+#[test]
+fn initials_past_the_initial_budget_are_dropped_unread_and_unanswered() {
+    let mut config = Config::default();
+    config.gateway.initials_per_core_per_s = 100;
+    config.gateway.initial_core_burst = 10;
+    config.gateway.retry_above_handshakes_per_s = 0;
+    let mut w = World::admit_all(config);
+    let mut client = Client::new(w.now, &w.cert, 0, &ticket(1), ConnectOpts::default());
+    let mut initial = Vec::new();
+    let t = client.conn.poll_transmit(w.now, 1, &mut initial).unwrap();
+    initial.truncate(t.size);
+    let mut buf = Vec::new();
+    let mut answered = 0;
+    // 50 at once from spoofed addresses: the burst gets its Retry, the
+    // rest nothing at all.
+    for i in 0..50u8 {
+        let spoofed = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, i)), 40_000);
+        w.engine
+            .handle_datagram(w.now, spoofed, None, None, &initial, &mut w.links);
+        while w.engine.poll_transmit(w.now, 1, &mut buf).is_some() {
+            answered += 1;
+        }
+    }
+    let c = w.engine.counters();
+    assert_eq!((answered, c.retries_sent), (10, 10));
+    assert_eq!(c.initials_over_budget, 40);
+    assert_eq!(c.packets_undecodable, 0, "dropped before QUIC read them");
+    // A second later the budget has refilled: a real client gets in.
+    w.run_for(Duration::from_secs(1));
+    w.connect(&ticket(2));
+    w.run_for(Duration::from_secs(1));
+    assert!(w.clients.last().unwrap().welcomed());
 }

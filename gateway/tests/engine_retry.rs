@@ -100,6 +100,8 @@ fn a_retry_flood_recycles_its_reply_buffers() {
             let [_, _, hi, lo] = i.to_be_bytes();
             let ip = Ipv4Addr::new(198, 51, hi, lo);
             let spoofed = SocketAddr::new(IpAddr::V4(ip), 40_000);
+            // 1 ms apart: within the core's Initial budget (4000/s).
+            w.now += Duration::from_millis(1);
             w.engine
                 .handle_datagram(w.now, spoofed, None, None, &initial, &mut w.links);
             while w.engine.poll_transmit(w.now, 1, &mut buf).is_some() {}

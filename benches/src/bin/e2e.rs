@@ -655,7 +655,7 @@ pub fn lanegate_config(core: usize, throughput: bool, io_backend: &str) -> Strin
          handshakes_per_ip_per_s = 1000000\n\
          handshake_burst = 1000000\nconnections_max = 20000\n\
          connections_per_ip_max = 1000000\nunvalidated_connections_max = 20000\n\
-         retry_above_handshakes_per_s = 4294967295\nhandshakes_per_core_per_s = 0\n\n\
+         retry_above_handshakes_per_s = 4294967295\nhandshakes_per_core_per_s = 0\ninitials_per_core_per_s = 0\n\n\
          [shards]\ncores = [{core}]\ngame = \"echo\"\n\n\
          [admission]\nabuse_drops_max = 1000000000\n\n\
          [overload]\nlag_full_us = 1000000000\nkernel_drops_per_s_full = 1000000000\n\

@@ -96,6 +96,16 @@ pub struct GatewayConfig {
     pub handshakes_per_core_per_s: u32,
     /// Handshakes one core may start at once beyond its rate. Default 100.
     pub handshake_core_burst: u32,
+    /// QUIC Initial packets one gateway core lets into QUIC per second;
+    /// past it an Initial is dropped on its first byte, unanswered (the
+    /// client resends it after about a second). Under a handshake flood this
+    /// is what the flood costs the core: without it every Initial costs
+    /// header protection and a Retry. 0 = no limit. Default 4000: four
+    /// times the crypto budget, so real clients' Initials (and their
+    /// resends) pass whenever no flood is on.
+    pub initials_per_core_per_s: u32,
+    /// Initials one core lets in at once beyond its rate. Default 400.
+    pub initial_core_burst: u32,
     /// Time a connection may take to finish its QUIC handshake, from its
     /// first Initial, in ms; past it the connection is closed and its slot
     /// freed (`lanegate_handshake_timeouts_total`). Default 3000: a client
@@ -260,6 +270,8 @@ impl Default for GatewayConfig {
             retry_above_handshakes_per_s: 1000,
             handshakes_per_core_per_s: 1000,
             handshake_core_burst: 100,
+            initials_per_core_per_s: 4_000,
+            initial_core_burst: 400,
             handshake_timeout_ms: 3_000,
             blocked_source_ports: vec![
                 0, 17, 19, 53, 111, 123, 137, 138, 161, 389, 500, 1900, 3702, 5353, 5355, 11211,
@@ -394,6 +406,12 @@ impl GatewayConfig {
                     "{} exceeds gateway.idle_timeout_ms ({}), so the idle timeout would fire first; lower it",
                     self.handshake_timeout_ms, self.idle_timeout_ms
                 ),
+            ));
+        }
+        if self.initials_per_core_per_s > 0 && self.initial_core_burst == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.initial_core_burst",
+                "is 0, so no Initial could ever pass; set at least 1 (or gateway.initials_per_core_per_s = 0 for no limit)".to_owned(),
             ));
         }
         if self.handshakes_per_core_per_s > 0 && self.handshake_core_burst == 0 {

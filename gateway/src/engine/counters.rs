@@ -76,6 +76,9 @@ pub struct Counters {
     /// Handshakes ignored because this core's crypto budget was spent
     /// (`gateway.handshakes_per_core_per_s`).
     pub handshakes_over_budget: u64,
+    /// Initial packets dropped unread because this core's Initial budget
+    /// was spent (`gateway.initials_per_core_per_s`).
+    pub initials_over_budget: u64,
     /// New connections' first Initials that reached the engine (accepted,
     /// refused or ignored): the handshake rate the degradation ladder reads.
     pub handshakes: u64,

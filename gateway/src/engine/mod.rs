@@ -141,6 +141,8 @@ pub struct Engine<A: Admission> {
     retry: RetryPolicy,
     /// Handshakes this core may start (`admit/crypto_budget.rs`).
     crypto: CryptoBudget,
+    /// Initials this core lets into QUIC (the same file).
+    initials: CryptoBudget,
     /// Connections open per source address.
     ip_conns: IpConnections,
     /// Connections whose address is not validated yet (`Slot::unvalidated`).
@@ -208,6 +210,17 @@ impl<A: Admission> Engine<A> {
         let (crypto_rate, crypto_burst) = params.handshakes_per_core_per_s;
         let crypto = CryptoBudget::new(crypto_rate, crypto_burst, now)
             .map_err(|e| EngineError::Config(e.to_string()))?;
+        let (initial_rate, initial_burst) = params.initials_per_core_per_s;
+        let initials = CryptoBudget::for_fields(
+            initial_rate,
+            initial_burst,
+            (
+                "gateway.initials_per_core_per_s",
+                "gateway.initial_core_burst",
+            ),
+            now,
+        )
+        .map_err(|e| EngineError::Config(e.to_string()))?;
         let per_ip_max = params.connections_per_ip_max;
         if CoreCidGenerator::seeded(core, 0).is_none() {
             return Err(EngineError::CoreIndex(core));
@@ -275,6 +288,7 @@ impl<A: Admission> Engine<A> {
             blocked_ports,
             retry: RetryPolicy::new(retry_above, now),
             crypto,
+            initials,
             ip_conns: IpConnections::new(per_ip_max, slot_count),
             unvalidated: 0,
             counters: Counters::default(),
@@ -298,6 +312,13 @@ impl<A: Admission> Engine<A> {
         // (`admit/ports.rs`).
         if self.blocked_ports.contains(remote.port()) {
             self.counters.blocked_source_port += 1;
+            return;
+        }
+        // A long header of type Initial (RFC 9000 §17.2.2: `11 00 ....`),
+        // past the core's Initial budget: dropped on its first byte, before
+        // QUIC spends header protection or a Retry on it.
+        if data.first().is_some_and(|&b| b & 0xf0 == 0xc0) && !self.initials.take(now) {
+            self.counters.initials_over_budget += 1;
             return;
         }
         let packet = self.rx.packet(data);

@@ -85,6 +85,10 @@ pub struct EngineParams {
     /// (`gateway.handshakes_per_core_per_s`, `gateway.handshake_core_burst`;
     /// rate 0: no budget).
     pub handshakes_per_core_per_s: (u32, u32),
+    /// Initials this core lets into QUIC per second, and at once
+    /// (`gateway.initials_per_core_per_s`, `gateway.initial_core_burst`;
+    /// rate 0: no limit).
+    pub initials_per_core_per_s: (u32, u32),
     /// From a connection's first Initial to the end of its QUIC handshake
     /// (`gateway.handshake_timeout_ms`).
     pub handshake_timeout: Duration,
@@ -154,6 +158,7 @@ impl EngineParams {
                 .div_ceil(cores),
             retry_above_handshakes_per_s: gw.retry_above_handshakes_per_s,
             handshakes_per_core_per_s: (gw.handshakes_per_core_per_s, gw.handshake_core_burst),
+            initials_per_core_per_s: (gw.initials_per_core_per_s, gw.initial_core_burst),
             handshake_timeout: Duration::from_millis(gw.handshake_timeout_ms),
             blocked_source_ports: gw.blocked_source_ports.clone(),
             abuse_ban: Duration::from_millis(config.admission.abuse_ban_ms),

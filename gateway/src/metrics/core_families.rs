@@ -23,6 +23,12 @@ pub(super) const CORE_COUNTERS: &[CoreCounter] = &[
         |s| s.engine.packets_undecodable,
     ),
     (
+        "lanegate_quic_initials_dropped",
+        "QUIC Initial packets dropped unread, over the core's Initial budget \
+         (gateway.initials_per_core_per_s): a handshake flood.",
+        |s| s.engine.initials_over_budget,
+    ),
+    (
         "lanegate_rx_arena_copies",
         "Received packets copied into an allocation of their own because every receive arena \
          was still held by QUIC (loss, reordering, or stream data kept behind gaps).",

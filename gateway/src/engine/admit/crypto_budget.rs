@@ -12,6 +12,11 @@
 //! refilled. A flood from spoofed addresses meets Retry first
 //! (`retry.rs`), so what reaches this budget has mostly proven its address.
 //!
+//! The same budget, with its own rate, bounds the Initials a core lets into
+//! QUIC at all (`gateway.initials_per_core_per_s`): each costs header
+//! protection and, under a flood, a Retry's token and integrity tag. Past
+//! it an Initial is dropped on its first byte, before QUIC reads it.
+//!
 //! Governor's GCRA on the engine's `now` (sans-IO, as `handshake.rs`): one
 //! bucket, no allocation after start.
 
@@ -49,15 +54,30 @@ impl CryptoBudget {
     /// `rate_per_s` handshakes a second with `burst` at once, from `now`;
     /// a zero rate means no budget.
     pub fn new(rate_per_s: u32, burst: u32, now: Instant) -> Result<Self, AdmissionError> {
+        Self::for_fields(
+            rate_per_s,
+            burst,
+            (
+                "gateway.handshakes_per_core_per_s",
+                "gateway.handshake_core_burst",
+            ),
+            now,
+        )
+    }
+
+    /// The same GCRA for another per-core budget of the handshake path
+    /// (the Initials let into QUIC, `gateway.initials_per_core_per_s`);
+    /// `fields` name its rate and burst in errors.
+    pub fn for_fields(
+        rate_per_s: u32,
+        burst: u32,
+        fields: (&'static str, &'static str),
+        now: Instant,
+    ) -> Result<Self, AdmissionError> {
         let limiter = if rate_per_s == 0 {
             None
         } else {
-            let quota: Quota = quota(
-                rate_per_s,
-                burst,
-                "gateway.handshakes_per_core_per_s",
-                "gateway.handshake_core_burst",
-            )?;
+            let quota: Quota = quota(rate_per_s, burst, fields.0, fields.1)?;
             Some(RateLimiter::direct_with_clock(quota, SetClock::default()))
         };
         Ok(Self {
