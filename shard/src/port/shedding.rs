@@ -59,7 +59,8 @@ impl Shedding {
 impl GatewayPort {
     /// Applies the degradation ladder's current level: from now on, game
     /// messages of the lanes it sheds are dropped both ways (counted as
-    /// [`DropReason::Shed`] and [`LinkDrops::shed_out`]).
+    /// [`DropReason::Shed`](super::DropReason::Shed) and
+    /// [`LinkDrops::shed_out`](super::LinkDrops::shed_out)).
     pub fn set_shedding(&mut self, shedding: Shedding) {
         self.shedding = shedding;
     }
