@@ -39,8 +39,10 @@ const BULK_PAYLOAD: usize = 4_000;
 
 fn sim() -> Sim<Echo> {
     let mut config = Config::default();
-    // The client may ask for all the bulk it likes; the downlink is the limit.
+    // The client may ask for all the bulk and high it likes; the downlink
+    // is the limit.
     config.lanes.limits.bulk = LaneLimit::new(10_000, 10_000);
+    config.lanes.limits.high = LaneLimit::new(10_000, 10_000);
     let conditions = Conditions {
         downlink: Some(DOWNLINK),
         ..Conditions::clean()
@@ -72,16 +74,21 @@ fn arrival(sim: &Sim<Echo>, ty: u16, seq: u32, transport: Transport) -> Option<D
     })
 }
 
-#[test]
-fn critical_replies_pass_a_bulk_backlog_on_a_congested_link() {
+/// A backlog of reliable `lane` echoes (type `ty`) far beyond what the
+/// link carries, with a critical echo every 100 ms on the control stream
+/// and as a datagram: every critical reply comes back within a few hundred
+/// milliseconds (the router's 120 ms queue, a tick, a round trip), never
+/// behind the backlog (seconds of it), and the excess is dropped in
+/// `lane` only.
+fn critical_passes_a_backlog_of(lane: Lane, ty: u16) {
     let mut sim = sim();
-    // Bulk requests go on a client stream of their own, so that the
-    // client's own flow control (its window updates come over the slow
+    // The backlog's requests go on a client stream of their own, so that
+    // the client's own flow control (its window updates come over the slow
     // downlink too) never holds up its critical requests.
-    let bulk_stream = sim.clients[0].conn.streams().open(Dir::Uni).unwrap();
-    let mut bulk_out: Vec<u8> = Vec::new();
+    let flood_stream = sim.clients[0].conn.streams().open(Dir::Uni).unwrap();
+    let mut flood_out: Vec<u8> = Vec::new();
     let mut sent = Vec::new();
-    let mut bulk_seq = 0u32;
+    let mut flood_seq = 0u32;
     let mut critical_seq = 0u32;
     let t0 = sim.elapsed();
     while sim.elapsed() < t0 + RUN {
@@ -95,21 +102,18 @@ fn critical_replies_pass_a_bulk_backlog_on_a_congested_link() {
             sent.push((critical_seq, sim.elapsed()));
             critical_seq += 1;
         }
-        let mut payload = bulk_seq.to_be_bytes().to_vec();
+        let mut payload = flood_seq.to_be_bytes().to_vec();
         payload.resize(BULK_PAYLOAD, 0xb0);
-        bulk_out.extend(sim.clients[0].frame(types::ECHO_BULK, &payload));
+        flood_out.extend(sim.clients[0].frame(ty, &payload));
         let conn = &mut sim.clients[0].conn;
-        if let Ok(n) = conn.send_stream(bulk_stream).write(&bulk_out) {
-            bulk_out.drain(..n);
+        if let Ok(n) = conn.send_stream(flood_stream).write(&flood_out) {
+            flood_out.drain(..n);
         }
-        bulk_seq += 1;
+        flood_seq += 1;
         sim.run_for(BULK_EVERY);
     }
     sim.run_for(Duration::from_secs(2));
 
-    // Every critical reply, on the control stream and as a datagram, came
-    // within a few hundred milliseconds: the router's queue (120 ms), a
-    // tick, a round trip; never behind the bulk backlog (seconds of it).
     let mut worst = Duration::ZERO;
     for &(seq, at) in &sent {
         for transport in [Transport::Stream, Transport::Datagram] {
@@ -120,24 +124,35 @@ fn critical_replies_pass_a_bulk_backlog_on_a_congested_link() {
     }
     assert!(
         worst < Duration::from_millis(400),
-        "a critical reply took {worst:?}"
+        "a critical reply took {worst:?} behind {lane}"
     );
 
-    // The bulk backlog was real: far more was asked than the link could
-    // carry, some got through on bulk's own stream, and the excess was
-    // dropped in bulk's lane only.
-    let bulk_back = (0..bulk_seq)
-        .filter(|&s| arrival(&sim, types::ECHO_BULK, s, Transport::Stream).is_some())
+    // The backlog was real: far more was asked than the link could carry,
+    // some got through on the lane's own stream, and the excess was
+    // dropped in that lane only.
+    let flood_back = (0..flood_seq)
+        .filter(|&s| arrival(&sim, ty, s, Transport::Stream).is_some())
         .count();
-    let counters = sim.engine.counters();
-    let congested = counters.out_congested;
-    assert!(bulk_back > 10, "only {bulk_back} bulk replies arrived");
+    let congested = sim.engine.counters().out_congested;
+    assert!(flood_back > 10, "only {flood_back} {lane} replies arrived");
     assert!(
-        bulk_back < bulk_seq as usize / 2,
-        "{bulk_back} of {bulk_seq} bulk replies arrived: the link was not congested"
+        flood_back < flood_seq as usize / 2,
+        "{flood_back} of {flood_seq} {lane} replies arrived: the link was not congested"
     );
-    assert!(congested[Lane::Bulk.index()] > 0, "{congested:?}");
+    assert!(congested[lane.index()] > 0, "{congested:?}");
     assert_eq!(congested[Lane::Critical.index()], 0, "{congested:?}");
+}
+
+#[test]
+fn critical_replies_pass_a_bulk_backlog_on_a_congested_link() {
+    critical_passes_a_backlog_of(Lane::Bulk, types::ECHO_BULK);
+}
+
+/// `high`'s stream has a higher QUIC priority than `bulk`'s, and still
+/// below the control stream's.
+#[test]
+fn critical_replies_pass_a_high_backlog_on_a_congested_link() {
+    critical_passes_a_backlog_of(Lane::High, types::ECHO_HIGH);
 }
 
 #[test]

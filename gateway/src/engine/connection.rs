@@ -13,6 +13,7 @@ use lanegate_shard::port::GatewayPort;
 use quinn_proto::{ConnectionHandle, Dir, Event, ReadError, StreamEvent, StreamId};
 
 use super::admit::{BanKey, HandshakeDecision};
+use super::egress::CONTROL_PRIORITY;
 use super::peer_params;
 use super::router::Router;
 use super::session::{Close, CloseCause, DatagramOutcome, Session, SessionCtx, StreamRef};
@@ -288,6 +289,10 @@ impl<A: Admission> Engine<A> {
             if dir == Dir::Bi {
                 if slot.control.is_none() && id.index() == 0 {
                     slot.control = Some(id);
+                    // Above every lane stream (`egress.rs`): control
+                    // messages and `critical` go first. Just accepted, so
+                    // it cannot be closed yet.
+                    let _ = conn.send_stream(id).set_priority(CONTROL_PRIORITY);
                 } else {
                     // The transport allows one bidi stream; a second can only
                     // come after the control stream ended, which closed us.
