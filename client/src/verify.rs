@@ -71,8 +71,10 @@ pub fn fingerprint(cert_der: &[u8]) -> [u8; FINGERPRINT_BYTES] {
     Sha256::digest(cert_der).into()
 }
 
-/// The rustls client configuration for `verify` (TLS 1.3 only, ring).
-pub(crate) fn tls_config(verify: &ServerVerify) -> Result<rustls::ClientConfig, ClientError> {
+/// The rustls client configuration for `verify` (TLS 1.3 only, ring),
+/// without ALPN: [`crate::connect`] adds `lanegate/1`, as must any other
+/// user (the bots' attack clients build their QUIC from it).
+pub fn tls_config(verify: &ServerVerify) -> Result<rustls::ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])

@@ -23,7 +23,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use e2e_support::{
-    EXCHANGE_TIMEOUT, Gateway, HalfOpen, Launch, close_code, http_get, next_matching, ticket,
+    EXCHANGE_TIMEOUT, Gateway, HalfOpen, Launch, close_code, http_get, metric, next_matching,
+    ticket,
 };
 use lanegate_client::{Client, ClientError, CloseCode, Event, Transport, connect};
 
@@ -49,31 +50,6 @@ fn start(backend: &str, name: &str, drain_timeout_ms: u64) -> Gateway {
     });
     assert!(gw.metrics.is_some(), "a `metrics ADDR` line");
     gw
-}
-
-/// The sum of every series of `name` whose labels include `labels`; `None`
-/// when there is no such series.
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut sum = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, v)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let (n, l) = series.split_once('{').unwrap_or((series, ""));
-        if n != name {
-            continue;
-        }
-        let have: Vec<(&str, &str)> = l
-            .trim_end_matches('}')
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('"')))
-            .collect();
-        if labels.iter().all(|want| have.contains(want)) {
-            *sum.get_or_insert(0.0) += v.parse::<f64>().expect("a number");
-        }
-    }
-    sum
 }
 
 /// `promtool check metrics` on a scrape in the classic text format (what a
@@ -162,7 +138,7 @@ async fn metrics_count_what_a_client_did(backend: &str) {
     let addr = gw.metrics.expect("metrics on");
     // Before any client: the endpoint serves and counts nothing.
     eventually(addr, "/metrics", "zero sessions", |code, t| {
-        (code == 200 && value(t, "lanegate_sessions_opened_total", &[]) == Some(0.0)).then_some(())
+        (code == 200 && metric(t, "lanegate_sessions_opened_total", &[]) == Some(0.0)).then_some(())
     })
     .await;
 
@@ -184,13 +160,13 @@ async fn metrics_count_what_a_client_did(backend: &str) {
     // admission, nothing else: the two add up exactly.
     let sent = CRITICAL_SENT + BULK_SENT + 1;
     let text = eventually(addr, "/metrics", "all messages accounted", |_, t| {
-        let forwarded = value(t, "lanegate_messages_to_shard_total", &[])?;
-        let dropped = value(t, "lanegate_admission_dropped_total", &[])?;
+        let forwarded = metric(t, "lanegate_messages_to_shard_total", &[])?;
+        let dropped = metric(t, "lanegate_admission_dropped_total", &[])?;
         (forwarded + dropped == sent as f64).then(|| t.to_owned())
     })
     .await;
     let v = |name: &str, labels: &[(&str, &str)]| {
-        value(&text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
+        metric(&text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
     };
     assert_eq!(v("lanegate_sessions_opened_total", &[]), 1.0);
     assert_eq!(v("lanegate_sessions_open", &[]), 1.0);
@@ -234,12 +210,12 @@ async fn metrics_count_what_a_client_did(backend: &str) {
     // Shards publish their health every few ticks (10 at 30 Hz), so the
     // first snapshots may predate the client's join.
     let text = eventually(addr, "/metrics", "shard 0 with the player", |_, t| {
-        let players = value(t, "lanegate_shard_players", &[("shard", "0")])?;
+        let players = metric(t, "lanegate_shard_players", &[("shard", "0")])?;
         (players == 1.0).then(|| t.to_owned())
     })
     .await;
     let v = |name: &str, labels: &[(&str, &str)]| {
-        value(&text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
+        metric(&text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in\n{text}"))
     };
     assert_eq!(v("lanegate_shard_stalled", &[("shard", "0")]), 0.0);
     let tick = |q: &str| {
@@ -292,7 +268,7 @@ async fn healthz_turns_503_when_the_drain_starts(backend: &str) {
     })
     .await;
     eventually(addr, "/metrics", "lanegate_draining 1", |_, t| {
-        (value(t, "lanegate_draining", &[]) == Some(1.0)).then_some(())
+        (metric(t, "lanegate_draining", &[]) == Some(1.0)).then_some(())
     })
     .await;
     let (_, page) = tokio::task::block_in_place(|| http_get(addr, "/status")).expect("up");

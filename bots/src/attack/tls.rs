@@ -9,11 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lanegate_client::ServerVerify;
 use lanegate_common::wire::ALPN;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::AttackError;
 
@@ -37,61 +34,15 @@ pub fn client_config(
     Ok(config)
 }
 
-/// The TLS side alone (TLS 1.3, ring, ALPN `lanegate/1`, any certificate),
-/// for the handshake flood's ClientHellos.
+/// The TLS side alone (TLS 1.3, ring, ALPN `lanegate/1`, any certificate
+/// but the handshake signature checked: the SDK's
+/// [`ServerVerify::InsecureNoVerify`]), for the handshake flood's
+/// ClientHellos.
 pub fn rustls_config() -> Result<rustls::ClientConfig, AttackError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| AttackError::Quic(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
-        }))
-        .with_no_client_auth();
+    let mut tls = lanegate_client::verify::tls_config(&ServerVerify::InsecureNoVerify)
+        .map_err(|e| AttackError::Quic(e.to_string()))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     Ok(tls)
-}
-
-/// Trusts every certificate; checks that the server holds its key.
-#[derive(Debug)]
-struct AnyCertificate {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
