@@ -497,7 +497,8 @@ pub struct ShardHealth {
     pub players: u32,
     /// The shortest time a message handed to the game since the previous
     /// snapshot had waited since the gateway received it (rings and inbox),
-    /// in µs; 0 when none was handed over. The minimum, as CoDel reads a
+    /// in µs; 0 when fewer than 32 were handed over (a slow moment, not a
+    /// queue). The minimum, as CoDel reads a
     /// queue: a burst that drains is not a standing queue, a wait every
     /// message pays is.
     pub sojourn_min_us: u32,

@@ -136,7 +136,7 @@ pub(super) fn encode_shards(enc: &mut DescriptorEncoder<'_>, s: &Sample) -> fmt:
         enc,
         "lanegate_shard_sojourn_min",
         "Shortest time a message handed to the shard's game had waited since the gateway \
-         received it, over the last health window (a standing queue; 0 when none was handed over).",
+         received it, over the last health window (a standing queue; 0 below 32 messages).",
         Some(&Unit::Seconds),
         s.shards
             .iter()

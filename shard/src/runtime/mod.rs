@@ -94,8 +94,10 @@ pub struct Shard<G> {
     /// they were sent in (moved to another, or closed) before their turn.
     stale_dropped: [u64; Lane::COUNT],
     /// The shortest wait of a message handed to the game since the last
-    /// health snapshot (`ShardHealth::sojourn_min_us`).
+    /// health snapshot (`ShardHealth::sojourn_min_us`), and how many
+    /// messages it is the minimum of.
     sojourn_min: Option<Duration>,
+    sojourn_count: u32,
     /// The live session of each player whose home shard this is
     /// (`ToShard::Claim`), and its core. At most one entry per session the
     /// gateway holds: each is released when its session closes.
@@ -113,6 +115,11 @@ struct CoreLink {
     /// Control replies waiting for room in the ring; never dropped.
     backlog: VecDeque<ToGateway>,
 }
+
+/// Messages a health window must hand to the game before its shortest
+/// wait counts as a queue (the ladder's sojourn signal): with a handful, one
+/// descheduled tick would look like overload.
+const SOJOURN_MESSAGES_MIN: u32 = 32;
 
 struct Staged {
     session: SessionId,
@@ -174,6 +181,7 @@ impl<G: Game> Shard<G> {
             moving: Vec::with_capacity((cfg.outbox_slots_max as usize).min(1024)),
             stale_dropped: [0; Lane::COUNT],
             sojourn_min: None,
+            sojourn_count: 0,
             claims: HashMap::new(),
             levels: ends.levels,
             level: Level::Normal,
@@ -299,9 +307,12 @@ impl<G: Game> Shard<G> {
             heartbeat_age_us: 0,
             zones: u32::try_from(self.world.zones.len()).unwrap_or(u32::MAX),
             players: u32::try_from(self.world.players.len()).unwrap_or(u32::MAX),
+            // A few messages that waited are a slow moment, not a standing
+            // queue: below SOJOURN_MESSAGES_MIN there is no figure.
             sojourn_min_us: self
                 .sojourn_min
                 .take()
+                .filter(|_| std::mem::take(&mut self.sojourn_count) >= SOJOURN_MESSAGES_MIN)
                 .map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
         };
         self.health.publish(&h);
@@ -447,6 +458,7 @@ impl<G: Game> Shard<G> {
                 }
                 let waited = now.saturating_duration_since(s.received_at);
                 self.sojourn_min = Some(self.sojourn_min.map_or(waited, |m| m.min(waited)));
+                self.sojourn_count = self.sojourn_count.saturating_add(1);
                 // Messages from a session that has since left are dropped.
                 let current = self.world.players.get(&s.player);
                 if current.is_some_and(|m| m.session == s.session && m.zone == s.zone) {
@@ -683,11 +695,18 @@ mod tests {
         let t0 = clock.now();
         tx.push(message_at(10, b"a", t0)).unwrap();
         clock.advance(Duration::from_millis(30));
-        tx.push(message_at(10, b"b", clock.now())).unwrap();
+        for _ in 1..SOJOURN_MESSAGES_MIN {
+            tx.push(message_at(10, b"b", clock.now())).unwrap();
+        }
         clock.advance(Duration::from_millis(10));
         shard.run_tick(&clock);
         // Waited 40 and 10 ms: the queue stood at 10 ms.
         assert_eq!(shard.publish_health().sojourn_min_us, 10_000);
+        // One message that waited is no queue.
+        tx.push(message_at(10, b"c", clock.now())).unwrap();
+        clock.advance(Duration::from_millis(40));
+        shard.run_tick(&clock);
+        assert_eq!(shard.publish_health().sojourn_min_us, 0);
         // Nothing handed over since: no figure, not the old one.
         shard.run_tick(&clock);
         assert_eq!(shard.publish_health().sojourn_min_us, 0);
