@@ -297,7 +297,7 @@ fn unspecified(server: SocketAddr) -> SocketAddr {
     }
 }
 
-fn ticket(source: &TicketSource, index: usize) -> Result<String, ClientError> {
+pub(crate) fn ticket(source: &TicketSource, index: usize) -> Result<String, ClientError> {
     match source {
         TicketSource::Fixed(text) => Ok(text.clone()),
         TicketSource::DevKey {

@@ -1,6 +1,6 @@
 //! Attacks an operator runs against their own gateway (issue 13 §5), to see
 //! the defences work before the internet tries them: a handshake flood, a
-//! garbage flood and half-open connections. (Overload at a multiple of
+//! garbage flood, half-open connections and slow clients. (Overload at a multiple of
 //! capacity is the swarm itself at N× its lane mix: [`crate::BotsConfig::overload`].)
 //!
 //! ```text
@@ -8,7 +8,9 @@
 //!      │                    │
 //!      ├─ HandshakeFlood ──▶ handshake.rs: a fresh QUIC Initial per send (initial.rs), never answered
 //!      ├─ GarbageFlood ───▶ garbage.rs: random 1–1500-byte datagrams
-//!      └─ HalfOpen ───────▶ half_open.rs: handshakes that complete and never send `Hello`
+//!      ├─ HalfOpen ───────▶ held.rs + slow.rs: handshakes that complete and never send `Hello`
+//!      ├─ SlowSenders ────▶ held.rs + slow.rs: sessions that trickle a frame, a byte a second
+//!      └─ SlowReaders ────▶ held.rs + slow.rs: sessions that send and never read
 //!                           │
 //!                           ▼
 //!                       AttackReport (Display, JSON)
@@ -42,10 +44,11 @@
 //! checked, as it costs the server the same either way.
 
 mod garbage;
-mod half_open;
 mod handshake;
+mod held;
 mod initial;
 mod pace;
+mod slow;
 mod sources;
 mod tls;
 
@@ -56,9 +59,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use lanegate_common::ids::ZoneId;
 use serde::{Deserialize, Serialize};
 
-pub use half_open::HalfOpenReport;
+pub use held::HeldReport;
+pub use slow::{Behaviour, TRICKLE_PERIOD};
 
 /// Longest attack one run may last.
 pub const DURATION_MAX: Duration = Duration::from_secs(600);
@@ -71,9 +76,9 @@ pub const SOURCE_ADDRS_MAX: usize = 4096;
 pub const GARBAGE_RATE_PER_S_MAX: u32 = 1_000_000;
 /// Most Initials per second: four times the flood of issue 13's report.
 pub const HANDSHAKE_RATE_PER_S_MAX: u32 = 50_000;
-/// Most half-open connections one run opens.
+/// Most held connections (half-open, slow) one run opens.
 pub const HALF_OPEN_CONNECTIONS_MAX: usize = 20_000;
-/// Most half-open connections started per second.
+/// Most held connections started per second.
 pub const HALF_OPEN_RATE_PER_S_MAX: u32 = 5_000;
 /// Longest a half-open connection waits for the server to close it: past
 /// any sane `gateway.hello_timeout_ms` (which may not exceed the idle
@@ -96,14 +101,24 @@ pub enum Attack {
     /// stream, no `Hello`. The gateway must close each with
     /// `HELLO_TIMEOUT` and free it.
     HalfOpen,
+    /// Sessions that announce a largest frame on the control stream and
+    /// send it a byte a second. The gateway must close each with `ABUSE`
+    /// after `gateway.frame_stall_ms`.
+    SlowSenders,
+    /// Sessions that send echo requests in every lane and never read a
+    /// byte. The gateway must bound what it holds for them and serve
+    /// everyone else.
+    SlowReaders,
 }
 
 impl Attack {
     /// Every attack, as `--attack` names them.
-    pub const ALL: [Attack; 3] = [
+    pub const ALL: [Attack; 5] = [
         Attack::HandshakeFlood,
         Attack::GarbageFlood,
         Attack::HalfOpen,
+        Attack::SlowSenders,
+        Attack::SlowReaders,
     ];
 
     /// The name `--attack` takes.
@@ -112,6 +127,26 @@ impl Attack {
             Attack::HandshakeFlood => "handshake-flood",
             Attack::GarbageFlood => "garbage-flood",
             Attack::HalfOpen => "half-open",
+            Attack::SlowSenders => "slow-senders",
+            Attack::SlowReaders => "slow-readers",
+        }
+    }
+
+    /// What each connection does once established; `None` for the floods,
+    /// which establish nothing.
+    pub const fn held(self) -> Option<Behaviour> {
+        match self {
+            Attack::HandshakeFlood | Attack::GarbageFlood => None,
+            Attack::HalfOpen => Some(Behaviour::Silent),
+            Attack::SlowSenders => Some(Behaviour::Trickle),
+            Attack::SlowReaders => Some(Behaviour::NeverRead),
+        }
+    }
+
+    const fn behaviour(self) -> Behaviour {
+        match self.held() {
+            Some(b) => b,
+            None => Behaviour::Silent,
         }
     }
 
@@ -120,7 +155,9 @@ impl Attack {
         match self {
             Attack::HandshakeFlood => HANDSHAKE_RATE_PER_S_MAX,
             Attack::GarbageFlood => GARBAGE_RATE_PER_S_MAX,
-            Attack::HalfOpen => HALF_OPEN_RATE_PER_S_MAX,
+            Attack::HalfOpen | Attack::SlowSenders | Attack::SlowReaders => {
+                HALF_OPEN_RATE_PER_S_MAX
+            }
         }
     }
 }
@@ -140,7 +177,9 @@ impl FromStr for Attack {
             .find(|a| a.name() == text)
             .ok_or_else(|| AttackError::Config {
                 field: "attack",
-                reason: format!("{text:?} is not handshake-flood, garbage-flood or half-open"),
+                reason: format!(
+                    "{text:?} is not handshake-flood, garbage-flood, half-open, slow-senders or slow-readers"
+                ),
             })
     }
 }
@@ -165,12 +204,18 @@ pub struct AttackConfig {
     /// Distinct source addresses the sockets spread over (127.0.0.1 and
     /// up); more than one only against a loopback target.
     pub source_addrs: usize,
-    /// Half-open: connections to open (the run ends earlier when
-    /// `duration` passes).
+    /// Held attacks (half-open, slow): connections to open (the run ends
+    /// earlier when `duration` passes).
     pub connections: usize,
-    /// Half-open: how long each established connection waits for the
+    /// Held attacks: how long each established connection waits for the
     /// server to close it before it is counted as still open.
     pub hold_max: Duration,
+    /// Slow clients: the player of the first session's development-key
+    /// ticket; session `i` is `first_player + i`. Far above the swarm's
+    /// players by default, so an attack beside a swarm replaces no one.
+    pub first_player: u64,
+    /// Slow clients: the zone their tickets name.
+    pub zone: ZoneId,
     /// Allow a target that is not a loopback address.
     pub allow_remote: bool,
 }
@@ -231,14 +276,15 @@ pub struct AttackReport {
     pub send_errors: u64,
     /// Achieved rate: `sent / wall_s`.
     pub achieved_per_s: f64,
-    /// Half-open only: what became of the connections.
-    pub half_open: Option<HalfOpenReport>,
+    /// Held attacks only: what became of the connections.
+    pub held: Option<HeldReport>,
 }
 
 impl AttackConfig {
     /// `attack` against `server` with the defaults: 10 s at 1000 per
-    /// second from 200 sources over 50 addresses; half-open opens 1000
-    /// connections and waits up to 30 s for each to be closed.
+    /// second from 200 sources over 50 addresses; a held attack opens 1000
+    /// connections and waits up to 30 s for each to be closed; slow
+    /// clients are players 4 000 000 000 and up, in zone 1.
     pub fn new(attack: Attack, server: SocketAddr) -> Self {
         Self {
             attack,
@@ -250,6 +296,8 @@ impl AttackConfig {
             source_addrs: 50,
             connections: 1000,
             hold_max: Duration::from_secs(30),
+            first_player: 4_000_000_000,
+            zone: ZoneId(1),
             allow_remote: false,
         }
     }
@@ -283,7 +331,7 @@ impl AttackConfig {
                 "several source addresses only against an IPv4 loopback target".into(),
             );
         }
-        if self.attack == Attack::HalfOpen {
+        if self.attack.held().is_some() {
             if self.connections == 0 || self.connections > HALF_OPEN_CONNECTIONS_MAX {
                 return bad(
                     "connections",
@@ -327,7 +375,7 @@ pub fn run(cfg: &AttackConfig) -> Result<AttackReport, AttackError> {
         bytes_sent: 0,
         send_errors: 0,
         achieved_per_s: 0.0,
-        half_open: None,
+        held: None,
     };
     let tally = match cfg.attack {
         Attack::GarbageFlood => garbage::flood(
@@ -338,9 +386,9 @@ pub fn run(cfg: &AttackConfig) -> Result<AttackReport, AttackError> {
             cfg,
             &sources::bind(cfg.server, cfg.sources, cfg.source_addrs)?,
         )?,
-        Attack::HalfOpen => {
-            let (tally, half_open) = half_open::run(cfg)?;
-            report.half_open = Some(half_open);
+        Attack::HalfOpen | Attack::SlowSenders | Attack::SlowReaders => {
+            let (tally, held) = held::run(cfg, cfg.attack.behaviour())?;
+            report.held = Some(held);
             tally
         }
     };
@@ -368,7 +416,7 @@ impl fmt::Display for AttackReport {
             self.attack, self.server, self.sources, self.source_addrs, self.rate_per_s
         )?;
         let unit = match self.attack {
-            Attack::HalfOpen => "connections started",
+            Attack::HalfOpen | Attack::SlowSenders | Attack::SlowReaders => "connections started",
             Attack::HandshakeFlood => "Initials",
             Attack::GarbageFlood => "datagrams",
         };
@@ -377,7 +425,7 @@ impl fmt::Display for AttackReport {
             "  {} {unit} ({} bytes) in {:.1} s = {:.0}/s, {} send errors",
             self.sent, self.bytes_sent, self.wall_s, self.achieved_per_s, self.send_errors
         )?;
-        if let Some(h) = &self.half_open {
+        if let Some(h) = &self.held {
             write!(f, "{h}")?;
         }
         Ok(())
@@ -458,5 +506,8 @@ mod tests {
         let mut c = cfg(Attack::HalfOpen);
         c.hold_max = Duration::ZERO;
         assert_eq!(field(c), "hold_max");
+        let mut c = cfg(Attack::SlowReaders);
+        c.connections = 0;
+        assert_eq!(field(c), "connections");
     }
 }

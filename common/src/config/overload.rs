@@ -44,7 +44,9 @@ pub struct OverloadConfig {
     /// Kernel receive drops per second on a core's socket that count as
     /// 100 % pressure. Default 1000.
     pub kernel_drops_per_s_full: u64,
-    /// New handshakes per second on a core that count as 100 % pressure.
+    /// New handshakes per second on a core that count as 100 % pressure:
+    /// handshakes it accepts and pays TLS for (an Initial answered with a
+    /// Retry, refused or dropped costs almost nothing and does not count).
     /// Default 2000: about what one core's TLS can do beside its traffic.
     pub handshakes_per_s_full: u64,
     /// How long every message handed to a shard's game waited since the

@@ -205,14 +205,17 @@ pub struct BotsArgs {
     pub overload: Option<f64>,
     /// Attack your own gateway instead of playing: `handshake-flood` (QUIC
     /// Initials never answered), `garbage-flood` (random 1-1500-byte
-    /// datagrams) or `half-open` (`--clients` handshakes that never send
-    /// Hello, each held until the gateway closes it). Runs `--duration`
-    /// (at most 10 min).
+    /// datagrams), `half-open` (`--clients` handshakes that never send
+    /// Hello, each held until the gateway closes it), `slow-senders`
+    /// (`--clients` sessions that trickle a frame a byte a second) or
+    /// `slow-readers` (`--clients` sessions that send and never read); the
+    /// slow ones need a gateway on the development ticket key. Runs
+    /// `--duration` (at most 10 min).
     #[arg(long, value_name = "ATTACK")]
     pub attack: Option<String>,
     /// Attack rate per second, over all sources: Initials (at most
-    /// 50000), datagrams (at most 1000000) or new half-open connections
-    /// (at most 5000).
+    /// 50000), datagrams (at most 1000000) or new held (half-open, slow)
+    /// connections (at most 5000).
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "attack")]
     pub attack_rate: u32,
     /// Attack source sockets, each its own port (at most 4096).
@@ -223,8 +226,8 @@ pub struct BotsArgs {
     /// default is 50 (elsewhere 1).
     #[arg(long, value_name = "N", requires = "attack")]
     pub source_addrs: Option<usize>,
-    /// Half-open: longest each connection waits for the gateway to close
-    /// it (at most 120s).
+    /// Held attacks (half-open, slow): longest each connection waits for
+    /// the gateway to close it (at most 120s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration, requires = "attack")]
     pub hold_max: Duration,
     /// Allow `--attack` and `--overload` against a server that is not a

@@ -27,7 +27,6 @@ impl<A: Admission> Engine<A> {
         buf: &mut Vec<u8>,
         links: &mut GatewayPort,
     ) {
-        self.counters.handshakes += 1;
         // A banned address gets nothing: no state, no reply (`admit/ban.rs`).
         if self
             .bans
@@ -85,6 +84,11 @@ impl<A: Admission> Engine<A> {
                     self.endpoint.ignore(incoming);
                     return;
                 }
+                // Only a handshake the core pays TLS for is load: a flood
+                // answered with Retries costs next to nothing, and counted
+                // here it would take the ladder to protect and refuse real
+                // newcomers (SERVER_FULL) for as long as it lasts.
+                self.counters.handshakes += 1;
             }
             HandshakeDecision::Retry if !validated => {
                 match self.endpoint.retry(incoming, buf) {

@@ -79,8 +79,9 @@ pub struct Counters {
     /// Initial packets dropped unread because this core's Initial budget
     /// was spent (`gateway.initials_per_core_per_s`).
     pub initials_over_budget: u64,
-    /// New connections' first Initials that reached the engine (accepted,
-    /// refused or ignored): the handshake rate the degradation ladder reads.
+    /// New connections' handshakes this core accepted and pays TLS for
+    /// (not those refused, ignored or answered with a Retry): the
+    /// handshake rate the degradation ladder reads.
     pub handshakes: u64,
     /// New connections refused because their address had
     /// `gateway.connections_per_ip_max` open.

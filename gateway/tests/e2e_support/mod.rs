@@ -28,6 +28,8 @@ use lanegate_client::{
 use lanegate_common::ids::{PlayerId, ZoneId};
 use lanegate_common::ticket::{DEV_KEY_ID, KeySet, Ticket};
 
+pub mod swarm;
+
 /// How long the gateway may take to start (debug build, self-signed cert).
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one client exchange may take.

@@ -1,7 +1,9 @@
-//! Half-open connections: QUIC handshakes that complete and then say
-//! nothing (no control stream, no `Hello`), each held until the gateway
-//! closes it, so the run measures how long the gateway keeps what an
-//! unauthenticated peer made it allocate.
+//! Held connections: QUIC handshakes that complete and are then held for
+//! as long as the gateway allows, each doing what its attack says
+//! (`slow.rs`): nothing at all (half-open: no control stream, no `Hello`),
+//! a session that trickles a frame (slow sender), or one that never reads
+//! (slow reader). The run measures how long the gateway keeps what such a
+//! peer made it allocate, and how it ends it.
 //!
 //! The connections are quinn's, spread over one endpoint per source
 //! (`crate::endpoint::bind`, whose small receive buffer lets thousands
@@ -10,7 +12,8 @@
 //! not stop the attack, only makes it prove its address. Each connection
 //! records how long after its handshake the gateway closed it, and with
 //! which code: the gateway's promise is `HELLO_TIMEOUT` within
-//! `gateway.hello_timeout_ms`.
+//! `gateway.hello_timeout_ms` for a half-open one, `ABUSE` within
+//! `gateway.frame_stall_ms` for a slow sender.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use lanegate_common::wire::CloseCode;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use super::slow::{self, Behaviour};
 use super::{AttackConfig, AttackError, Closes, HOLD_MAX, Tally, sources, tls};
 use crate::endpoint;
 
@@ -27,11 +31,16 @@ use crate::endpoint;
 /// not be the side that times out.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
-/// What became of half-open connections.
+/// What became of held connections.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct HalfOpenReport {
+pub struct HeldReport {
     /// Handshakes that completed.
     pub established: u64,
+    /// Slow clients: sessions that got `Welcome` (before they began to
+    /// stall).
+    pub sessions: u64,
+    /// Slow readers: game messages sent and never read back.
+    pub messages_sent: u64,
     /// Handshakes that did not, by reason.
     pub failed: Closes,
     /// Established connections the gateway closed, by close code.
@@ -49,17 +58,26 @@ pub struct HalfOpenReport {
     pub wall_s: f64,
 }
 
-/// Opens `cfg.connections` half-open connections and waits until each is
-/// closed or has been held for `cfg.hold_max`.
-pub fn run(cfg: &AttackConfig) -> Result<(Tally, HalfOpenReport), AttackError> {
+/// Opens `cfg.connections` connections that behave as `behaviour` and
+/// waits until each is closed or has been held for `cfg.hold_max`.
+pub fn run(cfg: &AttackConfig, behaviour: Behaviour) -> Result<(Tally, HeldReport), AttackError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(open_all(cfg))
+    runtime.block_on(open_all(cfg, behaviour))
 }
 
-async fn open_all(cfg: &AttackConfig) -> Result<(Tally, HalfOpenReport), AttackError> {
-    let client = tls::client_config(HOLD_MAX + Duration::from_secs(10), Some(KEEP_ALIVE))?;
+async fn open_all(
+    cfg: &AttackConfig,
+    behaviour: Behaviour,
+) -> Result<(Tally, HeldReport), AttackError> {
+    let mut client = tls::client_config(HOLD_MAX + Duration::from_secs(10), Some(KEEP_ALIVE))?;
+    if behaviour == Behaviour::NeverRead {
+        client.transport_config(slow::never_read_transport(
+            HOLD_MAX + Duration::from_secs(10),
+            KEEP_ALIVE,
+        )?);
+    }
     let endpoints = (0..cfg.sources)
         .map(|i| {
             endpoint::bind(SocketAddr::new(
@@ -83,24 +101,27 @@ async fn open_all(cfg: &AttackConfig) -> Result<(Tally, HalfOpenReport), AttackE
         match ep.connect_with(client.clone(), cfg.server, &cfg.server_name) {
             Ok(connecting) => {
                 tally.sent += 1;
-                held.spawn(hold(connecting, cfg.hold_max));
+                let ticket = slow::ticket(cfg, i);
+                held.spawn(hold(connecting, cfg.hold_max, behaviour, ticket));
             }
             Err(_) => tally.errors += 1,
         }
     }
     tally.wall = start.elapsed();
-    let mut report = HalfOpenReport::default();
+    let mut report = HeldReport::default();
     let mut held_ms = Vec::new();
     while let Some(fate) = held.join_next().await {
         match fate {
             Ok(Fate::Failed(why)) => *report.failed.entry(why).or_default() += 1,
-            Ok(Fate::Closed { code, held }) => {
+            Ok(Fate::Closed { code, held, played }) => {
                 report.established += 1;
+                report.add(played);
                 *report.closed.entry(code).or_default() += 1;
                 held_ms.push(held.as_secs_f64() * 1000.0);
             }
-            Ok(Fate::StillOpen) => {
+            Ok(Fate::StillOpen(played)) => {
                 report.established += 1;
+                report.add(played);
                 report.still_open += 1;
             }
             Err(e) => *report.failed.entry(format!("task: {e}")).or_default() += 1,
@@ -119,34 +140,63 @@ async fn open_all(cfg: &AttackConfig) -> Result<(Tally, HalfOpenReport), AttackE
     Ok((tally, report))
 }
 
-/// How one half-open connection ended.
-enum Fate {
-    Failed(String),
-    Closed { code: String, held: Duration },
-    StillOpen,
+impl HeldReport {
+    fn add(&mut self, played: slow::Played) {
+        self.sessions += u64::from(played.session);
+        self.messages_sent += played.messages_sent;
+    }
 }
 
-async fn hold(connecting: quinn::Connecting, hold_max: Duration) -> Fate {
+/// How one held connection ended.
+enum Fate {
+    Failed(String),
+    Closed {
+        code: String,
+        held: Duration,
+        played: slow::Played,
+    },
+    StillOpen(slow::Played),
+}
+
+async fn hold(
+    connecting: quinn::Connecting,
+    hold_max: Duration,
+    behaviour: Behaviour,
+    ticket: String,
+) -> Fate {
     let conn = match tokio::time::timeout(hold_max, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Fate::Failed(describe(&e)),
         Err(_) => return Fate::Failed("handshake timed out".into()),
     };
     let established = Instant::now();
-    match tokio::time::timeout(hold_max, conn.closed()).await {
+    let deadline = established + hold_max;
+    // The behaviour runs until the gateway closes the connection (its
+    // writes and reads fail then) or the hold is over; the close is what
+    // `closed()` reports either way.
+    let mut played = slow::Played::default();
+    // Past the hold the behaviour is cut off where it is; `played` keeps
+    // how far it got.
+    let _ = tokio::time::timeout_at(
+        deadline.into(),
+        slow::behave(&conn, behaviour, &ticket, &mut played),
+    )
+    .await;
+    match tokio::time::timeout_at(deadline.into(), conn.closed()).await {
         Ok(e) => Fate::Closed {
             code: describe(&e),
             held: established.elapsed(),
+            played,
         },
         Err(_) => {
             conn.close(0u32.into(), b"");
-            Fate::StillOpen
+            Fate::StillOpen(played)
         }
     }
 }
 
 /// A close as a report names it: our codes by name.
-fn describe(e: &quinn::ConnectionError) -> String {
+pub(super) fn describe(e: &quinn::ConnectionError) -> String {
     match e {
         quinn::ConnectionError::ApplicationClosed(close) => {
             let code = close.error_code.into_inner();
@@ -162,13 +212,16 @@ fn describe(e: &quinn::ConnectionError) -> String {
     }
 }
 
-impl fmt::Display for HalfOpenReport {
+impl fmt::Display for HeldReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "  {} established, {} still open after the hold, in {:.1} s",
-            self.established, self.still_open, self.wall_s
+            "  {} established, {} with a session, {} still open after the hold, in {:.1} s",
+            self.established, self.sessions, self.still_open, self.wall_s
         )?;
+        if self.messages_sent > 0 {
+            writeln!(f, "  {} messages sent, none read back", self.messages_sent)?;
+        }
         for (code, n) in &self.closed {
             writeln!(f, "  closed by the gateway with {code}: {n}")?;
         }
