@@ -52,6 +52,7 @@ fn entry(i: u64) -> ToShard {
             payload: Payload::Inline(payload),
         },
         received_at: epoch(),
+        held_us: 0,
     }
 }
 

@@ -23,6 +23,7 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lanegate_gateway::engine::tls::{Identity, quic_server_config};
@@ -83,11 +84,12 @@ fn steer_bench(c: &mut Criterion) {
         });
 
         let (mut a, mut z) = two_cores();
+        let at = Instant::now();
         g.bench_function("steer", |b| {
             b.iter(|| {
                 let p = black_box(&pkt);
                 let owner = a.owner_elsewhere(p).expect("core 1");
-                a.send(owner, remote, None, None, p);
+                a.send(owner, remote, None, None, at, p);
                 z.drain(1, |s| {
                     black_box(s.data());
                 })
@@ -100,7 +102,7 @@ fn steer_bench(c: &mut Criterion) {
                 for _ in 0..BATCH {
                     let p = black_box(&pkt);
                     let owner = a.owner_elsewhere(p).expect("core 1");
-                    a.send(owner, remote, None, None, p);
+                    a.send(owner, remote, None, None, at, p);
                 }
                 z.drain(BATCH, |s| {
                     black_box(s.data());

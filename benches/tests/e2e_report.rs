@@ -39,12 +39,17 @@ fn rotation_puts_each_candidate_first_once() {
 
 #[test]
 fn the_throughput_rotation_has_both_backends_side_by_side() {
-    use ServerKind::{Lanegate, LanegatePortable, Quinn, Udp};
-    let all = ServerKind::throughput_candidates(true);
+    use ServerKind::{Lanegate, LanegateNoHistograms, LanegatePortable, Quinn, Udp};
+    let all = ServerKind::throughput_candidates(true, false);
     assert_eq!(all, vec![Lanegate, LanegatePortable, Quinn, Udp]);
     assert_eq!(
-        ServerKind::throughput_candidates(false),
+        ServerKind::throughput_candidates(false, false),
         vec![Lanegate, Quinn, Udp]
+    );
+    // The histogram cost's pair runs back to back.
+    assert_eq!(
+        ServerKind::throughput_candidates(true, true),
+        vec![Lanegate, LanegateNoHistograms, LanegatePortable, Quinn, Udp]
     );
     let names: Vec<&str> = all.iter().map(|k| k.name()).collect();
     assert_eq!(

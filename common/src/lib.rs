@@ -27,6 +27,7 @@
 pub mod config;
 pub mod degradation;
 pub mod frame;
+pub mod histogram;
 pub mod ids;
 pub mod lanes;
 pub mod link;

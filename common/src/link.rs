@@ -29,7 +29,7 @@
 //! Zone hand-off state ([`ZoneHandoff`]) is boxed: moves are rare control
 //! events, not the message path, and the state's size is the game's business.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::GatewayConfig;
 use crate::ids::{CoreId, PlayerId, SessionId, ShardId, ZoneId};
@@ -283,6 +283,10 @@ pub enum ToShard {
         /// against it (sojourn time, the degradation ladder's queueing
         /// signal).
         received_at: Instant,
+        /// How long the core held it before it went on the ring, in µs
+        /// (deferred, held for a zone move): set as it goes on, so the shard
+        /// measures its service time from the ring, not from the socket.
+        held_us: u32,
     },
     /// Zone control: the steps of a zone move.
     Zone(ZoneControl),
@@ -312,6 +316,28 @@ impl ToShard {
     pub fn lane(&self) -> Option<Lane> {
         match self {
             ToShard::Message { body, .. } => Some(body.lane),
+            _ => None,
+        }
+    }
+
+    /// When the gateway received a game message; `None` for control
+    /// entries.
+    pub fn received_at(&self) -> Option<Instant> {
+        match self {
+            ToShard::Message { received_at, .. } => Some(*received_at),
+            _ => None,
+        }
+    }
+
+    /// When a game message went on its ring: its receipt plus the time the
+    /// core held it (`held_us`, stamped as it went on).
+    pub fn ringed_at(&self) -> Option<Instant> {
+        match self {
+            ToShard::Message {
+                received_at,
+                held_us,
+                ..
+            } => Some(*received_at + Duration::from_micros(u64::from(*held_us))),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use lanegate_common::wake::Doorbell;
 
@@ -47,6 +48,9 @@ pub struct SteeredPacket {
     pub local_ip: Option<IpAddr>,
     /// ECN codepoint of its IP header.
     pub ecn: Option<Ecn>,
+    /// When the receiving core's kernel received it (or that core's turn
+    /// began): the owner measures the gateway's latency from here.
+    pub received_at: Instant,
     len: u16,
     data: [u8; STEER_PACKET_BYTES_MAX],
 }
@@ -133,6 +137,7 @@ impl SteerEnds {
         remote: SocketAddr,
         local_ip: Option<IpAddr>,
         ecn: Option<Ecn>,
+        received_at: Instant,
         packet: &[u8],
     ) {
         let Some(Some(tx)) = self.to.get_mut(owner) else {
@@ -150,6 +155,7 @@ impl SteerEnds {
             remote,
             local_ip,
             ecn,
+            received_at,
             len,
             data: [0; STEER_PACKET_BYTES_MAX],
         };
@@ -280,9 +286,16 @@ mod tests {
         // A core index beyond the mesh stays local.
         assert_eq!(ends[0].owner_elsewhere(&short(7)), None);
         for _ in 0..3 {
-            ends[0].send(2, remote, None, Some(Ecn::Ect0), &p);
+            ends[0].send(2, remote, None, Some(Ecn::Ect0), Instant::now(), &p);
         }
-        ends[0].send(2, remote, None, None, &[0x40; STEER_PACKET_BYTES_MAX + 1]);
+        ends[0].send(
+            2,
+            remote,
+            None,
+            None,
+            Instant::now(),
+            &[0x40; STEER_PACKET_BYTES_MAX + 1],
+        );
         assert_eq!(
             ends[0].counters,
             SteerCounters {

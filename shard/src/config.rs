@@ -82,6 +82,9 @@ pub struct ShardConfig {
     /// The zones the gateway serves (`shards.zones`): a game can move a
     /// player only into one of them.
     pub zones: ZoneSet,
+    /// Record the latency histograms (`observability.latency_histograms`):
+    /// the cores' time to the ring, the shards' service and tick times.
+    pub latency_histograms: bool,
 }
 
 impl ShardConfig {
@@ -113,6 +116,7 @@ impl ShardConfig {
             cpu_ids,
             lanes,
             zones: s.zones.clone(),
+            latency_histograms: config.observability.latency_histograms,
         }
     }
 

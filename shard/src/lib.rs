@@ -163,6 +163,7 @@ pub mod fence;
 pub mod game;
 pub mod games;
 pub mod health;
+pub mod latency;
 pub mod levels;
 pub mod pool;
 pub mod port;

@@ -22,6 +22,7 @@ use lanegate_common::wake::Doorbell;
 use crate::config::ShardConfig;
 use crate::fence::FenceBoard;
 use crate::health::HealthSlot;
+use crate::latency::LatencySlot;
 use crate::levels::LevelBoard;
 use crate::pool::{BufPool, BufReturn, pool};
 use crate::ring::{RingError, RingRx, RingTx, ring};
@@ -66,6 +67,8 @@ pub struct ShardEnds {
     pub cores: Vec<ShardToCore>,
     /// Where the shard publishes its health.
     pub health: Arc<HealthSlot>,
+    /// Where the shard publishes its latency histograms.
+    pub latency: Arc<LatencySlot>,
     /// Rung by the gateway cores when they push to this shard.
     pub bell: Arc<Doorbell>,
     /// Each shard's degradation level; this shard reads its own.
@@ -188,6 +191,7 @@ pub fn build(
             pool,
             cores,
             health: HealthSlot::new(ShardId(s), epoch),
+            latency: LatencySlot::new(),
             bell,
             levels: Arc::clone(&levels),
         })

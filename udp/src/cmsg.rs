@@ -8,6 +8,7 @@
 
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::time::Duration;
 
 use super::Ecn;
 
@@ -35,6 +36,9 @@ pub(crate) struct RecvInfo {
     /// `SO_RXQ_OVFL`: datagrams the kernel dropped on the socket since it
     /// was made (its receive buffer full); absent until the first drop.
     pub kernel_drops: Option<u32>,
+    /// `SO_TIMESTAMPNS`: when the kernel received the datagram, on the
+    /// realtime clock, since the Unix epoch.
+    pub received: Option<Duration>,
 }
 
 /// Reads the control messages we asked for; ignores the rest and stops at
@@ -75,6 +79,21 @@ pub(crate) fn decode(control: &[u8]) -> RecvInfo {
             (libc::SOL_UDP, libc::UDP_GRO) => {
                 if let Some(size) = read_i32(data) {
                     info.segment_size = usize::try_from(size).unwrap_or(0);
+                }
+            }
+            (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS) => {
+                // struct timespec { time_t tv_sec; long tv_nsec; }: two
+                // native words on the 64-bit targets io_uring runs on.
+                let word = |at: usize| {
+                    data.get(at..at + 8)
+                        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                        .map(i64::from_ne_bytes)
+                };
+                if let (Some(s), Some(ns)) = (word(0), word(8)) {
+                    info.received = u64::try_from(s)
+                        .ok()
+                        .zip(u32::try_from(ns).ok().filter(|&n| n < 1_000_000_000))
+                        .map(|(s, ns)| Duration::new(s, ns));
                 }
             }
             (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
@@ -208,8 +227,10 @@ pub(crate) const SEND_CONTROL_BYTES: usize = space(4) + space(2) + space(20);
 
 /// Room for the control messages a receive can carry: pktinfo (the v6 one
 /// is the larger), TOS or traffic class, the GRO segment size and the
-/// kernel's drop count (`SO_RXQ_OVFL`), with headroom for one more.
-pub(crate) const RECV_CONTROL_BYTES: usize = space(20) + space(4) + space(4) + space(4) + space(20);
+/// kernel's drop count (`SO_RXQ_OVFL`) and the receive timestamp
+/// (`SO_TIMESTAMPNS`), with headroom for one more.
+pub(crate) const RECV_CONTROL_BYTES: usize =
+    space(20) + space(4) + space(4) + space(4) + space(16) + space(20);
 
 #[cfg(test)]
 mod tests {
@@ -242,9 +263,17 @@ mod tests {
         assert!(w.push(libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &3i32.to_ne_bytes()));
         assert!(w.push(libc::SOL_UDP, libc::UDP_GRO, &1200i32.to_ne_bytes()));
         assert!(w.push(libc::SOL_SOCKET, libc::SO_RXQ_OVFL, &77u32.to_ne_bytes()));
+        let mut ts = [0u8; 16];
+        ts[..8].copy_from_slice(&1_700_000_000i64.to_ne_bytes());
+        ts[8..].copy_from_slice(&250_000_000i64.to_ne_bytes());
+        assert!(w.push(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, &ts));
         let n = w.len();
         let info = decode(&buf[..n]);
         assert_eq!(info.kernel_drops, Some(77));
+        assert_eq!(
+            info.received,
+            Some(Duration::new(1_700_000_000, 250_000_000))
+        );
         assert_eq!(info.local_ip, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         assert_eq!(info.ecn, Some(Ecn::Ce));
         assert_eq!(info.segment_size, 1200);

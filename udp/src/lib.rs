@@ -240,6 +240,12 @@ pub struct Datagram<'a> {
     /// With GRO, `data` holds datagrams of this size back to back (the last
     /// may be shorter); without, it equals `data.len()`.
     pub segment_size: usize,
+    /// When the kernel received it, on the realtime clock since the Unix
+    /// epoch (`SO_TIMESTAMPNS`, io_uring backend with
+    /// [`IoLimits::receive_timestamps`]); `None` where the backend cannot
+    /// tell. The gateway measures how long a datagram waited in the
+    /// socket and the loop from it.
+    pub received: Option<Duration>,
     /// The bytes.
     pub data: &'a [u8],
 }
@@ -267,6 +273,7 @@ struct Meta {
     local_ip: Option<IpAddr>,
     ecn: Option<Ecn>,
     segment_size: usize,
+    received: Option<Duration>,
     start: usize,
     len: usize,
 }
@@ -281,6 +288,7 @@ impl RecvBatch {
             local_ip: None,
             ecn: None,
             segment_size: 0,
+            received: None,
             start: 0,
             len: 0,
         };
@@ -319,6 +327,7 @@ impl RecvBatch {
             local_ip: m.local_ip,
             ecn: m.ecn,
             segment_size: m.segment_size,
+            received: m.received,
             data: &self.data[m.start..m.start + m.len],
         })
     }
@@ -374,6 +383,7 @@ impl RecvBatch {
                 } else {
                     received.segment_size
                 },
+                received: received.received,
                 start,
                 len,
             };
@@ -403,6 +413,7 @@ struct Received {
     local_ip: Option<IpAddr>,
     ecn: Option<Ecn>,
     segment_size: usize,
+    received: Option<Duration>,
     len: usize,
 }
 
@@ -423,6 +434,10 @@ pub struct IoLimits {
     pub send_slots_max: usize,
     /// Datagrams in one [`RecvBatch`]. Default 32 (quinn-udp's batch).
     pub recv_batch_datagrams_max: usize,
+    /// Ask the kernel for each datagram's receive time
+    /// ([`Datagram::received`]; io_uring only). Default on: the gateway's
+    /// latency histograms start from it.
+    pub receive_timestamps: bool,
 }
 
 impl Default for IoLimits {
@@ -432,6 +447,7 @@ impl Default for IoLimits {
             uring_recv_buffers_max: 64,
             send_slots_max: 32,
             recv_batch_datagrams_max: 32,
+            receive_timestamps: true,
         }
     }
 }

@@ -65,6 +65,8 @@ impl PortableIo {
                     local_ip: m.dst_ip,
                     ecn: m.ecn.and_then(from_quinn),
                     segment_size: m.stride,
+                    // quinn-udp does not ask for receive timestamps.
+                    received: None,
                     len: m.len,
                 },
             );

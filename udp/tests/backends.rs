@@ -210,6 +210,46 @@ fn ecn_round(tx_io: &mut dyn UdpIo, rx_io: &mut dyn UdpIo, ecn: Ecn) {
     assert_eq!(got[0].data, data, "{what}");
 }
 
+/// io_uring stamps each datagram with the kernel's receive time (between
+/// the send and the receive, on the realtime clock); the portable backend
+/// does not, and neither does io_uring when asked not to.
+#[test]
+fn uring_datagrams_carry_the_kernel_receive_time() {
+    let since_epoch = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    };
+    let received = |io: &mut dyn UdpIo| {
+        let mut batch = RecvBatch::for_limits(&IoLimits::default());
+        let peer = peer();
+        let before = since_epoch();
+        peer.send_to(b"stamp me", io.local_addr()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while batch.is_empty() && Instant::now() < deadline {
+            io.recv_batch(&mut batch, Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+        let after = since_epoch();
+        let d = batch.get(0).expect("the datagram");
+        (before, d.received, after)
+    };
+    let (before, at, after) = received(forced(IoBackend::IoUring).as_mut());
+    let at = at.expect("a receive timestamp");
+    assert!(
+        before <= at && at <= after,
+        "{before:?} <= {at:?} <= {after:?}"
+    );
+    assert_eq!(received(forced(IoBackend::Portable).as_mut()).1, None);
+    let socket = sys::bind_udp(LOOPBACK.parse().unwrap(), &options()).unwrap();
+    let limits = IoLimits {
+        receive_timestamps: false,
+        ..IoLimits::default()
+    };
+    let mut off = UringIo::new(socket, &limits).map_err(|e| e.reason).unwrap();
+    assert_eq!(received(&mut off).1, None);
+}
+
 #[test]
 fn recv_times_out_empty() {
     for backend in [IoBackend::IoUring, IoBackend::Portable] {

@@ -17,6 +17,9 @@
 //!   io_uring is refused (container seccomp, `kernel.io_uring_disabled`).
 //!   Throughput runs only (`--quick`: the 1000-connection case only);
 //!   `--no-portable` leaves it out;
+//! - `lanegate-no-histograms` (`--histogram-cost` only): `lanegate` with
+//!   `observability.latency_histograms = false`, for
+//!   `cpu_per_dgram_ratio_histograms_on_vs_off`;
 //! - `baseline-quinn` and `baseline-udp` (see their own files).
 //!
 //! Both lanegate candidates name their backend: neither is `auto`, so a
@@ -109,6 +112,9 @@ struct Args {
     /// Run `lanegate-portable` in the throughput rotation (`--no-portable`
     /// turns it off).
     portable: bool,
+    /// Run `lanegate-no-histograms` in the throughput rotation
+    /// (`--histogram-cost`).
+    histogram_cost: bool,
     /// Which measurements to run (`--cases`, default all of [`CASES`]).
     cases: Vec<String>,
 }
@@ -191,10 +197,18 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)?;
     let throughput_toml = args.out.join("e2e-lanegate-throughput.toml");
     let portable_toml = args.out.join("e2e-lanegate-portable-throughput.toml");
+    let no_histograms_toml = args.out.join("e2e-lanegate-no-histograms-throughput.toml");
     let isolation_toml = args.out.join("e2e-lanegate-isolation.toml");
     let sc = args.server_core;
     std::fs::write(&throughput_toml, lanegate_config(sc, true, "io_uring"))?;
     std::fs::write(&portable_toml, lanegate_config(sc, true, "portable"))?;
+    std::fs::write(
+        &no_histograms_toml,
+        lanegate_config(sc, true, "io_uring").replace(
+            "metrics_listen = \"off\"\n",
+            "metrics_listen = \"off\"\nlatency_histograms = false\n",
+        ),
+    )?;
     std::fs::write(&isolation_toml, lanegate_config(sc, false, "io_uring"))?;
     let core = Some(args.server_core);
     let lanegate_spec = |kind: ServerKind, toml: &Path| ServerSpec {
@@ -225,10 +239,11 @@ fn main() -> anyhow::Result<()> {
     let mut setup = BTreeMap::new();
     // Probe every server once: a missing one gets null figures, not a
     // failed run.
-    let all = ServerKind::throughput_candidates(args.portable);
+    let all = ServerKind::throughput_candidates(args.portable, args.histogram_cost);
     let spec_of = |kind: ServerKind| match kind {
         ServerKind::Lanegate => lanegate_spec(kind, &throughput_toml),
         ServerKind::LanegatePortable => lanegate_spec(kind, &portable_toml),
+        ServerKind::LanegateNoHistograms => lanegate_spec(kind, &no_histograms_toml),
         ServerKind::Quinn => quinn.clone(),
         ServerKind::Udp => udp.clone(),
     };
@@ -718,6 +733,7 @@ fn parse_args() -> anyhow::Result<Args> {
         server_core: 0,
         bot_core: 1,
         portable: true,
+        histogram_cost: false,
         cases: CASES.iter().map(|c| (*c).to_owned()).collect(),
     };
     let mut it = std::env::args().skip(1);
@@ -731,6 +747,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--lanegate" => args.lanegate = Some(value()?.into()),
             "--no-build" => args.build = false,
             "--no-portable" => args.portable = false,
+            "--histogram-cost" => args.histogram_cost = true,
             "--cases" => {
                 let list = value()?;
                 args.cases = list.split(',').map(|c| c.trim().to_owned()).collect();
@@ -743,7 +760,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "-h" | "--help" => {
                 println!(
                     "e2e [--quick] [--rate MSG_PER_S] [--repeats N] [--out DIR] \
-                     [--lanegate PATH] [--no-build] [--no-portable] [--server-core N] \
+                     [--lanegate PATH] [--no-build] [--no-portable] [--histogram-cost] [--server-core N] \
                      [--bot-core N] [--cases throughput,idle,isolation,saturation,churn]"
                 );
                 std::process::exit(0);

@@ -35,6 +35,9 @@ pub enum ServerKind {
     /// `lanegate serve` on the portable backend (`io_backend = "portable"`,
     /// quinn-udp): what the `auto` fallback costs where io_uring is refused.
     LanegatePortable,
+    /// `lanegate serve` on io_uring with `observability.latency_histograms
+    /// = false`: what the latency histograms cost (`--histogram-cost`).
+    LanegateNoHistograms,
     /// `baseline-quinn`.
     Quinn,
     /// `baseline-udp`.
@@ -47,6 +50,7 @@ impl ServerKind {
         match self {
             Self::Lanegate => "lanegate",
             Self::LanegatePortable => "lanegate-portable",
+            Self::LanegateNoHistograms => "lanegate-no-histograms",
             Self::Quinn => "baseline-quinn",
             Self::Udp => "baseline-udp",
         }
@@ -54,15 +58,21 @@ impl ServerKind {
 
     /// Is it `lanegate serve` (either IO backend)?
     pub fn is_lanegate(self) -> bool {
-        matches!(self, Self::Lanegate | Self::LanegatePortable)
+        matches!(
+            self,
+            Self::Lanegate | Self::LanegatePortable | Self::LanegateNoHistograms
+        )
     }
 
     /// The candidates of the throughput runs, in the order round 0 runs
     /// them (later rounds rotate it, see [`super::stats::rotation`]): the
     /// two lanegate backends side by side, so the pair whose ratio is the
     /// backend headline runs back to back in most rounds.
-    pub fn throughput_candidates(portable: bool) -> Vec<Self> {
+    pub fn throughput_candidates(portable: bool, histogram_cost: bool) -> Vec<Self> {
         let mut all = vec![Self::Lanegate];
+        if histogram_cost {
+            all.push(Self::LanegateNoHistograms);
+        }
         if portable {
             all.push(Self::LanegatePortable);
         }

@@ -182,5 +182,6 @@ fn entry(m: &Inbound, lane: Lane, received_at: Instant) -> ToShard {
             payload: Payload::Inline(payload),
         },
         received_at,
+        held_us: 0,
     }
 }

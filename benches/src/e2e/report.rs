@@ -39,6 +39,10 @@ pub struct Headline {
     pub cpu_per_dgram_ratio_portable_vs_io_uring: Option<f64>,
     /// Critical-lane RTT p99 at the fixed load, the same two.
     pub rtt_p99_ratio_portable_vs_io_uring: Option<f64>,
+    /// Server CPU per echoed datagram with the latency histograms on ÷
+    /// off (`lanegate` ÷ `lanegate-no-histograms`, the headline case; only
+    /// with `--histogram-cost`).
+    pub cpu_per_dgram_ratio_histograms_on_vs_off: Option<f64>,
     /// Lanegate's critical p99 with a bulk flood ÷ without.
     pub critical_p99_flood_ratio: Option<f64>,
     /// Highest offered load echoed with under 0.1 % loss (100 connections,
@@ -141,6 +145,10 @@ impl E2eReport {
                 m("rtt_p99_us", lp, HEADLINE_CASE),
                 m("rtt_p99_us", lg, HEADLINE_CASE),
             ),
+            cpu_per_dgram_ratio_histograms_on_vs_off: ratio(
+                m("cpu_us_per_dgram", lg, HEADLINE_CASE),
+                m("cpu_us_per_dgram", "lanegate-no-histograms", HEADLINE_CASE),
+            ),
             critical_p99_flood_ratio: ratio(
                 m("rtt_p99_us", lg, "flood"),
                 m("rtt_p99_us", lg, "noflood"),
@@ -192,6 +200,10 @@ impl E2eReport {
             (
                 "rtt_p99_ratio_portable_vs_io_uring",
                 h.rtt_p99_ratio_portable_vs_io_uring,
+            ),
+            (
+                "cpu_per_dgram_ratio_histograms_on_vs_off",
+                h.cpu_per_dgram_ratio_histograms_on_vs_off,
             ),
             ("critical_p99_flood_ratio", h.critical_p99_flood_ratio),
             ("saturation_ratio_vs_quinn", h.saturation_ratio_vs_quinn),

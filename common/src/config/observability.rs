@@ -16,6 +16,12 @@ pub struct ObservabilityConfig {
     /// Log line format on stderr. Default `"text"`, for people; `"json"` for
     /// log shippers.
     pub log_format: LogFormat,
+    /// Per-lane latency histograms inside the gateway (datagram received
+    /// → on the shard ring; ring → reply handed back) and shard tick
+    /// durations, with kernel receive timestamps on io_uring. Default
+    /// `true`: their cost is measured in `BENCHMARKS.md`; `false` only to
+    /// measure that cost.
+    pub latency_histograms: bool,
 }
 
 impl Default for ObservabilityConfig {
@@ -23,6 +29,7 @@ impl Default for ObservabilityConfig {
         Self {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
             log_format: LogFormat::Text,
+            latency_histograms: true,
         }
     }
 }

@@ -315,6 +315,7 @@ impl<A: Admission> Engine<A> {
 
     fn read_stream(&mut self, idx: usize, now: Instant, id: StreamId, links: &mut GatewayPort) {
         let unix_now_s = self.unix_now_s(now);
+        let received_at = self.received_at.unwrap_or(now);
         let Self {
             slots,
             params,
@@ -352,6 +353,7 @@ impl<A: Admission> Engine<A> {
             counters,
             conn: conn_slot(idx),
             now,
+            received_at,
         };
         let was_established = session.established().is_some();
         let mut result = Ok(());
@@ -429,6 +431,7 @@ impl<A: Admission> Engine<A> {
 
     fn read_datagrams(&mut self, idx: usize, now: Instant, links: &mut GatewayPort) {
         let unix_now_s = self.unix_now_s(now);
+        let received_at = self.received_at.unwrap_or(now);
         let Self {
             slots,
             params,
@@ -461,6 +464,7 @@ impl<A: Admission> Engine<A> {
                 counters: &mut *counters,
                 conn: conn_slot(idx),
                 now,
+                received_at,
             };
             router.counters.datagrams_in += 1;
             let offence = match session.on_datagram(&datagram, &ctx, &mut router) {

@@ -122,6 +122,10 @@ pub struct Counters {
     pub messages_to_shard: u64,
     /// Game messages admission dropped, per lane.
     pub admit_dropped: [u64; Lane::COUNT],
+    /// Game messages received from clients, per lane (before admission).
+    pub messages_in: [u64; Lane::COUNT],
+    /// Game messages handed to QUIC for clients, per lane.
+    pub messages_out: [u64; Lane::COUNT],
     /// Game messages sent to clients as datagrams.
     pub datagrams_out: u64,
     /// Game and control messages written to control streams.

@@ -117,6 +117,9 @@ pub struct Engine<A: Admission> {
     tx_spares: [BytesMut; TX_SPARES],
     /// Lower lanes' datagrams of this turn, sent after `critical`'s.
     staged: StagedDatagrams,
+    /// When the datagram being handled was received
+    /// ([`Engine::handle_datagram_at`]); `None` outside one.
+    received_at: Option<Instant>,
     /// One encoded control message, and its frame (sent to several sessions).
     scratch: Vec<u8>,
     scratch_frame: Vec<u8>,
@@ -277,6 +280,7 @@ impl<A: Admission> Engine<A> {
             tx: BytesMut::with_capacity(ARENA_BYTES),
             tx_spares: std::array::from_fn(|_| shared_arena(ARENA_BYTES)),
             staged: StagedDatagrams::with_capacity(slot_count),
+            received_at: None,
             scratch: Vec::with_capacity(64),
             scratch_frame: Vec::with_capacity(64),
             zone_changes: Vec::with_capacity(slot_count),
@@ -297,8 +301,41 @@ impl<A: Admission> Engine<A> {
     }
 
     /// Handles one UDP datagram received from `remote` (on local address
-    /// `local_ip`, if the IO layer knows it) with ECN marks `ecn`.
+    /// `local_ip`, if the IO layer knows it) with ECN marks `ecn`, in the
+    /// turn at `now`.
     pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        ecn: Option<quinn_proto::EcnCodepoint>,
+        data: &[u8],
+        links: &mut GatewayPort,
+    ) {
+        self.handle_datagram_at(now, now, remote, local_ip, ecn, data, links);
+    }
+
+    /// [`Engine::handle_datagram`] of a datagram the kernel received at
+    /// `received_at` (at or before `now`): the game messages it carries are
+    /// timed from there to their shard's ring. QUIC itself runs on `now`,
+    /// the loop's clock, which never goes back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_datagram_at(
+        &mut self,
+        now: Instant,
+        received_at: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        ecn: Option<quinn_proto::EcnCodepoint>,
+        data: &[u8],
+        links: &mut GatewayPort,
+    ) {
+        self.received_at = Some(received_at);
+        self.handle_one(now, remote, local_ip, ecn, data, links);
+        self.received_at = None;
+    }
+
+    fn handle_one(
         &mut self,
         now: Instant,
         remote: SocketAddr,

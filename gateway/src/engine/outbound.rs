@@ -260,7 +260,10 @@ impl<A: Admission> Engine<A> {
             }
         }
         match conn.datagrams().send(bytes, true) {
-            Ok(()) => self.counters.datagrams_out += 1,
+            Ok(()) => {
+                self.counters.datagrams_out += 1;
+                self.counters.messages_out[lane.index()] += 1;
+            }
             Err(_) => self.counters.datagrams_out_dropped += 1,
         }
         self.mark_dirty(idx);
@@ -295,6 +298,7 @@ impl<A: Admission> Engine<A> {
                 }
                 frame(&mut slot.pending);
                 self.counters.stream_messages_out += 1;
+                self.counters.messages_out[lane.index()] += 1;
                 self.flush_control(idx);
             }
             LaneRoute::Stream(_) => {
@@ -303,6 +307,7 @@ impl<A: Admission> Engine<A> {
                     return;
                 }
                 self.counters.stream_messages_out += 1;
+                self.counters.messages_out[lane.index()] += 1;
                 self.flush_lanes(idx);
             }
         }

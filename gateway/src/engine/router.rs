@@ -23,6 +23,10 @@ pub(super) struct Router<'a, A> {
     pub(super) counters: &'a mut Counters,
     pub(super) conn: ConnSlot,
     pub(super) now: Instant,
+    /// When the datagram that brought this output was received (the
+    /// kernel's timestamp where there is one): the shard link measures
+    /// the gateway's latency from it.
+    pub(super) received_at: Instant,
 }
 
 impl<A: Admission> Router<'_, A> {
@@ -75,6 +79,7 @@ impl<A: Admission> SessionSink for Router<'_, A> {
     }
 
     fn game(&mut self, session: Established, message: GameIn<'_>) -> Result<(), CloseCode> {
+        self.counters.messages_in[message.lane.index()] += 1;
         match self.admission.admit(self.now, self.conn, message.lane) {
             AdmitDecision::Admit => {}
             AdmitDecision::Drop => {
@@ -84,7 +89,7 @@ impl<A: Admission> SessionSink for Router<'_, A> {
             AdmitDecision::Close(code) => return Err(code),
         }
         let sent = self.links.send(
-            self.now,
+            self.received_at,
             session.session,
             session.player,
             session.zone,

@@ -263,6 +263,16 @@ pub(super) type LaneCounter = (&'static str, &'static str, fn(&CoreSnapshot, Lan
 
 pub(super) const LANE_COUNTERS: &[LaneCounter] = &[
     (
+        "lanegate_messages_in",
+        "Game messages received from clients, before admission.",
+        |s, l| s.engine.messages_in[l.index()],
+    ),
+    (
+        "lanegate_messages_out",
+        "Game messages handed to QUIC for clients.",
+        |s, l| s.engine.messages_out[l.index()],
+    ),
+    (
         "lanegate_admission_dropped",
         "Game messages over their lane's per-connection rate, dropped.",
         |s, l| s.engine.admit_dropped[l.index()],

@@ -27,6 +27,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::core_families::{CORE_COUNTERS, LANE_COUNTERS, REASON_COUNTERS};
+use super::latency_families::encode_latency;
 use super::shard_families::encode_shards;
 use super::{CoreSnapshot, Sample, VERSION};
 
@@ -280,7 +281,8 @@ impl Collector for SampleCollector {
                 .enumerate()
                 .filter_map(|(i, d)| d.map(|d| (core(&i.to_string()), d))),
         )?;
-        encode_shards(&mut enc, s)
+        encode_shards(&mut enc, s)?;
+        encode_latency(&mut enc, s)
     }
 }
 
@@ -354,6 +356,8 @@ mod tests {
         core.engine.packets_undecodable = 9;
         core.engine.stateless_replies.reset = 4;
         core.engine.handshake_timeouts = 8;
+        core.latency[Lane::High.index()].record_us(40);
+        core.latency[Lane::High.index()].record_us(700);
         Sample {
             now,
             cores: vec![
@@ -379,12 +383,45 @@ mod tests {
                 shed_out: 7,
                 ..ShardHealth::default()
             }],
+            shard_latency: vec![{
+                let mut l = lanegate_shard::latency::ShardLatency::default();
+                l.service[Lane::Critical.index()].record_us(1_500);
+                l.tick.record_us(3_000);
+                l.tick.record_us(30_000);
+                l
+            }],
             socket_drops: vec![Some(17), Some(3)],
             draining: false,
             tick_budget_us: 10_000,
             uptime: Duration::from_secs(5),
             started_unix_s: 1_700_000_000.5,
         }
+    }
+
+    #[test]
+    fn latency_histograms_are_cumulative_in_seconds() {
+        let t = text(&sample());
+        for line in [
+            "# TYPE lanegate_gateway_latency_seconds histogram",
+            "# UNIT lanegate_gateway_latency_seconds seconds",
+            "lanegate_gateway_latency_seconds_bucket{le=\"0.00005\",lane=\"high\"} 1",
+            "lanegate_gateway_latency_seconds_bucket{le=\"0.0005\",lane=\"high\"} 1",
+            "lanegate_gateway_latency_seconds_bucket{le=\"0.001\",lane=\"high\"} 2",
+            "lanegate_gateway_latency_seconds_bucket{le=\"+Inf\",lane=\"high\"} 2",
+            "lanegate_gateway_latency_seconds_count{lane=\"high\"} 2",
+            "lanegate_gateway_latency_seconds_sum{lane=\"high\"} 0.00074",
+            "lanegate_gateway_latency_seconds_count{lane=\"critical\"} 0",
+            "lanegate_shard_service_seconds_bucket{le=\"0.002\",lane=\"critical\"} 1",
+            "lanegate_shard_tick_seconds_bucket{le=\"0.005\",shard=\"0\"} 1",
+            "lanegate_shard_tick_seconds_count{shard=\"0\"} 2",
+        ] {
+            assert!(t.contains(line), "missing {line:?} in\n{t}");
+        }
+        // The classic text format keeps them as histograms, without units.
+        let mut plain = String::new();
+        render(&sample(), Format::Text, &mut plain).unwrap();
+        assert!(plain.contains("# TYPE lanegate_shard_tick_seconds histogram"));
+        assert!(!plain.contains("# UNIT"));
     }
 
     fn text(s: &Sample) -> String {

@@ -327,6 +327,7 @@ mod tests {
             now: Instant::now(),
             cores: Vec::new(),
             shards: Vec::new(),
+            shard_latency: Vec::new(),
             socket_drops: Vec::new(),
             draining,
             tick_budget_us: 10_000,
@@ -423,6 +424,7 @@ mod tests {
         Sources {
             cores: Vec::new(),
             shards: Vec::new(),
+            shard_latency: Vec::new(),
             socket_drops: lanegate_udp::SocketDrops::default(),
             draining: Arc::new(AtomicBool::new(draining)),
             tick_budget_us: 10_000,

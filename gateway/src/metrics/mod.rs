@@ -24,6 +24,7 @@
 mod core_families;
 pub mod encode;
 pub mod http;
+mod latency_families;
 mod shard_families;
 pub mod status;
 
@@ -33,9 +34,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::engine::Counters;
 use crate::steer::SteerCounters;
+use lanegate_common::histogram::LatencyHistogram;
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 use lanegate_shard::health::HealthSlot;
+use lanegate_shard::latency::{LatencySlot, ShardLatency};
 use lanegate_shard::port::LinkDrops;
 use lanegate_udp::{BackendKind, SocketDrops};
 
@@ -65,6 +68,8 @@ pub struct CoreSnapshot {
     /// What the core's shard links dropped, by reason and lane: the one
     /// count of losses between the core and its shards.
     pub link_drops: LinkDrops,
+    /// Per lane, messages' times from receipt to the shard ring.
+    pub latency: [LatencyHistogram; Lane::COUNT],
     /// Transmits the backend could not take at once.
     pub tx_blocked: u64,
     /// Receives that failed for a passing reason.
@@ -96,6 +101,7 @@ impl CoreSnapshot {
             engine: Counters::default(),
             steer: SteerCounters::default(),
             link_drops: LinkDrops::default(),
+            latency: [LatencyHistogram::default(); Lane::COUNT],
             tx_blocked: 0,
             recv_transient: 0,
             backend,
@@ -197,6 +203,8 @@ pub struct Sources {
     pub cores: Vec<Arc<CoreSlot>>,
     /// One health slot per shard, in shard order.
     pub shards: Vec<Arc<HealthSlot>>,
+    /// One latency slot per shard, in shard order.
+    pub shard_latency: Vec<Arc<LatencySlot>>,
     /// The kernel's receive drops of each core's socket, read per sample
     /// from `/proc/net/udp` (in core order).
     pub socket_drops: SocketDrops,
@@ -218,6 +226,7 @@ impl Sources {
             now,
             cores: self.cores.iter().map(|c| c.read()).collect(),
             shards: self.shards.iter().map(|s| s.read_at(now)).collect(),
+            shard_latency: self.shard_latency.iter().map(|s| s.read()).collect(),
             socket_drops: self.socket_drops.read(),
             draining: self.draining.load(Ordering::Relaxed),
             tick_budget_us: self.tick_budget_us,
@@ -239,6 +248,8 @@ pub struct Sample {
     pub cores: Vec<Option<CoreReading>>,
     /// Per shard, in order.
     pub shards: Vec<ShardHealth>,
+    /// Per shard, in order: its latency histograms since start.
+    pub shard_latency: Vec<ShardLatency>,
     /// Per gateway core, the kernel's receive drops of its socket (full
     /// receive buffer); `None` where the kernel table is not readable.
     pub socket_drops: Vec<Option<u64>>,
@@ -256,6 +267,28 @@ impl Sample {
     /// Shards not failed over: those that can take players.
     pub fn shards_available(&self) -> usize {
         self.shards.iter().filter(|h| !h.fenced).count()
+    }
+
+    /// Per lane, every core's times from receipt to the shard ring.
+    pub fn gateway_latency(&self) -> [LatencyHistogram; Lane::COUNT] {
+        let mut out = [LatencyHistogram::default(); Lane::COUNT];
+        for c in self.cores.iter().flatten() {
+            for (o, h) in out.iter_mut().zip(&c.latest.latency) {
+                o.merge(h);
+            }
+        }
+        out
+    }
+
+    /// Per lane, every shard's service times.
+    pub fn shard_service(&self) -> [LatencyHistogram; Lane::COUNT] {
+        let mut out = [LatencyHistogram::default(); Lane::COUNT];
+        for l in &self.shard_latency {
+            for (o, h) in out.iter_mut().zip(&l.service) {
+                o.merge(h);
+            }
+        }
+        out
     }
 
     /// Whether the gateway can take players: not draining, and some shard

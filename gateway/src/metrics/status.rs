@@ -214,6 +214,7 @@ mod tests {
                 tick_max_us: 3_000,
                 ..ShardHealth::default()
             }],
+            shard_latency: Vec::new(),
             socket_drops: vec![None],
             draining: false,
             tick_budget_us: 10_000,

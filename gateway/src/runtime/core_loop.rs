@@ -120,6 +120,9 @@ struct Core {
     ring_reads_max: usize,
     /// Steered-in packets handled per turn, at most.
     steer_reads_max: usize,
+    /// `observability.latency_histograms`: read the wall clock once a turn
+    /// to age the kernel's receive timestamps.
+    latency_histograms: bool,
     /// The engine's next datagram, and one that `send_batch` could not take.
     tx_buf: Vec<u8>,
     tx_pending: Option<TxMeta>,
@@ -171,7 +174,10 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         warn!(core = index, cpu, "cannot pin the gateway thread: {e}");
     }
     socket.warn_if_clamped(index);
-    let limits = IoLimits::default();
+    let limits = IoLimits {
+        receive_timestamps: config.observability.latency_histograms,
+        ..IoLimits::default()
+    };
     let (mut io, backend) = sys::open(&config.gateway, index, socket, &limits)?;
     let addr = io.local_addr();
     if io.kernel_drops().is_some() {
@@ -235,6 +241,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         drain_timeout: Duration::from_millis(config.gateway.drain_timeout_ms),
         ring_reads_max: usize::try_from(config.shards.ring_slots_max).unwrap_or(usize::MAX),
         steer_reads_max: config.gateway.steer_slots_max,
+        latency_histograms: config.observability.latency_histograms,
         tx_buf: Vec::with_capacity(segments * SEGMENT_BYTES),
         tx_pending: None,
         tx_blocked: 0,
@@ -342,6 +349,10 @@ impl Core {
         }
 
         let now = Instant::now();
+        // The latency histograms start at the kernel's receive time: one
+        // wall-clock read per turn turns each datagram's timestamp into an
+        // age (`received_at`).
+        let wall = self.latency_histograms.then(SystemTime::now);
         let Self {
             engine,
             links,
@@ -349,18 +360,23 @@ impl Core {
             steer,
             ..
         } = self;
+        links.set_time(now);
         for d in batch.iter() {
             let ecn = d.ecn.and_then(to_quinn_ecn);
+            let at = received_at(now, wall, d.received);
             for packet in d.segments() {
                 match steer.owner_elsewhere(packet) {
-                    Some(owner) => steer.send(owner, d.remote, d.local_ip, d.ecn, packet),
-                    None => engine.handle_datagram(now, d.remote, d.local_ip, ecn, packet, links),
+                    Some(owner) => steer.send(owner, d.remote, d.local_ip, d.ecn, at, packet),
+                    None => {
+                        engine.handle_datagram_at(now, at, d.remote, d.local_ip, ecn, packet, links)
+                    }
                 }
             }
         }
         steer.drain(self.steer_reads_max, |p| {
-            engine.handle_datagram(
+            engine.handle_datagram_at(
                 now,
+                p.received_at,
                 p.remote,
                 p.local_ip,
                 p.ecn.and_then(to_quinn_ecn),
@@ -540,6 +556,7 @@ impl Core {
             engine: *self.engine.counters(),
             steer: self.steer.counters,
             link_drops: *self.links.drops(),
+            latency: *self.links.gateway_latency(),
             tx_blocked: self.tx_blocked,
             recv_transient: self.recv_transient,
             backend: self.io.kind(),
@@ -561,6 +578,26 @@ fn is_transient(e: &std::io::Error) -> bool {
         e.kind(),
         K::Interrupted | K::WouldBlock | K::ConnectionRefused | K::ConnectionReset
     )
+}
+
+/// Longest a kernel timestamp may lie in the past and still be believed:
+/// past it the wall clock stepped (NTP, an operator), not the datagram.
+const RECEIVED_AGE_MAX: Duration = Duration::from_secs(10);
+
+/// When a datagram was received, on the loop's clock: the turn's `now`
+/// less its age by the kernel's timestamp (`received`, realtime) against
+/// the turn's wall-clock reading (`wall`); `now` without either, or when
+/// the two clocks disagree.
+fn received_at(now: Instant, wall: Option<SystemTime>, received: Option<Duration>) -> Instant {
+    let age = wall
+        .zip(received)
+        .and_then(|(wall, ts)| {
+            wall.duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?
+                .checked_sub(ts)
+        })
+        .filter(|age| *age <= RECEIVED_AGE_MAX);
+    age.and_then(|age| now.checked_sub(age)).unwrap_or(now)
 }
 
 fn to_quinn_ecn(ecn: Ecn) -> Option<EcnCodepoint> {
@@ -585,6 +622,24 @@ mod tests {
         assert!(is_transient(&Error::from(ErrorKind::Interrupted)));
         assert!(is_transient(&Error::from(ErrorKind::ConnectionRefused)));
         assert!(!is_transient(&Error::from(ErrorKind::InvalidInput)));
+    }
+
+    #[test]
+    fn a_kernel_timestamp_becomes_an_age_on_the_loop_clock() {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let since = wall.duration_since(UNIX_EPOCH).unwrap();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            received_at(now, Some(wall), Some(since - ms(3))),
+            now - ms(3)
+        );
+        // No timestamp, no wall reading, a future stamp or one from before
+        // a clock step: the turn's own time.
+        assert_eq!(received_at(now, Some(wall), None), now);
+        assert_eq!(received_at(now, None, Some(since)), now);
+        assert_eq!(received_at(now, Some(wall), Some(since + ms(5))), now);
+        assert_eq!(received_at(now, Some(wall), Some(since - ms(60_000))), now);
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl Gateway {
             let sources = Sources {
                 cores: core_slots,
                 shards: gateway.shards.health_slots().to_vec(),
+                shard_latency: tier.latency_slots,
                 socket_drops,
                 draining: Arc::clone(&gateway.stop),
                 tick_budget_us: config.shards.tick_budget_us,

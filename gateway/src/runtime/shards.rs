@@ -11,6 +11,7 @@ use lanegate_common::ids::{ShardId, ZoneId};
 use lanegate_shard::directory::default_shard;
 use lanegate_shard::fence::FenceBoard;
 use lanegate_shard::health::StallEvent;
+use lanegate_shard::latency::LatencySlot;
 use lanegate_shard::wiring::ShardEnds;
 use lanegate_shard::worker::{self, HostedShard, ShardThreads};
 use lanegate_shard::{Game, Shard, ShardConfig};
@@ -35,6 +36,8 @@ pub struct ShardTier {
     pub threads: ShardThreads,
     /// Per gateway core (by index), the shards its thread runs.
     pub hosted: Vec<Vec<HostedShard>>,
+    /// Each shard's latency histograms, in shard order.
+    pub latency_slots: Vec<Arc<LatencySlot>>,
 }
 
 /// Which gateway core (by index) hosts each shard, if any: the core on the
@@ -157,6 +160,7 @@ impl Placement<'_> {
         let mut threaded_cfg = self.cfg.clone();
         threaded_cfg.cpu_ids.clear();
         let shard_count = u16::try_from(ends.len()).unwrap_or(u16::MAX);
+        let latency_slots = ends.iter().map(|e| Arc::clone(&e.latency)).collect();
         for (i, e) in ends.into_iter().enumerate() {
             let games = Arc::clone(&games);
             let start = GameStart::new(e.shard, shard_count, self.cfg.zones.clone());
@@ -188,7 +192,11 @@ impl Placement<'_> {
                     what: "starting shard threads",
                     source,
                 })?;
-        Ok(ShardTier { threads, hosted })
+        Ok(ShardTier {
+            threads,
+            hosted,
+            latency_slots,
+        })
     }
 }
 

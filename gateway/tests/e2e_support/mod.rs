@@ -43,7 +43,8 @@ pub struct Launch<'a> {
     pub name: &'a str,
     /// `gateway.drain_timeout_ms`.
     pub drain_timeout_ms: u64,
-    /// Appended to the `[gateway]` section; may open further sections.
+    /// Appended to the `[gateway]` section; may open further sections
+    /// (`[observability]` too: the metrics endpoint is set by flag).
     pub extra: &'a str,
 }
 
@@ -95,12 +96,20 @@ impl Gateway {
             &config,
             format!(
                 "[gateway]\nio_backend = \"{backend}\"\ndrain_timeout_ms = {drain_timeout_ms}\n\
-                 {extra}\n[observability]\nmetrics_listen = \"{metrics_listen}\"\n"
+                 {extra}\n"
             ),
         )
         .expect("the target tmp dir is writable");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lanegate"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            // The endpoint by flag, so `extra` may open `[observability]`.
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                metrics_listen,
+            ])
+            .arg("--config")
             .arg(&config)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -118,11 +118,13 @@ impl GatewayPort {
         self.route_to(zone, shard, entry)
     }
 
-    /// Tells the port the time of the core's turn (the engine does, before
-    /// each [`GatewayPort::poll`]): the port reads no clock, and deferred
-    /// messages' ages are measured against it.
+    /// Tells the port the time of the core's turn (the core loop does as a
+    /// turn starts, the engine again before each [`GatewayPort::poll`]):
+    /// the port reads no clock; deferred messages' ages and each message's
+    /// time to the ring are measured against it.
     pub fn set_time(&mut self, now: Instant) {
         self.now_seen = Some(now);
+        self.turn = Some(now);
     }
 
     /// `normal` messages the core's level deferred, still waiting.
@@ -181,6 +183,7 @@ mod tests {
                 payload: Payload::Inline(InlinePayload::new(&[n]).unwrap()),
             },
             received_at: at,
+            held_us: 0,
         }
     }
 

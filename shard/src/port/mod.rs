@@ -48,10 +48,14 @@ use crate::wiring::{CoreEnds, CoreToShard};
 
 mod deferred;
 mod drops;
+mod latency;
+mod route;
 mod shedding;
 
 use self::deferred::Deferred;
 pub use self::drops::{DropReason, LinkDrops, PortError};
+pub use self::latency::RingLatency;
+use self::route::recycle;
 pub use self::shedding::Shedding;
 
 /// One gateway core's view of the shards.
@@ -87,6 +91,11 @@ pub struct GatewayPort {
     /// The latest time a send or [`GatewayPort::set_time`] brought:
     /// deferred messages' ages are measured against it at release.
     now_seen: Option<Instant>,
+    /// The current loop turn's `now` ([`GatewayPort::set_time`]): when
+    /// what goes on a ring this turn went on it.
+    turn: Option<Instant>,
+    /// Per lane, each message's time from its receipt to the ring.
+    ring_latency: RingLatency,
 }
 
 #[derive(Debug)]
@@ -137,6 +146,8 @@ impl GatewayPort {
                 Duration::from_millis(cfg.defer_normal_max_ms),
             ),
             now_seen: None,
+            turn: None,
+            ring_latency: RingLatency::new(cfg.latency_histograms),
         }
     }
 
@@ -391,6 +402,7 @@ impl GatewayPort {
                     payload,
                 },
                 received_at: now,
+                held_us: 0,
             },
         )
     }
@@ -445,7 +457,7 @@ impl GatewayPort {
                 }
             }
         }
-        let shards = &mut self.shards;
+        let (shards, ring_latency, turn) = (&mut self.shards, &mut self.ring_latency, self.turn);
         self.holds.retain(|_, hold| {
             if !hold.releasing {
                 return true;
@@ -455,13 +467,14 @@ impl GatewayPort {
                 return true;
             }
             while let Some(entry) = hold.queue.pop_front() {
-                let is_message = entry.lane().is_some();
-                if let Err(full) = link.ring.tx.offer(entry) {
+                let (lane, received_at) = (entry.lane(), entry.received_at());
+                if let Err(full) = link.ring.tx.offer(latency::stamped(entry, turn)) {
                     hold.queue.push_front(full.entry);
                     return true;
                 }
-                if is_message {
+                if let Some(lane) = lane {
                     hold.messages -= 1;
+                    ring_latency.record(lane, turn, received_at);
                 }
             }
             false
@@ -539,82 +552,6 @@ impl GatewayPort {
         }
         self.drops.fenced_dropped += read as u64;
         read
-    }
-
-    fn route(&mut self, zone: ZoneId, entry: ToShard) -> Result<(), PortError> {
-        let shard = self.shard_of(zone);
-        self.route_to(zone, shard, entry)
-    }
-
-    /// [`GatewayPort::route`] to `shard`, which the caller looked up with
-    /// [`GatewayPort::shard_of`]: held while the zone moves, else pushed.
-    pub(super) fn route_to(
-        &mut self,
-        zone: ZoneId,
-        shard: ShardId,
-        entry: ToShard,
-    ) -> Result<(), PortError> {
-        if let Some(hold) = self.holds.get_mut(&zone) {
-            if let Some(lane) = entry.lane() {
-                if hold.messages >= self.hold_slots_max {
-                    self.drops.count(DropReason::HoldFull, lane);
-                    recycle(&mut self.pool, entry);
-                    return Err(PortError::Full { lane });
-                }
-                hold.messages += 1;
-            }
-            hold.queue.push_back(entry);
-            return Ok(());
-        }
-        self.push_to(shard, entry)
-    }
-
-    fn push_to(&mut self, shard: ShardId, entry: ToShard) -> Result<(), PortError> {
-        if self.is_fenced(shard) {
-            // Only when no shard is live: a fenced shard is never routed to
-            // otherwise. Control entries for it have no one to reach.
-            let lane = entry.lane();
-            recycle(&mut self.pool, entry);
-            return match lane {
-                Some(lane) => {
-                    self.drops.count(DropReason::ShardLost, lane);
-                    Err(PortError::Full { lane })
-                }
-                None => Ok(()),
-            };
-        }
-        let link = &mut self.shards[usize::from(shard.0)];
-        match entry.lane() {
-            None if link.backlog.is_empty() => {
-                if let Err(full) = link.ring.tx.offer(entry) {
-                    link.backlog.push_back(full.entry);
-                }
-                Ok(())
-            }
-            None => {
-                link.backlog.push_back(entry);
-                Ok(())
-            }
-            Some(lane) if !link.backlog.is_empty() => {
-                self.drops.count(DropReason::Backlog, lane);
-                recycle(&mut self.pool, entry);
-                Err(PortError::Full { lane })
-            }
-            Some(lane) => match link.ring.tx.offer(entry) {
-                Ok(()) => Ok(()),
-                Err(full) => {
-                    self.drops.count(DropReason::RingFull, lane);
-                    recycle(&mut self.pool, full.entry);
-                    Err(PortError::Full { lane })
-                }
-            },
-        }
-    }
-}
-
-pub(super) fn recycle(pool: &mut BufPool, entry: ToShard) {
-    if let ToShard::Message { body, .. } = entry {
-        pool.recycle(body.payload);
     }
 }
 

@@ -38,6 +38,7 @@ use crate::clock::Clock;
 use crate::config::ShardConfig;
 use crate::game::{Game, Incoming, Outbound, Outbox};
 use crate::health::{HealthSlot, TickStats};
+use crate::latency::ServiceClock;
 use crate::levels::LevelBoard;
 use crate::wiring::{ShardEnds, ShardToCore};
 use crate::world::{Member, World};
@@ -108,6 +109,9 @@ pub struct Shard<G> {
     level: Level,
     /// Outbound `bulk` messages shed because of the level.
     shed_out: u64,
+    /// Each message's time from its ring to the reply handed back, and
+    /// the ticks' durations (`crate::latency`).
+    service: ServiceClock,
 }
 
 struct CoreLink {
@@ -128,6 +132,7 @@ struct Staged {
     core: CoreId,
     body: Body,
     received_at: Instant,
+    ringed_at: Instant,
 }
 
 struct Draining {
@@ -186,6 +191,11 @@ impl<G: Game> Shard<G> {
             levels: ends.levels,
             level: Level::Normal,
             shed_out: 0,
+            service: ServiceClock::new(
+                cfg.latency_histograms,
+                cfg.lane_budget_per_tick.iter().map(|&b| b as usize).sum(),
+                ends.latency,
+            ),
         }
     }
 
@@ -243,7 +253,10 @@ impl<G: Game> Shard<G> {
         self.apply_moves();
         self.flush();
 
-        let took = clock.now().saturating_duration_since(start);
+        let end = clock.now();
+        self.service.handed_back(end);
+        let took = end.saturating_duration_since(start);
+        self.service.tick(took);
         let overrun = self.stats.record(took);
         self.health.tick_ended();
         if self.tick.is_multiple_of(self.health_every) {
@@ -272,6 +285,7 @@ impl<G: Game> Shard<G> {
         self.finish_drains();
         self.apply_moves();
         self.flush();
+        self.service.handed_back(clock.now());
         self.health.tick_ended();
     }
 
@@ -316,6 +330,7 @@ impl<G: Game> Shard<G> {
                 .map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
         };
         self.health.publish(&h);
+        self.service.publish();
         self.health.read()
     }
 
@@ -383,6 +398,7 @@ impl<G: Game> Shard<G> {
                 zone,
                 body,
                 received_at,
+                held_us,
             } => {
                 let lane = body.lane.index();
                 if self.inbox[lane].len() >= self.inbox_max[lane] {
@@ -400,6 +416,7 @@ impl<G: Game> Shard<G> {
                     core,
                     body,
                     received_at,
+                    ringed_at: received_at + Duration::from_micros(u64::from(held_us)),
                 });
             }
             ToShard::Zone(ZoneControl::Drain(drain)) => {
@@ -457,6 +474,7 @@ impl<G: Game> Shard<G> {
                     z.staged = z.staged.saturating_sub(1);
                 }
                 let waited = now.saturating_duration_since(s.received_at);
+                self.service.delivered(lane, s.ringed_at);
                 self.sojourn_min = Some(self.sojourn_min.map_or(waited, |m| m.min(waited)));
                 self.sojourn_count = self.sojourn_count.saturating_add(1);
                 // Messages from a session that has since left are dropped.
@@ -676,6 +694,7 @@ mod tests {
                 payload: Payload::Inline(InlinePayload::new(text).unwrap()),
             },
             received_at,
+            held_us: 0,
         }
     }
 

@@ -233,6 +233,16 @@ impl UringIo {
             crate::socket::set_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
                 .ok()
                 .map(|()| 0);
+        // Receive timestamps in the same cmsg area, for the gateway's
+        // latency histograms; a kernel that refuses leaves them `None`.
+        if limits.receive_timestamps {
+            let _ = crate::socket::set_int(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                1,
+            );
+        }
         let mut io = Self {
             ring,
             socket,
@@ -426,6 +436,7 @@ impl UringIo {
                             local_ip: info.local_ip,
                             ecn: info.ecn,
                             segment_size: info.segment_size,
+                            received: info.received,
                             len: data.len(),
                         },
                         data,
