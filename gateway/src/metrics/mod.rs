@@ -26,6 +26,8 @@ pub mod encode;
 pub mod http;
 mod shard_families;
 pub mod status;
+pub mod status_json;
+pub mod status_page;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
