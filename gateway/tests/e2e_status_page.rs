@@ -114,7 +114,7 @@ fn check_figures(gw: &Gateway, page: &Page) {
     assert_eq!(word == "OK", ok == "true", "{word} / {ok}");
     assert_eq!(
         page.text("id=\"version\""),
-        doc["version"].as_str().unwrap()
+        doc["version"].as_str().expect("a version")
     );
     let backend = page.attr("id=\"backend\"", "data-value");
     assert!(
@@ -249,12 +249,13 @@ fn chromium() -> Option<PathBuf> {
 fn raw_get(addr: SocketAddr, path: &str, accept: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("the metrics port");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
     )
-    .unwrap();
+    .expect("the request is sent");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("a response");
     out
