@@ -12,7 +12,7 @@
 //!   [`monitor_metrics::ADDED_BY_ISSUE_14_MONITOR`], which must not be
 //!   there yet: the list shrinks as they land.
 //!
-//! About 2 s: one gateway start and a scrape.
+//! Under a second: one gateway start, a scrape and a promtool run.
 
 #[allow(unused_macros)]
 #[macro_use]

@@ -17,8 +17,8 @@
 //!
 //! Needs `/usr/bin/chromium` (`apt-get install chromium`; `.ci/run`
 //! installs it). Without it the test is skipped with a note, unless
-//! `LANEGATE_REQUIRE_TOOLS` is set, as CI does. About 10 s on a 2-vCPU
-//! host, most of it the two browser starts.
+//! `LANEGATE_REQUIRE_TOOLS` is set, as CI does. About 3 s on a 2-vCPU
+//! host (debug build), most of it the two browser starts.
 
 #[allow(unused_macros)]
 #[macro_use]
