@@ -3,7 +3,12 @@
 //!
 //! - `GET /metrics`: the Prometheus text format, or OpenMetrics when the
 //!   `Accept` header asks for it ([`super::encode`]);
-//! - `GET /status`: the status page ([`super::status`]);
+//! - `GET /status`: the one-screen text status ([`super::status`]); from a
+//!   browser (an `Accept` header naming `text/html`) the HTML status page
+//!   instead ([`super::status_page`]), so `curl /status` keeps the text;
+//! - `GET /status.html`: the HTML status page, whatever the `Accept`;
+//! - `GET /status.json`: the same figures as JSON ([`super::status_json`]),
+//!   which the page reads every second;
 //! - `GET /healthz`: liveness: `200 ok` while serving, `503 draining` once
 //!   the drain has started, for load balancers;
 //! - `GET /readyz`: readiness: `200 ready` while the gateway can take
@@ -29,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::{Sample, Sources, encode, status};
+use super::{Sample, Sources, encode, status, status_json, status_page};
 
 /// Longest request head read, in bytes: a scrape's is a few hundred.
 pub const REQUEST_HEAD_BYTES_MAX: usize = 4096;
@@ -95,7 +100,10 @@ impl MetricsServer {
                 })
                 .map_err(MetricsError::Thread)?
         };
-        info!(%addr, "metrics endpoint serving /metrics, /status, /healthz, /readyz");
+        info!(
+            %addr,
+            "metrics endpoint serving /metrics, /status (.html, .json), /healthz, /readyz"
+        );
         Ok(Self {
             addr,
             stop,
@@ -218,6 +226,10 @@ pub struct Status {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
+/// What a page's answer may be cached for: never, as it is the state now;
+/// `Vary` because `/status` answers by `Accept`.
+const FRESH: &str = "Cache-Control: no-store\r\nVary: Accept\r\n";
+
 impl Status {
     const fn text(code: u16, reason: &'static str) -> Self {
         Self {
@@ -244,9 +256,14 @@ pub fn route(
     body: &mut String,
 ) -> Status {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let known = matches!(path, "/metrics" | "/status" | "/healthz" | "/readyz");
+    let known = matches!(
+        path,
+        "/metrics" | "/status" | "/status.html" | "/status.json" | "/healthz" | "/readyz"
+    );
     if !known {
-        body.push_str("not found: try /metrics, /status, /healthz or /readyz\n");
+        body.push_str(
+            "not found: try /metrics, /status, /status.html, /status.json, /healthz or /readyz\n",
+        );
         return Status::NOT_FOUND;
     }
     if method != "GET" && method != "HEAD" {
@@ -267,9 +284,22 @@ pub fn route(
                 ..Status::OK
             }
         }
+        "/status.html" => html(body),
+        "/status" if status_page::wants_html(accept) => html(body),
         "/status" => {
             let _ = status::render(sample, body);
-            Status::OK
+            Status {
+                extra_header: FRESH,
+                ..Status::OK
+            }
+        }
+        "/status.json" => {
+            status_json::render(sample, body);
+            Status {
+                content_type: "application/json",
+                extra_header: FRESH,
+                ..Status::OK
+            }
         }
         _ if sample.draining => {
             body.push_str("draining\n");
@@ -287,6 +317,16 @@ pub fn route(
             body.push_str("ok\n");
             Status::OK
         }
+    }
+}
+
+/// The HTML status page: static, its script reads `/status.json`.
+fn html(body: &mut String) -> Status {
+    body.push_str(status_page::PAGE);
+    Status {
+        content_type: "text/html; charset=utf-8",
+        extra_header: FRESH,
+        ..Status::OK
     }
 }
 
@@ -351,6 +391,13 @@ mod tests {
         assert_eq!(code, 200);
         assert!(body.starts_with("lanegate "), "{body}");
         assert_eq!(get("/healthz", false), (200, "ok\n".to_owned()));
+        let (code, body) = get("/status.json", false);
+        assert_eq!(code, 200);
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(doc["schema"], 1);
+        let (code, body) = get("/status.html", false);
+        assert_eq!(code, 200);
+        assert!(body.starts_with("<!doctype html>"), "{body}");
         assert_eq!(get("/healthz", true), (503, "draining\n".to_owned()));
         assert_eq!(get("/", false).0, 404);
         assert_eq!(get("/metrics/x", false).0, 404);
@@ -358,6 +405,29 @@ mod tests {
         let mut body = String::new();
         let s = route("POST", "/metrics", None, &sample(false), &mut body);
         assert_eq!((s.code, s.extra_header), (405, "Allow: GET, HEAD\r\n"));
+    }
+
+    #[test]
+    fn status_answers_browsers_with_the_page_and_curl_with_text() {
+        let s = sample(false);
+        let ask = |path: &str, accept: Option<&str>| {
+            let mut body = String::new();
+            let status = route("GET", path, accept, &s, &mut body);
+            (status.content_type, body)
+        };
+        let browser = Some("text/html,application/xhtml+xml,*/*;q=0.8");
+        let (ty, body) = ask("/status", browser);
+        assert_eq!(ty, "text/html; charset=utf-8");
+        assert_eq!(body, status_page::PAGE);
+        let (ty, body) = ask("/status", Some("*/*"));
+        assert_eq!(ty, TEXT);
+        assert!(body.starts_with("lanegate "), "{body}");
+        assert_eq!(ask("/status.html", None).1, status_page::PAGE);
+        let (ty, _) = ask("/status.json", browser);
+        assert_eq!(ty, "application/json");
+        let mut body = String::new();
+        let st = route("GET", "/status.json", None, &s, &mut body);
+        assert!(st.extra_header.contains("Cache-Control: no-store"));
     }
 
     #[test]

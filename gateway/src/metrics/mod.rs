@@ -27,6 +27,8 @@ pub mod http;
 mod latency_families;
 mod shard_families;
 pub mod status;
+pub mod status_json;
+pub mod status_page;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
