@@ -45,12 +45,14 @@
 //!   `zones`, `inbox_depth: {critical, high, normal, bulk}`, `ring_depth`,
 //!   `sojourn_min_us`, `stalled`, `fenced`, `stalls_total`,
 //!   `restarts_total`, `heartbeat_age_s`;
-//! - `lanes[]`: `lane`, `messages_in_per_s` and `messages_out_per_s`
-//!   (`null` until the monitor counts per lane), `drops_per_s` (the four
+//! - `lanes[]`: `lane`, `messages_in_per_s` (game messages from clients,
+//!   before admission) and `messages_out_per_s` (handed to QUIC for
+//!   clients), `drops_per_s` (the four
 //!   below together), `admission_dropped_per_s`, `link_dropped_per_s`
 //!   (lost between gateway and shards, shedding aside), `shed_per_s` (the
 //!   degradation ladder, both directions), `congested_per_s` (send
-//!   buffers full to the lane's share), and each as `_total`;
+//!   buffers full to the lane's share), and each as `_total`
+//!   (`messages_in_total`, `messages_out_total` too);
 //! - `drops[]`: every drop counter by `stage` and `reason`, with `total`
 //!   and `per_s`: stage `admission` (`rate_limit`), `link` (the reasons of
 //!   `lanegate_link_dropped_total`, and `shed_out`, `deferred_expired`,
@@ -63,16 +65,21 @@
 //! - `kernel_socket_drops`: `{total, per_core: [n | null]}`, the kernel's
 //!   receive drops of each core's socket (`null` where `/proc/net/udp` is
 //!   not readable);
-//! - reserved for the monitor of issue 14 §1-4, `null` until it runs
+//! - `latency`: `{lanes: [{lane, gateway_us: {p50, p99, p999}, shard_us:
+//!   {p50, p99, p999}}], shards: [{shard, tick_us: {p50, p99, max}}]}`, in
+//!   µs, `null` where nothing was recorded: the gateway's time to the
+//!   shard ring over each core's rate window, the shards' service time and
+//!   ticks since start (`lanegate_gateway_latency_seconds` and the other
+//!   histograms of `/metrics`);
+//! - reserved for the monitor of issue 14 §2-4, `null` until it runs
 //!   (`alerts` is `[]` once it runs and nothing is wrong):
-//!   - `latency`: `{lanes: [{lane, gateway_us: {p50, p99, p999}, shard_us:
-//!     {p50, p99, p999}}], shards: [{shard, tick_us: {p50, p99, max}}]}`;
 //!   - `learning`: `{learning: bool, progress: 0.0..1.0}`;
 //!   - `alerts`: `[{series, since_unix_s, value, expected, low, high,
 //!     score}]`;
 //!   - `forecast`: `{capacity: {connections}, series: [{series, points:
 //!     [{at_unix_s, value, upper}], history: [{at_unix_s, value}]}]}`.
 
+use lanegate_common::histogram::LatencyHistogram;
 use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 use lanegate_shard::port::DropReason;
@@ -114,14 +121,44 @@ pub fn document(s: &Sample) -> Value {
             "total": s.socket_drops.iter().flatten().copied().reduce(|a, b| a + b),
             "per_core": s.socket_drops,
         },
-        // filled by the monitor (issue 14 §2-4)
-        "latency": Value::Null,
+        "latency": latency(s),
         // filled by the monitor (issue 14 §2-4)
         "learning": Value::Null,
         // filled by the monitor (issue 14 §2-4)
         "alerts": Value::Null,
         // filled by the monitor (issue 14 §2-4)
         "forecast": Value::Null,
+    })
+}
+
+/// Percentiles in µs, to the µs; `null` each when nothing was recorded.
+fn percentiles(h: &LatencyHistogram, top: (&str, f64)) -> Value {
+    let q = |q: f64| h.quantile_us(q).map(f64::round);
+    json!({"p50": q(0.5), "p99": q(0.99), top.0: q(top.1)})
+}
+
+/// The latency histograms: the gateway's per lane over each core's rate
+/// window (the last one to two seconds), the shards' service time per
+/// lane and their ticks since start (shards keep no earlier copy).
+fn latency(s: &Sample) -> Value {
+    let mut window = [LatencyHistogram::default(); Lane::COUNT];
+    for c in published(s) {
+        let earlier = c.earlier.map(|e| e.latency).unwrap_or_default();
+        for ((w, now), then) in window.iter_mut().zip(&c.latest.latency).zip(&earlier) {
+            w.merge(&now.since(then));
+        }
+    }
+    let service = s.shard_service();
+    json!({
+        "lanes": Lane::ALL.map(|lane| json!({
+            "lane": lane.name(),
+            "gateway_us": percentiles(&window[lane.index()], ("p999", 0.999)),
+            "shard_us": percentiles(&service[lane.index()], ("p999", 0.999)),
+        })).to_vec(),
+        "shards": s.shard_latency.iter().enumerate().map(|(i, l)| json!({
+            "shard": i,
+            "tick_us": percentiles(&l.tick, ("max", 1.0)),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -242,10 +279,10 @@ fn lane(s: &Sample, lane: Lane) -> Value {
     let count = |f: LaneCount| -> u64 { published(s).map(|c| f(&c.latest, lane)).sum() };
     json!({
         "lane": lane.name(),
-        // filled by the monitor (issue 14 §2-4): per-lane message counts
-        "messages_in_per_s": null,
-        // filled by the monitor (issue 14 §2-4)
-        "messages_out_per_s": null,
+        "messages_in_per_s": rate(|c, l| c.engine.messages_in[l.index()]),
+        "messages_out_per_s": rate(|c, l| c.engine.messages_out[l.index()]),
+        "messages_in_total": count(|c, l| c.engine.messages_in[l.index()]),
+        "messages_out_total": count(|c, l| c.engine.messages_out[l.index()]),
         "drops_per_s": rate(lane_drops),
         "admission_dropped_per_s": rate(ADMISSION),
         "link_dropped_per_s": rate(LINK),
@@ -399,6 +436,15 @@ mod tests {
         latest.link_drops.add(DropReason::RingFull, Lane::Normal, 3);
         latest.link_drops.add(DropReason::Shed, Lane::Bulk, 2);
         latest.overload.level = 1;
+        latest.engine.messages_in[Lane::Critical.index()] = 40;
+        latest.engine.messages_out[Lane::Critical.index()] = 30;
+        // Before the window: 1000 µs; in it: 100 µs.
+        earlier.latency[Lane::Critical.index()].record_us(1_000);
+        latest.latency[Lane::Critical.index()].record_us(1_000);
+        latest.latency[Lane::Critical.index()].record_us(100);
+        let mut shard_latency = lanegate_shard::latency::ShardLatency::default();
+        shard_latency.service[Lane::High.index()].record_us(2_000);
+        shard_latency.tick.record_us(5_000);
         Sample {
             now,
             cores: vec![
@@ -419,6 +465,7 @@ mod tests {
                 inbound_shed: [0, 0, 0, 5],
                 ..ShardHealth::default()
             }],
+            shard_latency: vec![shard_latency],
             socket_drops: vec![Some(7), None],
             draining: false,
             tick_budget_us: 10_000,
@@ -504,7 +551,9 @@ mod tests {
         assert_eq!(bulk["drops_per_s"], 6.0);
         assert_eq!(bulk["admission_dropped_total"], 14);
         assert_eq!(d["lanes"][2]["link_dropped_total"], 3);
-        assert_eq!(bulk["messages_in_per_s"], Value::Null);
+        assert_eq!(bulk["messages_in_per_s"], 0.0);
+        assert_eq!(d["lanes"][0]["messages_in_per_s"], 40.0);
+        assert_eq!(d["lanes"][0]["messages_out_total"], 30);
         let find = |stage: &str, reason: &str| {
             d["drops"]
                 .as_array()
@@ -527,9 +576,23 @@ mod tests {
     }
 
     #[test]
+    fn latency_is_the_gateway_window_and_the_shards_since_start() {
+        let d = doc();
+        let critical = &d["latency"]["lanes"][0];
+        assert_eq!(critical["lane"], "critical");
+        // Only the window's 100 µs sample, in (50, 100].
+        let p99 = critical["gateway_us"]["p99"].as_f64().unwrap();
+        assert!(p99 > 50.0 && p99 <= 100.0, "{p99}");
+        assert_eq!(critical["shard_us"]["p50"], Value::Null);
+        let high = &d["latency"]["lanes"][1];
+        assert!(high["shard_us"]["p99"].as_f64().unwrap() > 1_000.0);
+        assert_eq!(d["latency"]["shards"][0]["tick_us"]["max"], 5_000.0);
+    }
+
+    #[test]
     fn the_monitors_sections_are_reserved_as_null() {
         let d = doc();
-        for key in ["latency", "learning", "alerts", "forecast"] {
+        for key in ["learning", "alerts", "forecast"] {
             assert!(d.as_object().unwrap().contains_key(key), "{key}");
             assert_eq!(d[key], Value::Null, "{key}");
         }

@@ -1,6 +1,6 @@
 //! Metrics the dashboard (`deploy/grafana/lanegate.json`) and the alert
 //! rules (`deploy/prometheus/alerts.yml`) already name but the gateway does
-//! not export yet: the monitor of issue 14 §1-4 adds them. Shared by
+//! not export yet: the monitor of issue 14 §2-4 adds them. Shared by
 //! `deploy_grafana.rs` (checked against a live scrape) and
 //! `deploy_files.rs` (checked against the encoder's sources).
 
@@ -9,12 +9,6 @@
 /// lands: `deploy_grafana` fails on an entry the gateway exports, so the
 /// list cannot outlive its reason.
 pub const ADDED_BY_ISSUE_14_MONITOR: &[&str] = &[
-    // §1: histograms, label `lane`: datagram received → message on the
-    // shard ring, and message on the ring → reply handed back.
-    "lanegate_gateway_latency_seconds",
-    "lanegate_shard_service_seconds",
-    // §1: histogram, label `shard`: tick duration.
-    "lanegate_shard_tick_seconds",
     // §2: gauges, label `series`: 1 while the series is outside its band,
     // and how far out.
     "lanegate_anomaly_active",
