@@ -3,7 +3,7 @@
 //! labelled window earns up to `A_TP`, a window without one costs `A_FN`,
 //! a detection outside every window costs up to `A_FP` (less just after a
 //! window), and detections in the first 15 % of a file (at most 750 rows)
-//! are ignored. Scores are summed over files and normalized between a
+//! are ignored (15 %: [`probation_rows`]). Scores are summed over files and normalized between a
 //! detector that never detects (0) and one that detects every window at its
 //! first row (100).
 
@@ -24,9 +24,6 @@ pub const STANDARD: Profile = Profile {
     a_fp: 0.11,
     a_fn: 1.0,
 };
-
-/// Share of a file's rows in probation.
-pub const PROBATION_SHARE: f64 = 0.15;
 
 /// Most rows in probation.
 pub const PROBATION_ROWS_MAX: usize = 750;
@@ -84,7 +81,8 @@ pub fn scaled_sigmoid(y: f64) -> f64 {
 
 /// Rows in probation for a file of `rows` rows.
 pub fn probation_rows(rows: usize) -> usize {
-    ((PROBATION_SHARE * rows as f64).floor() as usize).min(PROBATION_ROWS_MAX)
+    // floor(15 % of rows), as integers: 15 % is 3/20.
+    (rows.saturating_mul(3) / 20).min(PROBATION_ROWS_MAX)
 }
 
 /// Row ranges `[first, last]` of the windows, from their times: the first

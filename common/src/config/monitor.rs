@@ -156,7 +156,7 @@ impl MonitorConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         non_zero("monitor.sample_interval_ms", self.sample_interval_ms)?;
         let b = self.season_bucket_s;
-        if b < SEASON_BUCKET_S_MIN || DAY_S % b != 0 {
+        if b < SEASON_BUCKET_S_MIN || !DAY_S.is_multiple_of(b) {
             return Err(ConfigError::invalid(
                 "monitor.season_bucket_s",
                 format!(

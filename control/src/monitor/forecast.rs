@@ -69,7 +69,7 @@ impl SeriesModel {
     /// does. `None` while learning (an empty model forecasts nothing worth
     /// waking anyone for) or for a capacity that is not positive.
     pub fn forecast_warning(&self, now_unix_s: i64, capacity: f64) -> Option<ForecastWarning> {
-        if self.is_learning() || !(capacity > 0.0) {
+        if self.is_learning() || capacity.is_nan() || capacity <= 0.0 {
             return None;
         }
         let threshold = capacity * self.p.warn_share;

@@ -73,7 +73,9 @@ pub fn encode<'a>(
     let mut count = 0u32;
     for (name, m) in series {
         let name = truncate(name);
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        // At most NAME_BYTES_MAX (256) bytes: fits.
+        let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(name.as_bytes());
         let l = &m.learnt;
         for v in [l.level, l.abs_dev, l.interval_s] {

@@ -78,8 +78,9 @@ impl Profile {
         // Position against bucket centres: frac 0 at a centre, toward the
         // next bucket in the second half, the previous in the first.
         let within = (tw % b) as f64 / b as f64 - 0.5;
-        let week = (tw / b) as usize % nw;
-        let day = (td / b) as usize % nd;
+        // Both below a week's seconds: they fit any usize.
+        let week = usize::try_from(tw / b).unwrap_or(0) % nw;
+        let day = usize::try_from(td / b).unwrap_or(0) % nd;
         let (week_next, day_next, frac) = if within >= 0.0 {
             ((week + 1) % nw, (day + 1) % nd, within)
         } else {
