@@ -29,4 +29,5 @@
 //! `BENCHMARKS.md`.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod e2e;

@@ -13,7 +13,7 @@ const CONFIGURATION_MD: &str = include_str!("../../docs/configuration.md");
 
 /// The section files whose field docs state defaults, each with the dotted
 /// prefix of every struct in it that maps onto a table of the file.
-const SOURCES: [(&str, &[(&str, &str)]); 6] = [
+const SOURCES: [(&str, &[(&str, &str)]); 7] = [
     (
         include_str!("../src/config/gateway.rs"),
         &[("GatewayConfig", "gateway")],
@@ -44,9 +44,13 @@ const SOURCES: [(&str, &[(&str, &str)]); 6] = [
         include_str!("../src/config/observability.rs"),
         &[("ObservabilityConfig", "observability")],
     ),
+    (
+        include_str!("../src/config/monitor.rs"),
+        &[("MonitorConfig", "monitor")],
+    ),
 ];
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "gateway",
     "tickets",
     "lanes",
@@ -54,6 +58,7 @@ const SECTIONS: [&str; 7] = [
     "shards",
     "observability",
     "overload",
+    "monitor",
 ];
 
 #[test]

@@ -21,7 +21,7 @@
 //! One file per section, each holding its struct, its defaults and its
 //! validation: [`GatewayConfig`], [`TicketsConfig`], [`LanesConfig`],
 //! [`AdmissionConfig`], [`ShardsConfig`], [`ObservabilityConfig`],
-//! [`OverloadConfig`], and
+//! [`OverloadConfig`], [`MonitorConfig`], and
 //! [`GameSection`], the game's own `[game]` table ([`GameConfig`]). Limits are
 //! named with their unit last (`_max`, `_ms`, `_us`, `_bytes`, `_per_s`),
 //! and each default documents the assumption behind it, once, in its field's
@@ -37,6 +37,7 @@ mod error;
 mod game;
 mod gateway;
 mod lanes;
+mod monitor;
 mod observability;
 mod overload;
 mod serde_forms;
@@ -53,6 +54,7 @@ pub use gateway::{
     UNI_STREAMS_LIMIT,
 };
 pub use lanes::{LaneLimit, LaneLimits, LanesConfig};
+pub use monitor::{DAY_S, MonitorConfig, SEASON_BUCKET_S_MIN, WEEK_S};
 pub use observability::{LogFormat, ObservabilityConfig};
 pub use overload::{LevelPercents, OverloadConfig, PRESSURE_PERCENT_LIMIT};
 pub use shards::{
@@ -85,6 +87,8 @@ pub struct Config {
     pub observability: ObservabilityConfig,
     /// `[overload]`: when the degradation ladder steps up and down.
     pub overload: OverloadConfig,
+    /// `[monitor]`: learned baselines, anomaly alerts and forecasts.
+    pub monitor: MonitorConfig,
     /// `[game]`: the game's own table, opaque here (see [`GameConfig`]).
     #[serde(skip_serializing)]
     pub game: GameSection,
@@ -133,6 +137,7 @@ impl Config {
         self.lanes.validate()?;
         self.admission.validate()?;
         self.overload.validate()?;
+        self.monitor.validate()?;
         let plan = self.core_plan(host);
         let pools = plan.gateway.len() + plan.shards.len();
         self.shards.validate(&self.gateway, pools, host)
