@@ -23,5 +23,6 @@ pub mod cli;
 pub mod engine;
 pub mod load;
 pub mod metrics;
+pub mod monitor;
 pub mod runtime;
 pub mod steer;

@@ -32,7 +32,8 @@ pub const SEASON_BUCKET_S_MIN: u32 = 300;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MonitorConfig {
-    /// How often the sampling thread reads every series, in ms. Default
+    /// How often the sampling thread reads every series, in ms; at least
+    /// 1000 (the models keep time in whole seconds). Default
     /// 10000: a fault is seen within a minute, and a week of a series is
     /// about 60 000 samples folded into a fixed profile.
     pub sample_interval_ms: u64,
@@ -98,7 +99,7 @@ pub struct MonitorConfig {
     /// `https://`). Default none: no webhook.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
-    /// Alerts waiting to be POSTed at most; past it the oldest is dropped
+    /// Alerts waiting to be POSTed at most; past it a new one is dropped
     /// (counted). Default 64.
     pub webhook_queue_max: u32,
     /// Longest one POST may take, in ms. Default 2000.
@@ -154,7 +155,15 @@ impl MonitorConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        non_zero("monitor.sample_interval_ms", self.sample_interval_ms)?;
+        if self.sample_interval_ms < 1000 {
+            return Err(ConfigError::invalid(
+                "monitor.sample_interval_ms",
+                format!(
+                    "is {}; the models keep time in whole seconds, so set at least 1000",
+                    self.sample_interval_ms
+                ),
+            ));
+        }
         let b = self.season_bucket_s;
         if b < SEASON_BUCKET_S_MIN || !DAY_S.is_multiple_of(b) {
             return Err(ConfigError::invalid(

@@ -28,6 +28,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::core_families::{CORE_COUNTERS, LANE_COUNTERS, REASON_COUNTERS};
 use super::latency_families::encode_latency;
+use super::monitor_families::encode_monitor;
 use super::shard_families::encode_shards;
 use super::{CoreSnapshot, Sample, VERSION};
 
@@ -282,7 +283,11 @@ impl Collector for SampleCollector {
                 .filter_map(|(i, d)| d.map(|d| (core(&i.to_string()), d))),
         )?;
         encode_shards(&mut enc, s)?;
-        encode_latency(&mut enc, s)
+        encode_latency(&mut enc, s)?;
+        match &s.monitor {
+            Some(m) => encode_monitor(&mut enc, m),
+            None => Ok(()),
+        }
     }
 }
 
@@ -395,6 +400,7 @@ mod tests {
             tick_budget_us: 10_000,
             uptime: Duration::from_secs(5),
             started_unix_s: 1_700_000_000.5,
+            monitor: None,
         }
     }
 

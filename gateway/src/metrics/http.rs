@@ -373,6 +373,7 @@ mod tests {
             tick_budget_us: 10_000,
             uptime: Duration::ZERO,
             started_unix_s: 0.0,
+            monitor: None,
         }
     }
 
@@ -500,6 +501,7 @@ mod tests {
             tick_budget_us: 10_000,
             started: Instant::now(),
             started_wall: std::time::SystemTime::now(),
+            monitor: None,
         }
     }
 

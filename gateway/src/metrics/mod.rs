@@ -25,6 +25,8 @@ mod core_families;
 pub mod encode;
 pub mod http;
 mod latency_families;
+mod monitor_families;
+pub mod monitor_view;
 mod shard_families;
 pub mod status;
 pub mod status_json;
@@ -198,8 +200,9 @@ impl CorePublisher {
     }
 }
 
-/// Where the HTTP thread reads everything it serves.
-#[derive(Debug)]
+/// Where the HTTP thread reads everything it serves (and the monitor
+/// thread samples).
+#[derive(Clone, Debug)]
 pub struct Sources {
     /// One slot per gateway core, in core order.
     pub cores: Vec<Arc<CoreSlot>>,
@@ -218,6 +221,8 @@ pub struct Sources {
     pub started: Instant,
     /// The wall-clock start time.
     pub started_wall: SystemTime,
+    /// What the monitor published (`crate::monitor`); `None` without one.
+    pub monitor: Option<Arc<monitor_view::MonitorSlot>>,
 }
 
 impl Sources {
@@ -237,6 +242,7 @@ impl Sources {
                 .started_wall
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
+            monitor: self.monitor.as_ref().and_then(|m| m.read()),
         }
     }
 }
@@ -263,6 +269,9 @@ pub struct Sample {
     pub uptime: Duration,
     /// Process start, seconds since the Unix epoch.
     pub started_unix_s: f64,
+    /// The monitor's latest reading; `None` before its first sample or
+    /// without a monitor.
+    pub monitor: Option<monitor_view::MonitorReading>,
 }
 
 impl Sample {

@@ -220,6 +220,7 @@ mod tests {
             tick_budget_us: 10_000,
             uptime: Duration::from_secs(3725),
             started_unix_s: 0.0,
+            monitor: None,
         }
     }
 

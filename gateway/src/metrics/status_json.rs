@@ -71,13 +71,15 @@
 //!   shard ring over each core's rate window, the shards' service time and
 //!   ticks since start (`lanegate_gateway_latency_seconds` and the other
 //!   histograms of `/metrics`);
-//! - reserved for the monitor of issue 14 §2-4, `null` until it runs
+//! - from the monitor (`crate::monitor`), `null` until its first sample
 //!   (`alerts` is `[]` once it runs and nothing is wrong):
 //!   - `learning`: `{learning: bool, progress: 0.0..1.0}`;
-//!   - `alerts`: `[{series, since_unix_s, value, expected, low, high,
-//!     score}]`;
-//!   - `forecast`: `{capacity: {connections}, series: [{series, points:
-//!     [{at_unix_s, value, upper}], history: [{at_unix_s, value}]}]}`.
+//!   - `alerts`: `[{series, cause, since_unix_s, value, expected, low,
+//!     high, score}]`, oldest first (`cause`: `band`, `shift`, `flat`);
+//!   - `forecast`: `{capacity: {connections}, warning, series: [{series,
+//!     points: [{at_unix_s, value, upper}], history: [{at_unix_s,
+//!     value}]}]}` (`connections` and `messages_in_per_s.<lane>`; the
+//!     history, the last hour of samples, for `connections` only).
 
 use lanegate_common::histogram::LatencyHistogram;
 use lanegate_common::lanes::Lane;
@@ -85,6 +87,7 @@ use lanegate_common::link::ShardHealth;
 use lanegate_shard::port::DropReason;
 use serde_json::{Map, Value, json};
 
+use super::monitor_view::MonitorReading;
 use super::{CORE_STALE_AFTER, CoreReading, CoreSnapshot, Sample, VERSION, status};
 
 /// The schema's version: raised only when a field changes meaning.
@@ -122,12 +125,40 @@ pub fn document(s: &Sample) -> Value {
             "per_core": s.socket_drops,
         },
         "latency": latency(s),
-        // filled by the monitor (issue 14 §2-4)
-        "learning": Value::Null,
-        // filled by the monitor (issue 14 §2-4)
-        "alerts": Value::Null,
-        // filled by the monitor (issue 14 §2-4)
-        "forecast": Value::Null,
+        "learning": s.monitor.as_ref().map(|m| json!({"learning": m.learning, "progress": m.progress})),
+        "alerts": s.monitor.as_ref().map(alerts),
+        "forecast": s.monitor.as_ref().map(forecast),
+    })
+}
+
+fn alerts(m: &MonitorReading) -> Value {
+    m.alerts
+        .iter()
+        .map(|a| {
+            json!({
+                "series": a.series, "cause": a.cause, "since_unix_s": a.since_unix_s,
+                "value": a.value, "expected": a.expected, "low": a.low, "high": a.high,
+                "score": a.score,
+            })
+        })
+        .collect()
+}
+
+fn forecast(m: &MonitorReading) -> Value {
+    json!({
+        "capacity": {"connections": m.capacity_connections},
+        "warning": m.forecast_warning,
+        "series": m.forecasts.iter().map(|f| json!({
+            "series": f.series,
+            "points": f.points.iter().map(|&(at, _, value, upper)| json!({
+                "at_unix_s": at, "value": value, "upper": upper,
+            })).collect::<Vec<_>>(),
+            "history": if f.series == "connections" {
+                m.history.iter().map(|&(at, value)| json!({"at_unix_s": at, "value": value})).collect::<Vec<_>>()
+            } else {
+                Vec::new()
+            },
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -471,6 +502,7 @@ mod tests {
             tick_budget_us: 10_000,
             uptime: Duration::from_secs(90),
             started_unix_s: 1_700_000_000.0,
+            monitor: None,
         }
     }
 
@@ -587,6 +619,40 @@ mod tests {
         let high = &d["latency"]["lanes"][1];
         assert!(high["shard_us"]["p99"].as_f64().unwrap() > 1_000.0);
         assert_eq!(d["latency"]["shards"][0]["tick_us"]["max"], 5_000.0);
+    }
+
+    #[test]
+    fn the_monitors_sections_come_from_its_reading() {
+        use super::super::monitor_view::{AlertReading, ForecastReading};
+        let mut s = sample();
+        s.monitor = Some(MonitorReading {
+            learning: false,
+            progress: 1.0,
+            alerts: vec![AlertReading {
+                series: "connections".into(),
+                cause: "band",
+                since_unix_s: 1_700_000_000,
+                value: 900.0,
+                expected: 100.0,
+                low: 50.0,
+                high: 150.0,
+                score: 0.99,
+            }],
+            forecasts: vec![ForecastReading {
+                series: "connections".into(),
+                points: vec![(1_700_000_600, 600, 120.0, 180.0)],
+            }],
+            capacity_connections: 10_000.0,
+            history: vec![(1_700_000_000, 900.0)],
+            ..MonitorReading::default()
+        });
+        let d = document(&s);
+        assert_eq!(d["learning"], json!({"learning": false, "progress": 1.0}));
+        assert_eq!(d["alerts"][0]["series"], "connections");
+        assert_eq!(d["alerts"][0]["cause"], "band");
+        assert_eq!(d["forecast"]["capacity"]["connections"], 10_000.0);
+        assert_eq!(d["forecast"]["series"][0]["points"][0]["upper"], 180.0);
+        assert_eq!(d["forecast"]["series"][0]["history"][0]["value"], 900.0);
     }
 
     #[test]

@@ -60,7 +60,9 @@ use tracing::{error, info, warn};
 use crate::engine::tls::{Identity, quic_server_config};
 use crate::engine::{EngineError, EngineParams};
 use crate::metrics::http::{self as metrics_http, MetricsError, MetricsServer};
+use crate::metrics::monitor_view::MonitorSlot;
 use crate::metrics::{CorePublisher, CoreSlot, Sources};
+use crate::monitor::Monitor;
 use crate::steer;
 
 use self::overload::KernelDropBoard;
@@ -132,6 +134,8 @@ pub struct Gateway {
     shards: ShardThreads,
     /// Runs each shard's degradation ladder.
     shard_load: Option<ShardLoadThread>,
+    /// Learns the series, alerts and forecasts (`crate::monitor`).
+    monitor: Option<Monitor>,
     metrics: Option<MetricsServer>,
 }
 
@@ -179,6 +183,7 @@ impl Gateway {
             cores: Vec::new(),
             shards: tier.threads,
             shard_load: None,
+            monitor: None,
             metrics: None,
         };
         let limits = ShardLimits::new(&shards::shard_config(plan), cores);
@@ -215,7 +220,17 @@ impl Gateway {
                 tick_budget_us: config.shards.tick_budget_us,
                 started: started.0,
                 started_wall: started.1,
+                monitor: Some(MonitorSlot::new()),
             };
+            let monitor_slot = sources.monitor.clone().unwrap_or_default();
+            gateway.monitor = Some(
+                Monitor::spawn(&config, sources.clone(), monitor_slot).map_err(|source| {
+                    RuntimeError::Io {
+                        what: "starting the monitor thread",
+                        source,
+                    }
+                })?,
+            );
             metrics_listener
                 .map(|l| MetricsServer::start(l, sources))
                 .transpose()
@@ -314,6 +329,10 @@ impl Gateway {
         }
         if let Some(thread) = self.shard_load {
             thread.stop();
+        }
+        // Writes the baselines file on its way out.
+        if let Some(monitor) = self.monitor {
+            monitor.stop();
         }
         let stuck = self.shards.stop(SHARD_STOP_GRACE);
         if !stuck.is_empty() {
