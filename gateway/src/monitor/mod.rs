@@ -145,6 +145,13 @@ impl State {
     }
 
     fn run(&mut self, stop: &AtomicBool) {
+        // Before the first sample: learning, nothing modelled, the
+        // capacity known, so every family is on /metrics from the start.
+        self.slot.publish(MonitorReading {
+            learning: true,
+            capacity_connections: self.capacity_connections,
+            ..MonitorReading::default()
+        });
         let mut before = (self.sources.sample(), UdpSnmp::read());
         let mut values = Vec::with_capacity(self.series.len());
         let mut next = Instant::now() + self.interval;
