@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod engine;
 pub mod load;
+pub mod log_limit;
 pub mod metrics;
 pub mod monitor;
 pub mod runtime;

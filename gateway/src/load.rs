@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use lanegate_common::config::{
-    Config, ConfigError, GameConfig, HostInfo, StateDir, TicketsConfig, parse_game_config,
+    Config, ConfigError, GameConfig, HostInfo, LogFormat, StateDir, TicketsConfig,
+    parse_game_config,
 };
 use lanegate_common::ticket::{KeySet, Secret, TicketError};
 
@@ -69,6 +70,8 @@ pub struct Overrides {
     /// `--metrics-listen`: `observability.metrics_listen` (inner `None` is
     /// `off`).
     pub metrics_listen: Option<Option<SocketAddr>>,
+    /// `--log-format`: `observability.log_format`.
+    pub log_format: Option<LogFormat>,
 }
 
 /// Reads (or takes the embedded default), applies `overrides`, and
@@ -98,6 +101,9 @@ pub fn config(
     }
     if let Some(metrics_listen) = overrides.metrics_listen {
         config.observability.metrics_listen = metrics_listen;
+    }
+    if let Some(log_format) = overrides.log_format {
+        config.observability.log_format = log_format;
     }
     config
         .validate(host)

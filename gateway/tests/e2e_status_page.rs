@@ -163,7 +163,18 @@ fn check_figures(gw: &Gateway, page: &Page) {
         }
     };
     state("alerts", "alerts", &["none", "active"]);
-    state("forecast", "forecast", &["measured"]);
+    // Before the monitor's first forecast (it learns first) the section
+    // is there with no series, and the page says so.
+    let forecasts = doc["forecast"]["series"].as_array().map_or(0, Vec::len);
+    state(
+        "forecast",
+        "forecast",
+        if forecasts == 0 {
+            &["unmeasured"]
+        } else {
+            &["measured"]
+        },
+    );
     state("learning", "learning", &["learning", "ready"]);
     if doc["latency"].is_null() {
         assert!(

@@ -67,6 +67,19 @@ pub struct ServeArgs {
     /// `metrics ADDR` line on stdout names it).
     #[arg(long, value_name = "ADDR|off", value_parser = parse_addr_or_off)]
     pub metrics_listen: Option<MetricsListen>,
+    /// Log lines on stderr as `text` or `json`, overriding
+    /// `observability.log_format`.
+    #[arg(long, value_name = "text|json", value_parser = parse_log_format)]
+    pub log_format: Option<lanegate_common::config::LogFormat>,
+}
+
+fn parse_log_format(text: &str) -> Result<lanegate_common::config::LogFormat, String> {
+    use lanegate_common::config::LogFormat;
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not text or json")),
+    }
 }
 
 /// `--metrics-listen`: an address, or `off` (`None`).
@@ -257,6 +270,19 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_format_takes_text_or_json() {
+        use lanegate_common::config::LogFormat;
+        let cli = Cli::try_parse_from(["lanegate", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.serve.log_format, Some(LogFormat::Json));
+        let cli = Cli::try_parse_from(["lanegate", "serve", "--log-format", "text"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("serve");
+        };
+        assert_eq!(args.log_format, Some(LogFormat::Text));
+        assert!(Cli::try_parse_from(["lanegate", "--log-format", "xml"]).is_err());
     }
 
     #[test]

@@ -181,6 +181,7 @@ fn dispatch(cli: Cli, game: &dyn GameSetup) -> Result<(), CliError> {
             let overrides = load::Overrides {
                 listen: args.listen,
                 metrics_listen: args.metrics_listen.map(|m| m.0),
+                log_format: args.log_format,
             };
             let file = args.config.as_deref();
             let config = load::config(file, overrides, &host)?;

@@ -32,6 +32,7 @@ use lanegate_common::lanes::Lane;
 use lanegate_control::monitor::{Baselines, Edge, Observation, Status, Transition};
 use tracing::{info, warn};
 
+use crate::log_limit::WarnLimit;
 use crate::metrics::Sources;
 use crate::metrics::monitor_view::{
     AlertReading, ForecastReading, MonitorReading, MonitorSlot, SeriesReading,
@@ -107,6 +108,8 @@ struct State {
     raised: HashMap<String, (&'static str, i64)>,
     warned: bool,
     samples: u64,
+    /// "Queue full" at most once a minute.
+    queue_full_warnings: WarnLimit,
 }
 
 impl State {
@@ -141,6 +144,7 @@ impl State {
             raised: HashMap::new(),
             warned: false,
             samples: 0,
+            queue_full_warnings: WarnLimit::new(Duration::from_secs(60)),
         })
     }
 
@@ -322,7 +326,7 @@ impl State {
     /// A log line and a webhook event for a raised or cleared alert. The
     /// model's hysteresis and suppression already bound how often a series
     /// can do this; a log line per transition is the rate limit.
-    fn announce(&self, name: &str, t: &Transition) {
+    fn announce(&mut self, name: &str, t: &Transition) {
         let cause = cause_name(t.cause);
         let (kind, message) = match t.edge {
             Edge::Raised => {
@@ -375,11 +379,15 @@ impl State {
         });
     }
 
-    fn send(&self, event: AlertEvent) {
+    fn send(&mut self, event: AlertEvent) {
         if let Some(hook) = &self.webhook
             && !hook.send(event)
+            && let Some(suppressed) = self.queue_full_warnings.allow(Instant::now())
         {
-            warn!("webhook queue full (monitor.webhook_queue_max): an alert was dropped");
+            warn!(
+                suppressed,
+                "webhook queue full (monitor.webhook_queue_max): an alert was dropped"
+            );
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::engine::admit::{AdmissionTable, GovernorAdmission, HandshakeLimiter};
 use crate::engine::{Engine, EngineParams, OVERFLOW_SLOTS};
+use crate::log_limit::WarnLimit;
 use crate::steer::SteerEnds;
 use lanegate_common::config::Config;
 use lanegate_common::wake::Doorbell;
@@ -135,6 +136,8 @@ struct Core {
     load: CoreLoad,
     /// Whether the current level was reported stuck.
     stuck_reported: bool,
+    /// The ladder's step lines, at most one per [`STEP_LOG_PERIOD`].
+    step_warnings: WarnLimit,
     /// Every core socket's kernel receive drops (a ladder signal), as the
     /// shard load thread last read them.
     kernel_drops: Arc<KernelDropBoard>,
@@ -249,6 +252,7 @@ fn start(setup: CoreSetup) -> Result<(Core, sys::BackendKind, SocketAddr), Runti
         tx_more: false,
         load: CoreLoad::new(&config.overload, Instant::now()),
         stuck_reported: false,
+        step_warnings: WarnLimit::new(STEP_LOG_PERIOD),
         kernel_drops,
         metrics,
     };
@@ -443,10 +447,14 @@ impl Core {
         };
         if let Some(step) = self.load.sample(now, sample) {
             self.stuck_reported = false;
-            if step.to > step.from {
-                warn!(core = self.index, "overload: {step}");
-            } else {
-                info!(core = self.index, "overload: {step}");
+            // A ladder that steps up and down says so once per period; the
+            // steps are all in `lanegate_overload_transitions_total`.
+            if let Some(suppressed) = self.step_warnings.allow(now) {
+                if step.to > step.from {
+                    warn!(core = self.index, suppressed, "overload: {step}");
+                } else {
+                    info!(core = self.index, suppressed, "overload: {step}");
+                }
             }
             self.links.set_shedding(Shedding::for_core(step.to));
         }
@@ -579,6 +587,9 @@ fn is_transient(e: &std::io::Error) -> bool {
         K::Interrupted | K::WouldBlock | K::ConnectionRefused | K::ConnectionReset
     )
 }
+
+/// Least time between two logged ladder steps of one core or shard.
+pub(super) const STEP_LOG_PERIOD: Duration = Duration::from_secs(10);
 
 /// Longest a kernel timestamp may lie in the past and still be believed:
 /// past it the wall clock stepped (NTP, an operator), not the datagram.

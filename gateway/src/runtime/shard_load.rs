@@ -30,6 +30,8 @@ use lanegate_common::lanes::Lane;
 use lanegate_common::link::ShardHealth;
 use lanegate_control::{Ladder, Level, Signals, Transition};
 use lanegate_shard::ShardConfig;
+
+use crate::log_limit::WarnLimit;
 use lanegate_shard::health::HealthSlot;
 use lanegate_shard::levels::LevelBoard;
 use lanegate_udp::SocketDrops;
@@ -165,6 +167,8 @@ impl ShardLoadThread {
             .name("lanegate-shard-load".to_owned())
             .spawn(move || {
                 let mut stuck_reported = vec![false; slots.len()];
+                let mut step_warnings =
+                    vec![WarnLimit::new(super::core_loop::STEP_LOG_PERIOD); slots.len()];
                 let (socket_drops, kernel_board) = kernel;
                 let mut samples = 0u64;
                 while !quit.load(Ordering::Relaxed) {
@@ -181,10 +185,12 @@ impl ShardLoadThread {
                         let h = slot.read();
                         if let Some(step) = load.sample(now, &h) {
                             stuck_reported[i] = false;
-                            if step.to > step.from {
-                                warn!(shard = %slot.shard(), "overload: {step}");
-                            } else {
-                                info!(shard = %slot.shard(), "overload: {step}");
+                            if let Some(suppressed) = step_warnings[i].allow(now) {
+                                if step.to > step.from {
+                                    warn!(shard = %slot.shard(), suppressed, "overload: {step}");
+                                } else {
+                                    info!(shard = %slot.shard(), suppressed, "overload: {step}");
+                                }
                             }
                             board.set(slot.shard(), load.level());
                         }
