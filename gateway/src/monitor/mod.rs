@@ -421,3 +421,95 @@ fn unix_now_s() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A monitor over a gateway with no cores or shards yet: the glue is
+    /// driven with made-up values, the models are the real ones.
+    fn state(connections_max: u32) -> State {
+        let mut config = Config::default();
+        config.gateway.connections_max = connections_max;
+        config.monitor.learning_samples_min = 10;
+        let sources = Sources {
+            cores: Vec::new(),
+            shards: Vec::new(),
+            shard_latency: Vec::new(),
+            socket_drops: lanegate_udp::SocketDrops::default(),
+            draining: Arc::new(AtomicBool::new(false)),
+            tick_budget_us: 10_000,
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            monitor: None,
+        };
+        State::new(&config, sources, MonitorSlot::new()).expect("a monitor")
+    }
+
+    /// Values for every series: `connections` as given, the rest steady.
+    fn values(s: &State, connections: f64) -> Vec<Option<f64>> {
+        s.series
+            .names()
+            .map(|n| Some(if n == "connections" { connections } else { 5.0 }))
+            .collect()
+    }
+
+    #[test]
+    fn learns_then_alerts_on_a_jump_and_lists_the_alert() {
+        let mut s = state(10_000);
+        let t0 = 1_700_000_000;
+        let mut reading = MonitorReading::default();
+        for i in 0..20 {
+            let v = values(&s, 100.0 + f64::from(i % 3));
+            reading = s.step(t0 + i64::from(i) * 10, &v);
+        }
+        assert!(!reading.learning, "learnt after 10 samples");
+        assert!(reading.alerts.is_empty());
+        assert_eq!(reading.history.len(), 20);
+        for i in 20..25 {
+            let v = values(&s, 1_000.0);
+            reading = s.step(t0 + i64::from(i) * 10, &v);
+        }
+        let alert = reading
+            .alerts
+            .iter()
+            .find(|a| a.series == "connections")
+            .expect("the jump raised an alert");
+        assert!(alert.value > alert.high);
+        assert!(
+            reading
+                .series
+                .iter()
+                .any(|r| r.name == "connections" && r.active)
+        );
+    }
+
+    #[test]
+    fn warns_when_the_forecast_nears_capacity() {
+        // 100 connections against a capacity of 110: past 80 % already.
+        let mut s = state(110);
+        let t0 = 1_700_000_000;
+        let mut warnings = 0;
+        let mut last = MonitorReading::default();
+        for i in 0..30 {
+            let v = values(&s, 100.0 + f64::from(i % 3));
+            last = s.step(t0 + i64::from(i) * 10, &v);
+            warnings += usize::from(last.forecast_warning && s.warned);
+        }
+        assert!(last.forecast_warning);
+        assert!(warnings > 0);
+        assert!(
+            last.forecasts
+                .iter()
+                .any(|f| f.series == "connections" && !f.points.is_empty())
+        );
+        assert_eq!(last.capacity_connections, 110.0);
+        // Well under capacity: no warning.
+        let mut s = state(100_000);
+        for i in 0..30 {
+            let v = values(&s, 100.0);
+            last = s.step(t0 + i64::from(i) * 10, &v);
+        }
+        assert!(!last.forecast_warning);
+    }
+}
